@@ -1,0 +1,78 @@
+/**
+ * Builds the Portcullis server app (without listening): Fastify with the Portcullis plugin,
+ * the OpenAPI document, and the routes in one explicit list. `server.ts` listens; tests use
+ * `app.inject` or listen on a free port.
+ *
+ * @example
+ * const app = await buildApp({ service, logger: false }); await app.ready();
+ */
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { LoggerOptions } from 'pino';
+import type { AuthService } from './core/auth-service.ts';
+import { DEFAULT_SECURITY_SCHEME, oauth2SecurityScheme, portcullis } from './fastify/plugin.ts';
+import { docsRoutes } from './fastify/routes/docs.ts';
+import { healthRoutes } from './fastify/routes/health.ts';
+import { usersMeRoutes } from './fastify/routes/users-me.ts';
+
+export interface BuildAppOptions {
+  service: AuthService;
+  /** pino options, or false for silence (tests). */
+  logger?: LoggerOptions | false;
+  trustProxy?: boolean | string;
+}
+
+/** Log redaction: no password, token or credential header ever reaches a log line (SPEC §4). */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'headers.authorization',
+  'body.password',
+  'body.new_password',
+  'body.current_password',
+  'body.refresh_token',
+  'body.token',
+  'body.client_secret',
+  '*.password',
+  '*.access_token',
+  '*.refresh_token',
+];
+
+export function loggerOptions(level = 'info'): LoggerOptions {
+  return { level, redact: { paths: REDACT_PATHS, censor: '[REDACTED]' } };
+}
+
+/** The server's routes, registered in this order. */
+const routes = [usersMeRoutes, healthRoutes, docsRoutes];
+
+export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
+  const { service } = options;
+  const app = Fastify({
+    logger: options.logger === undefined ? loggerOptions() : options.logger,
+    trustProxy: options.trustProxy ?? false,
+    bodyLimit: 64 * 1024,
+    // Huge headers are refused by Node's parser (431) before they reach a handler.
+    routerOptions: { maxParamLength: 200 },
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    requestTimeout: 30_000,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    reply.header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer');
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Portcullis',
+        version: '0.1.0',
+        description: 'OAuth2 password flow and bearer tokens. Click **Authorize**, log in, then try the routes.',
+      },
+      components: { securitySchemes: { [DEFAULT_SECURITY_SCHEME]: oauth2SecurityScheme(service) } },
+    },
+  });
+  await app.register(portcullis, { service });
+  for (const register of routes) await app.register(register);
+  return app;
+}

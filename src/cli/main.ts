@@ -1,0 +1,73 @@
+/**
+ * `portcullis` — the command line (SPEC §6). `runCli` takes its streams and environment as
+ * arguments, so every command is tested in-process; `bin/portcullis.js` calls it.
+ *
+ * @example
+ * const code = await runCli(['users', 'list'], processIo());
+ */
+import { Command, CommanderError } from 'commander';
+import { loadConfig, type ConfigFlags } from '../core/config.ts';
+import { ConfigError, PortcullisError } from '../core/errors.ts';
+import { openRuntime, type Runtime } from '../runtime.ts';
+import { startServer } from '../server.ts';
+import { CliError, type CliIo } from './io.ts';
+import { cliMessage, usersCommand } from './users.ts';
+
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const program = new Command('portcullis')
+    .description('OAuth2 password-flow and Bearer-token authentication service')
+    .option('--database-url <url>', 'database (overrides DATABASE_URL)')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .showHelpAfterError();
+
+  const config = (flags: ConfigFlags = {}) => loadConfig({ env: io.env, flags: { databaseUrl: program.opts<{ databaseUrl?: string }>().databaseUrl, ...flags } });
+  const withRuntime = async <T>(fn: (runtime: Runtime) => Promise<T>): Promise<T> => {
+    const runtime = await openRuntime(config());
+    try {
+      return await fn(runtime);
+    } finally {
+      await runtime.close();
+    }
+  };
+
+  program
+    .command('serve')
+    .description('serve the API (migrates the schema first)')
+    .option('--demo', "create the tutorial's demo users on an empty database")
+    .option('--host <host>', 'address to listen on (HOST, default 127.0.0.1)')
+    .option('--port <port>', 'port (PORT, default 8000)')
+    .option('--database-url <url>', 'database (DATABASE_URL)')
+    .action(async (opts: { demo?: boolean; host?: string; port?: string; databaseUrl?: string }) => {
+      const server = await startServer({ config: config({ host: opts.host, port: opts.port, ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}) }), demo: opts.demo === true, handleSignals: true });
+      await server.closed;
+    });
+
+  program
+    .command('migrate')
+    .description('bring the database schema up to date (idempotent)')
+    .action(async () => {
+      await withRuntime(async () => {
+        io.stdout.write('database schema is up to date\n');
+      });
+    });
+
+  program.addCommand(usersCommand(io, withRuntime));
+
+  try {
+    await program.parseAsync(['node', 'portcullis', ...argv]);
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    if (error instanceof CliError) {
+      io.stderr.write(`error: ${error.message}\n`);
+      return error.exitCode;
+    }
+    if (error instanceof ConfigError || error instanceof PortcullisError) {
+      io.stderr.write(`error: ${cliMessage(error)}\n`);
+      return 1;
+    }
+    io.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}

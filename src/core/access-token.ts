@@ -1,0 +1,151 @@
+/**
+ * Access tokens: JWTs carrying `sub` (user id), `scope`, `sid` (session), `iat`, `exp`,
+ * `jti` and `iss` (SPEC §3). Verification pins the algorithm of the key that signed the
+ * token (never the token's own `alg` claim: RFC 8725 §3.1), the issuer, and checks time
+ * against an injected clock with at most 5 s of leeway.
+ *
+ * @example
+ * const tokens = createAccessTokens({ keys: hmacKeySet(secret), issuer, ttlSeconds: 1800 });
+ * const { token } = tokens.issue({ sub: user.id, sid, scope: ['me'] });
+ * const claims = tokens.verify(token); // throws InvalidTokenError
+ */
+import { randomBytes } from 'node:crypto';
+import { createSigner, createVerifier } from 'fast-jwt';
+import type { Clock } from './clock.ts';
+import { systemClock } from './clock.ts';
+import { InvalidTokenError } from './errors.ts';
+import { parseScope } from './scopes.ts';
+
+export type SigningAlgorithm = 'HS256' | 'EdDSA' | 'ES256' | 'RS256';
+
+/** One key. For HS256 `privateKey` and `publicKey` are both the shared secret. */
+export interface SigningKey {
+  /** Key id, written in the token header; undefined only for the single-secret HS256 set. */
+  kid: string | undefined;
+  alg: SigningAlgorithm;
+  /** PEM (asymmetric) or the secret (HS256). */
+  privateKey: string;
+  publicKey: string;
+}
+
+/** The key new tokens are signed with, and every key that still verifies. */
+export interface KeySet {
+  signing: SigningKey;
+  verifying: readonly SigningKey[];
+}
+
+/** A key set of one HMAC secret (the default). */
+export function hmacKeySet(secret: string): KeySet {
+  const key: SigningKey = { kid: undefined, alg: 'HS256', privateKey: secret, publicKey: secret };
+  return { signing: key, verifying: [key] };
+}
+
+export interface AccessTokenClaims {
+  sub: string;
+  sid: string;
+  scope: string;
+  iat: number;
+  exp: number;
+  jti: string;
+  iss: string;
+}
+
+/** Verified claims, with the scope already split. */
+export interface VerifiedAccessToken extends AccessTokenClaims {
+  scopes: string[];
+}
+
+export interface AccessTokens {
+  issue(input: { sub: string; sid: string; scope: readonly string[] }): { token: string; expiresIn: number; claims: AccessTokenClaims };
+  /** Verifies signature, algorithm, issuer and time; throws InvalidTokenError otherwise. */
+  verify(token: string): VerifiedAccessToken;
+  /** Swaps the key set (key rotation); tokens of keys no longer listed stop verifying. */
+  setKeys(keys: KeySet): void;
+}
+
+export const LEEWAY_SECONDS = 5;
+const MAX_TOKEN_LENGTH = 8192;
+
+type Verify = (token: string) => Record<string, unknown>;
+
+export function createAccessTokens(options: { keys: KeySet; issuer: string; ttlSeconds: number; clock?: Clock }): AccessTokens {
+  const { issuer, ttlSeconds } = options;
+  const clock = options.clock ?? systemClock;
+  let sign: (payload: Record<string, unknown>) => string;
+  let byKid: Map<string | undefined, Verify>;
+
+  const setKeys = (keys: KeySet): void => {
+    const s = keys.signing;
+    sign = createSigner({ key: s.privateKey, algorithm: s.alg, ...(s.kid ? { kid: s.kid } : {}) });
+    byKid = new Map();
+    for (const k of keys.verifying) {
+      byKid.set(
+        k.kid,
+        createVerifier({
+          key: k.publicKey,
+          algorithms: [k.alg], // pinned per key: `alg: none` or HS256-with-a-public-key never pass
+          allowedIss: issuer,
+          ignoreExpiration: true, // checked below against the injected clock
+          ignoreNotBefore: true,
+          cache: 4096,
+          requiredClaims: ['sub', 'sid', 'exp', 'iat', 'jti', 'iss'],
+        }) as Verify,
+      );
+    }
+  };
+  setKeys(options.keys);
+
+  const kidOf = (token: string): string | undefined => {
+    if (byKid.size === 1 && byKid.has(undefined)) return undefined;
+    const dot = token.indexOf('.');
+    try {
+      const header = JSON.parse(Buffer.from(token.slice(0, dot), 'base64url').toString('utf8')) as { kid?: unknown };
+      return typeof header.kid === 'string' ? header.kid : undefined;
+    } catch {
+      throw new InvalidTokenError();
+    }
+  };
+
+  return {
+    issue({ sub, sid, scope }) {
+      const iat = Math.floor(clock() / 1000);
+      const claims: AccessTokenClaims = {
+        sub,
+        sid,
+        scope: scope.join(' '),
+        iat,
+        exp: iat + ttlSeconds,
+        jti: randomBytes(16).toString('base64url'),
+        iss: issuer,
+      };
+      return { token: sign(claims as unknown as Record<string, unknown>), expiresIn: ttlSeconds, claims };
+    },
+    verify(token) {
+      if (token.length > MAX_TOKEN_LENGTH || token.split('.').length !== 3) throw new InvalidTokenError();
+      const verify = byKid.get(kidOf(token));
+      if (!verify) throw new InvalidTokenError();
+      let payload: Record<string, unknown>;
+      try {
+        payload = verify(token);
+      } catch {
+        throw new InvalidTokenError();
+      }
+      const { sub, sid, scope, iat, exp, jti, iss } = payload;
+      if (
+        typeof sub !== 'string' ||
+        typeof sid !== 'string' ||
+        typeof scope !== 'string' ||
+        typeof iat !== 'number' ||
+        typeof exp !== 'number' ||
+        typeof jti !== 'string' ||
+        typeof iss !== 'string'
+      ) {
+        throw new InvalidTokenError();
+      }
+      const now = clock() / 1000;
+      if (exp + LEEWAY_SECONDS <= now || iat - LEEWAY_SECONDS > now) throw new InvalidTokenError();
+      return { sub, sid, scope, iat, exp, jti, iss, scopes: parseScope(scope) };
+    },
+    setKeys,
+  };
+}

@@ -1,0 +1,112 @@
+/**
+ * The core, assembled: one object holding the store, the password hasher, the access-token
+ * signer/verifier, the authenticator and the limiter, with the grants and account operations
+ * bound to them. It knows no web framework; the Fastify plugin and the CLI are thin layers
+ * over it.
+ *
+ * @example
+ * const auth = createAuthService({ store, secretKey, issuer: 'http://127.0.0.1:8000' });
+ * const tokens = await auth.passwordGrant({ username, password, scope: '', client });
+ */
+import { createAccessTokens, hmacKeySet, type AccessTokens, type KeySet } from './access-token.ts';
+import { createAuthenticator, type Authenticator, type Principal } from './authenticate.ts';
+import { systemClock, type Clock } from './clock.ts';
+import type { Argon2Params } from './config.ts';
+import { ConfigError } from './errors.ts';
+import { unlimitedLoginLimiter, type LoginLimiter } from './login-limiter.ts';
+import { createPasswordHasher, type PasswordHasher } from './password.ts';
+import { passwordGrant, type ClientContext, type TokenResponse } from './password-grant.ts';
+import { DEFAULT_SCOPES, type ScopeCatalog } from './scopes.ts';
+import { deriveRotationKey } from './session-token.ts';
+import type { Store } from './store.ts';
+import { createUserAccount, updateUserAccount, type AccountChanges, type NewAccount } from './users.ts';
+import type { UserRecord } from './store.ts';
+
+export interface AuthServiceOptions {
+  store: Store;
+  /** HMAC key for HS256 tokens and refresh rotation; at least 32 bytes. */
+  secretKey: string;
+  issuer: string;
+  /** Asymmetric keys; when absent tokens are HS256 with `secretKey`. */
+  keys?: KeySet | undefined;
+  accessTokenTtl?: number;
+  refreshTokenTtl?: number;
+  refreshReuseGrace?: number;
+  scopes?: ScopeCatalog;
+  argon2?: Argon2Params;
+  hashConcurrency?: number;
+  hashQueue?: number;
+  limiter?: LoginLimiter;
+  clock?: Clock;
+}
+
+export interface AuthService {
+  readonly store: Store;
+  readonly hasher: PasswordHasher;
+  readonly tokens: AccessTokens;
+  readonly authenticator: Authenticator;
+  readonly limiter: LoginLimiter;
+  readonly scopes: ScopeCatalog;
+  readonly clock: Clock;
+  readonly issuer: string;
+  readonly accessTokenTtl: number;
+  readonly refreshTokenTtl: number;
+  readonly refreshReuseGrace: number;
+  /** Key that derives a refresh token's successor (never leaves the process). */
+  readonly rotationKey: Buffer;
+  passwordGrant(input: { username: string; password: string; scope: string | undefined; client: ClientContext }): Promise<TokenResponse>;
+  /** The refresh grant (RFC 6749 §6); undefined until the token-lifecycle module provides it. */
+  refreshGrant?: ((input: { refreshToken: string; scope: string | undefined; client: ClientContext }) => Promise<TokenResponse>) | undefined;
+  authenticate(token: string, requiredScopes?: readonly string[]): Promise<Principal>;
+  createUser(input: NewAccount): Promise<UserRecord>;
+  updateUser(userId: string, changes: AccountChanges, keepSessionId?: string): Promise<UserRecord>;
+}
+
+export const DEFAULT_ARGON2: Argon2Params = Object.freeze({ memoryCost: 65536, timeCost: 3, parallelism: 4 });
+
+function positive(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0) throw new ConfigError(name, `must be a whole number ≥ 0, got ${value}`);
+  return value;
+}
+
+export function createAuthService(options: AuthServiceOptions): AuthService {
+  if (typeof options.secretKey !== 'string' || Buffer.byteLength(options.secretKey) < 32) {
+    throw new ConfigError('secretKey', 'must be a string of at least 32 bytes');
+  }
+  if (!options.issuer) throw new ConfigError('issuer', 'is required');
+  const store = options.store;
+  const clock = options.clock ?? systemClock;
+  const scopes = options.scopes ?? DEFAULT_SCOPES;
+  const accessTokenTtl = positive('accessTokenTtl', options.accessTokenTtl ?? 1800);
+  const refreshTokenTtl = positive('refreshTokenTtl', options.refreshTokenTtl ?? 2_592_000);
+  const refreshReuseGrace = positive('refreshReuseGrace', options.refreshReuseGrace ?? 10);
+  const hasher = createPasswordHasher({
+    params: options.argon2 ?? DEFAULT_ARGON2,
+    concurrency: options.hashConcurrency ?? 2,
+    queue: options.hashQueue ?? 16,
+  });
+  const tokens = createAccessTokens({ keys: options.keys ?? hmacKeySet(options.secretKey), issuer: options.issuer, ttlSeconds: accessTokenTtl, clock });
+  const authenticator = createAuthenticator({ tokens, store, clock });
+  const limiter = options.limiter ?? unlimitedLoginLimiter;
+  const grantDeps = { store, hasher, tokens, limiter, scopes, refreshTokenTtl, clock };
+  const accountDeps = { store, hasher, scopes, clock };
+
+  return Object.freeze({
+    store,
+    hasher,
+    tokens,
+    authenticator,
+    limiter,
+    scopes,
+    clock,
+    issuer: options.issuer,
+    accessTokenTtl,
+    refreshTokenTtl,
+    refreshReuseGrace,
+    rotationKey: deriveRotationKey(options.secretKey),
+    passwordGrant: (input) => passwordGrant(grantDeps, input),
+    authenticate: (token, requiredScopes = []) => authenticator.authenticate(token, requiredScopes),
+    createUser: (input) => createUserAccount(accountDeps, input),
+    updateUser: (userId, changes, keep) => updateUserAccount(accountDeps, userId, changes, keep),
+  } satisfies AuthService);
+}

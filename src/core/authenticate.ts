@@ -1,0 +1,102 @@
+/**
+ * Bearer authentication (SPEC §2.2): verify the access token, then check that its session is
+ * live and its user exists, is the token's subject and is active — on every request, so a
+ * revocation takes effect on the next one, not at token expiry. Session and user state is
+ * cached in-process and dropped on every change the store reports (this process's writes,
+ * and other processes' where the adapter can see them), which keeps per-request storage work
+ * near zero without giving up immediate revocation.
+ *
+ * @example
+ * const auth = createAuthenticator({ tokens, store });
+ * const principal = await auth.authenticate(token, ['me']);
+ */
+import type { AccessTokens, VerifiedAccessToken } from './access-token.ts';
+import { LEEWAY_SECONDS } from './access-token.ts';
+import type { Clock } from './clock.ts';
+import { systemClock } from './clock.ts';
+import { InactiveUserError, InsufficientScopeError, InvalidTokenError } from './errors.ts';
+import type { AuthState, Store, UserRecord } from './store.ts';
+
+/** Who is calling: the verified token, its live session and its active user. */
+export interface Principal {
+  user: UserRecord;
+  sessionId: string;
+  /** The token's scopes that the user still holds. */
+  scopes: string[];
+  token: VerifiedAccessToken;
+}
+
+export interface Authenticator {
+  /** Throws InvalidTokenError (401), InsufficientScopeError (403) or InactiveUserError (400). */
+  authenticate(token: string, requiredScopes: readonly string[]): Promise<Principal>;
+  /** Drops every cached entry (tests, or after an outage). */
+  clear(): void;
+  readonly cacheSize: number;
+}
+
+const TOUCH_INTERVAL_MS = 60_000;
+const MAX_CACHED = 50_000;
+
+export function createAuthenticator(options: { tokens: AccessTokens; store: Store; clock?: Clock }): Authenticator {
+  const { tokens, store } = options;
+  const clock = options.clock ?? systemClock;
+  const bySession = new Map<string, AuthState>();
+  let generation = 0;
+
+  const clear = (): void => {
+    generation++;
+    bySession.clear();
+  };
+  store.subscribe((change) => {
+    generation++;
+    if (change.kind === 'session') bySession.delete(change.id);
+    else if (change.kind === 'user') {
+      for (const [sid, state] of bySession) if (state.user.id === change.id) bySession.delete(sid);
+    } else bySession.clear();
+  });
+
+  const load = async (sid: string): Promise<AuthState | undefined> => {
+    // Another process (the CLI, a second instance on the same SQLite file) may have written.
+    if (store.externalWriteSinceLastCheck()) clear();
+    const cached = bySession.get(sid);
+    if (cached) return cached;
+    const before = generation;
+    const state = await store.getAuthState(sid);
+    // Keep the answer only if nothing changed while it was being read.
+    if (state && before === generation) {
+      if (bySession.size >= MAX_CACHED) bySession.clear();
+      bySession.set(sid, state);
+    }
+    return state;
+  };
+
+  return {
+    async authenticate(token, requiredScopes) {
+      const claims = tokens.verify(token);
+      const state = await load(claims.sid);
+      const now = clock();
+      if (
+        !state ||
+        state.user.id !== claims.sub ||
+        state.session.revokedAt !== null ||
+        state.session.expiresAt + LEEWAY_SECONDS * 1000 <= now
+      ) {
+        throw new InvalidTokenError();
+      }
+      const { user, session } = state;
+      // Scopes the user has lost since the token was issued no longer count.
+      const scopes = claims.scopes.filter((s) => user.scopes.includes(s));
+      if (!requiredScopes.every((s) => scopes.includes(s))) throw new InsufficientScopeError(requiredScopes);
+      if (user.disabled) throw new InactiveUserError();
+      if (now - session.lastUsedAt > TOUCH_INTERVAL_MS) {
+        session.lastUsedAt = now;
+        store.touchSession(session.id, now).catch(() => {});
+      }
+      return { user, sessionId: session.id, scopes, token: claims };
+    },
+    clear,
+    get cacheSize() {
+      return bySession.size;
+    },
+  };
+}

@@ -1,0 +1,131 @@
+/**
+ * The one place that reads configuration. Flags override environment variables, which
+ * override defaults (SPEC §1). The result is validated once and frozen: a bad value throws a
+ * `ConfigError` naming the setting at start-up, never while serving.
+ *
+ * @example
+ * const config = loadConfig({ env: process.env, flags: { port: 9000 } });
+ */
+import { availableParallelism } from 'node:os';
+import { ConfigError } from './errors.ts';
+import { DEFAULT_SCOPES, type ScopeCatalog } from './scopes.ts';
+
+export interface Argon2Params {
+  /** Memory in KiB. */
+  memoryCost: number;
+  timeCost: number;
+  parallelism: number;
+}
+
+export interface Config {
+  host: string;
+  port: number;
+  databaseUrl: string;
+  /** The HMAC/secret key as given; undefined means "resolve or generate" (see server/secret-key). */
+  secretKey: string | undefined;
+  accessTokenTtl: number;
+  refreshTokenTtl: number;
+  refreshReuseGrace: number;
+  loginMaxFailures: number;
+  loginWindow: number;
+  addressMaxFailures: number;
+  issuer: string;
+  scopes: ScopeCatalog;
+  nodeEnv: string;
+  production: boolean;
+  argon2: Argon2Params;
+  /** Password hashes computed at once; the rest wait in a bounded queue, then are shed (SPEC §3). */
+  hashConcurrency: number;
+  hashQueue: number;
+  logLevel: string;
+  /** Honour X-Forwarded-For from these proxies (Fastify's trustProxy), off by default. */
+  trustProxy: boolean | string;
+  redisUrl: string | undefined;
+}
+
+/** Values given on the command line; they win over the environment. */
+export interface ConfigFlags {
+  host?: string | undefined;
+  port?: number | string | undefined;
+  databaseUrl?: string | undefined;
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `must be a whole number, got ${JSON.stringify(raw)}`);
+  const n = Number(raw.trim());
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function port(name: string, raw: string | number): number {
+  const n = typeof raw === 'number' ? raw : /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(name, `must be a port number 0-65535, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+function parseScopes(raw: string | undefined): ScopeCatalog {
+  const catalog: Record<string, string> = { ...DEFAULT_SCOPES };
+  if (raw === undefined || raw.trim() === '') return Object.freeze(catalog);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError('PORTCULLIS_SCOPES', 'must be a JSON object of "name": "description"');
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError('PORTCULLIS_SCOPES', 'must be a JSON object of "name": "description"');
+  }
+  for (const [name, description] of Object.entries(parsed)) {
+    // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+    if (!/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(name)) throw new ConfigError('PORTCULLIS_SCOPES', `invalid scope name ${JSON.stringify(name)}`);
+    if (typeof description !== 'string') throw new ConfigError('PORTCULLIS_SCOPES', `description of ${name} must be a string`);
+    catalog[name] = description;
+  }
+  return Object.freeze(catalog);
+}
+
+/** Reads, validates and freezes the configuration. */
+export function loadConfig(options: { env?: Env; flags?: ConfigFlags } = {}): Readonly<Config> {
+  const env = options.env ?? process.env;
+  const flags = options.flags ?? {};
+  const nodeEnv = env.NODE_ENV ?? 'development';
+  const host = flags.host ?? env.HOST ?? '127.0.0.1';
+  const portNumber = flags.port !== undefined ? port('--port', flags.port) : env.PORT ? port('PORT', env.PORT) : 8000;
+  const databaseUrl = flags.databaseUrl ?? env.DATABASE_URL ?? 'sqlite:./data/portcullis.db';
+  if (!/^(sqlite:|postgres(ql)?:\/\/)/.test(databaseUrl)) {
+    throw new ConfigError('DATABASE_URL', `must start with sqlite: or postgres://, got ${JSON.stringify(databaseUrl.replace(/:[^:@/]*@/, ':***@'))}`);
+  }
+  const secretKey = env.PORTCULLIS_SECRET_KEY || undefined;
+  const cores = availableParallelism();
+  const config: Config = {
+    host,
+    port: portNumber,
+    databaseUrl,
+    secretKey,
+    accessTokenTtl: int(env, 'PORTCULLIS_ACCESS_TOKEN_TTL', 1800, 1),
+    refreshTokenTtl: int(env, 'PORTCULLIS_REFRESH_TOKEN_TTL', 2_592_000, 1),
+    refreshReuseGrace: int(env, 'PORTCULLIS_REFRESH_REUSE_GRACE', 10, 0, 3600),
+    loginMaxFailures: int(env, 'PORTCULLIS_LOGIN_MAX_FAILURES', 5, 1),
+    loginWindow: int(env, 'PORTCULLIS_LOGIN_WINDOW', 900, 1),
+    addressMaxFailures: int(env, 'PORTCULLIS_ADDRESS_MAX_FAILURES', 100, 1),
+    issuer: env.PORTCULLIS_ISSUER || `http://${host.includes(':') ? `[${host}]` : host}:${portNumber}`,
+    scopes: parseScopes(env.PORTCULLIS_SCOPES),
+    nodeEnv,
+    production: nodeEnv === 'production',
+    argon2: Object.freeze({
+      memoryCost: int(env, 'PORTCULLIS_ARGON2_MEMORY', 65536, 1024, 4_194_304),
+      timeCost: int(env, 'PORTCULLIS_ARGON2_TIME', 3, 1, 100),
+      parallelism: int(env, 'PORTCULLIS_ARGON2_PARALLELISM', 4, 1, 64),
+    }),
+    hashConcurrency: int(env, 'PORTCULLIS_HASH_CONCURRENCY', cores, 1, 256),
+    hashQueue: int(env, 'PORTCULLIS_HASH_QUEUE', cores * 8, 0, 100_000),
+    logLevel: env.PORTCULLIS_LOG_LEVEL || env.LOG_LEVEL || 'info',
+    trustProxy: env.PORTCULLIS_TRUST_PROXY ? (env.PORTCULLIS_TRUST_PROXY === 'true' ? true : env.PORTCULLIS_TRUST_PROXY) : false,
+    redisUrl: env.REDIS_URL || undefined,
+  };
+  return Object.freeze(config);
+}

@@ -1,0 +1,237 @@
+/**
+ * Every error Portcullis can raise, in one place, each with a stable `code`, an HTTP
+ * status and — for errors on the wire of the token endpoint — the RFC 6749 §5.2 error string.
+ * One renderer (`fastify/render-error.ts`) turns them into responses; `docs/errors.md`
+ * lists them and a test keeps the two in step.
+ *
+ * @example
+ * try { await grant(...) } catch (e) { if (e instanceof InvalidGrantError) ... }
+ */
+
+/** Base class of every error a client can cause. */
+export abstract class PortcullisError extends Error {
+  /** Stable machine-readable code, e.g. `PCL_INVALID_GRANT`. */
+  abstract readonly code: string;
+  /** HTTP status the error maps to. */
+  abstract readonly statusCode: number;
+  /** RFC 6749 §5.2 / RFC 6750 §3.1 error string, when the error has one. */
+  readonly oauthError: string | undefined = undefined;
+  /** Extra response headers (WWW-Authenticate, Retry-After). */
+  headers(): Record<string, string> {
+    return {};
+  }
+  /** The FastAPI-style `detail` of the response body. */
+  get detail(): unknown {
+    return this.message;
+  }
+}
+
+// ---- token endpoint (RFC 6749 §5.2) ----
+
+/** 400 invalid_request: a missing field, a JSON body, a broken encoding. */
+export class InvalidRequestError extends PortcullisError {
+  readonly code = 'PCL_INVALID_REQUEST';
+  readonly statusCode = 400;
+  override readonly oauthError = 'invalid_request';
+}
+
+/** 400 invalid_grant: wrong username or password, or a bad refresh token. */
+export class InvalidGrantError extends PortcullisError {
+  readonly code = 'PCL_INVALID_GRANT';
+  readonly statusCode = 400;
+  override readonly oauthError = 'invalid_grant';
+  constructor(message = 'Incorrect username or password') {
+    super(message);
+  }
+}
+
+/**
+ * 400 "Inactive user": a disabled account. On the token endpoint it carries
+ * `invalid_grant`; on bearer-protected routes the body is `{"detail": "Inactive user"}` only,
+ * as FastAPI's tutorial answers.
+ */
+export class InactiveUserError extends PortcullisError {
+  readonly code = 'PCL_INACTIVE_USER';
+  readonly statusCode = 400;
+  override readonly oauthError = 'invalid_grant';
+  constructor() {
+    super('Inactive user');
+  }
+}
+
+/** 400 unsupported_grant_type: a grant_type other than password or refresh_token. */
+export class UnsupportedGrantTypeError extends PortcullisError {
+  readonly code = 'PCL_UNSUPPORTED_GRANT_TYPE';
+  readonly statusCode = 400;
+  override readonly oauthError = 'unsupported_grant_type';
+  constructor(grantType: string) {
+    super(`Unsupported grant_type: ${JSON.stringify(grantType.slice(0, 64))}`);
+  }
+}
+
+/** 400 invalid_scope: a scope outside the catalog, or none of the requested ones held. */
+export class InvalidScopeError extends PortcullisError {
+  readonly code = 'PCL_INVALID_SCOPE';
+  readonly statusCode = 400;
+  override readonly oauthError = 'invalid_scope';
+}
+
+/** 429 temporarily_unavailable: too many failed logins for this username and address. */
+export class TooManyAttemptsError extends PortcullisError {
+  readonly code = 'PCL_TOO_MANY_ATTEMPTS';
+  readonly statusCode = 429;
+  override readonly oauthError = 'temporarily_unavailable';
+  constructor(readonly retryAfterSeconds: number) {
+    super('Too many failed login attempts');
+  }
+  override headers(): Record<string, string> {
+    return { 'retry-after': String(Math.max(1, Math.ceil(this.retryAfterSeconds))) };
+  }
+}
+
+/** 503 temporarily_unavailable: the password-hashing bound is full; the login is shed. */
+export class LoginOverloadedError extends PortcullisError {
+  readonly code = 'PCL_LOGIN_OVERLOADED';
+  readonly statusCode = 503;
+  override readonly oauthError = 'temporarily_unavailable';
+  constructor() {
+    super('Too many logins in progress, retry shortly');
+  }
+  override headers(): Record<string, string> {
+    return { 'retry-after': '1' };
+  }
+}
+
+// ---- bearer-protected routes (RFC 6750 §3) ----
+
+/** 401 without an error code: the request carried no bearer credentials (RFC 6750 §3.1). */
+export class NotAuthenticatedError extends PortcullisError {
+  readonly code = 'PCL_NOT_AUTHENTICATED';
+  readonly statusCode = 401;
+  constructor() {
+    super('Not authenticated');
+  }
+  override headers(): Record<string, string> {
+    // RFC 6750 §3.1: no error attribute when the request lacked authentication information.
+    return { 'www-authenticate': 'Bearer' };
+  }
+}
+
+/** 401 invalid_token: malformed, forged, expired or revoked access token. */
+export class InvalidTokenError extends PortcullisError {
+  readonly code = 'PCL_INVALID_TOKEN';
+  readonly statusCode = 401;
+  override readonly oauthError = 'invalid_token';
+  constructor() {
+    super('Could not validate credentials');
+  }
+  override headers(): Record<string, string> {
+    return { 'www-authenticate': 'Bearer error="invalid_token"' };
+  }
+}
+
+/** 403 insufficient_scope: the token lacks a scope the route requires (RFC 6750 §3.1). */
+export class InsufficientScopeError extends PortcullisError {
+  readonly code = 'PCL_INSUFFICIENT_SCOPE';
+  readonly statusCode = 403;
+  override readonly oauthError = 'insufficient_scope';
+  constructor(readonly requiredScopes: readonly string[]) {
+    super('Not enough permissions');
+  }
+  override headers(): Record<string, string> {
+    return { 'www-authenticate': `Bearer error="insufficient_scope", scope="${this.requiredScopes.join(' ')}"` };
+  }
+}
+
+// ---- resources ----
+
+/** 400 "Incorrect password": the current password given to a password change is wrong. */
+export class IncorrectPasswordError extends PortcullisError {
+  readonly code = 'PCL_INCORRECT_PASSWORD';
+  readonly statusCode = 400;
+  constructor() {
+    super('Incorrect password');
+  }
+}
+
+/** 404: an unknown user, session or path. */
+export class NotFoundError extends PortcullisError {
+  readonly code = 'PCL_NOT_FOUND';
+  readonly statusCode = 404;
+  constructor(message = 'Not Found') {
+    super(message);
+  }
+}
+
+/** 409: a username that is already taken (compared case-insensitively after NFKC). */
+export class ConflictError extends PortcullisError {
+  readonly code = 'PCL_CONFLICT';
+  readonly statusCode = 409;
+}
+
+/** One entry of a 422 body, in FastAPI's shape. */
+export interface ValidationIssue {
+  loc: (string | number)[];
+  msg: string;
+  type: string;
+}
+
+/** 422: a request body or parameter failed validation; `detail` is a list of issues. */
+export class ValidationError extends PortcullisError {
+  readonly code = 'PCL_VALIDATION';
+  readonly statusCode = 422;
+  constructor(readonly issues: ValidationIssue[]) {
+    super(issues.map((i) => `${i.loc.join('.')}: ${i.msg}`).join('; '));
+  }
+  override get detail(): unknown {
+    return this.issues;
+  }
+}
+
+/** 400 for any other malformed request outside the token endpoint. */
+export class BadRequestError extends PortcullisError {
+  readonly code = 'PCL_BAD_REQUEST';
+  readonly statusCode = 400;
+}
+
+/** 503: the database cannot be reached right now; the service recovers by itself. */
+export class StoreUnavailableError extends PortcullisError {
+  readonly code = 'PCL_STORE_UNAVAILABLE';
+  readonly statusCode = 503;
+  constructor() {
+    super('Service temporarily unavailable');
+  }
+  override headers(): Record<string, string> {
+    return { 'retry-after': '1' };
+  }
+}
+
+// ---- programmer and operator mistakes: thrown at start-up, never per request ----
+
+/** A bad option or setting, naming it. Thrown when the app is built, never while serving. */
+export class ConfigError extends TypeError {
+  readonly code = 'PCL_CONFIG';
+  constructor(readonly option: string, message: string) {
+    super(`${option}: ${message}`);
+  }
+}
+
+/** Every client-facing error class, for docs and tests. */
+export const errorClasses = [
+  InvalidRequestError,
+  InvalidGrantError,
+  InactiveUserError,
+  UnsupportedGrantTypeError,
+  InvalidScopeError,
+  TooManyAttemptsError,
+  LoginOverloadedError,
+  NotAuthenticatedError,
+  InvalidTokenError,
+  InsufficientScopeError,
+  IncorrectPasswordError,
+  NotFoundError,
+  ConflictError,
+  ValidationError,
+  BadRequestError,
+  StoreUnavailableError,
+] as const;

@@ -1,0 +1,22 @@
+/**
+ * The failed-login limiter protocol (SPEC §4). The password grant asks it before hashing
+ * and tells it about failures and successes; an implementation keeps the counts where every
+ * instance sees them (the database, or Redis).
+ *
+ * Contract: failures are counted per (username key, client address) and per client address in
+ * a sliding window; `check` throws TooManyAttemptsError (with the seconds until the oldest
+ * counted failure leaves the window) once either count reaches its maximum; refused attempts
+ * are not failures; `recordSuccess` clears the pair only.
+ */
+export interface LoginLimiter {
+  check(usernameKey: string, address: string, now: number): Promise<void>;
+  recordFailure(usernameKey: string, address: string, now: number): Promise<void>;
+  recordSuccess(usernameKey: string, address: string, now: number): Promise<void>;
+}
+
+/** A limiter that never refuses, for apps that rate-limit elsewhere. */
+export const unlimitedLoginLimiter: LoginLimiter = {
+  async check() {},
+  async recordFailure() {},
+  async recordSuccess() {},
+};

@@ -1,0 +1,93 @@
+/**
+ * Password hashing with argon2id (SPEC §3). Hashing runs on libuv's thread pool through
+ * @node-rs/argon2 (never on the event loop) behind a `WorkLimiter`. Imported bcrypt hashes
+ * and argon2 hashes with other parameters verify and are reported as needing a re-hash.
+ * `verifyDummy` does the same work against a hash of a random password, so an unknown
+ * username costs what a wrong password costs (OWASP Authentication Cheat Sheet,
+ * "Authentication Responses").
+ *
+ * @example
+ * const hasher = createPasswordHasher({ params, concurrency: 2, queue: 16 });
+ * const stored = await hasher.hash('secret');
+ * const { ok, needsRehash } = await hasher.verify(stored, 'secret');
+ */
+import { randomBytes } from 'node:crypto';
+import * as argon2 from '@node-rs/argon2';
+import * as bcrypt from '@node-rs/bcrypt';
+import type { Argon2Params } from './config.ts';
+import { createWorkLimiter, type WorkLimiter } from './work-limiter.ts';
+
+const ARGON2ID = 2; // argon2.Algorithm.Argon2id (a const enum, not importable at run time)
+
+export interface VerifyResult {
+  ok: boolean;
+  /** The hash is not argon2id with the current parameters: store a fresh one. */
+  needsRehash: boolean;
+}
+
+export interface PasswordHasher {
+  hash(password: string): Promise<string>;
+  verify(storedHash: string, password: string): Promise<VerifyResult>;
+  /** The same work as `verify`, against a hash nobody knows the password of. Always false. */
+  verifyDummy(password: string): Promise<false>;
+  /** True when a stored hash is in a format this hasher can check. */
+  isSupportedHash(storedHash: string): boolean;
+  readonly limiter: WorkLimiter;
+  /** How many verifications (real and dummy) ran, for tests and metrics. */
+  readonly verifications: number;
+}
+
+const ARGON2_PHC = /^\$argon2(id|i|d)\$v=(\d+)\$m=(\d+),t=(\d+),p=(\d+)\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/;
+const BCRYPT = /^\$2[abxy]?\$\d{2}\$[./A-Za-z0-9]{53}$/;
+
+/** Whether a stored hash was made with exactly these argon2id parameters. */
+export function isCurrentArgon2id(storedHash: string, params: Argon2Params): boolean {
+  const m = ARGON2_PHC.exec(storedHash);
+  return (
+    m !== null &&
+    m[1] === 'id' &&
+    m[2] === '19' &&
+    Number(m[3]) === params.memoryCost &&
+    Number(m[4]) === params.timeCost &&
+    Number(m[5]) === params.parallelism
+  );
+}
+
+export function createPasswordHasher(options: { params: Argon2Params; concurrency: number; queue: number }): PasswordHasher {
+  const { params } = options;
+  const limiter = createWorkLimiter({ concurrency: options.concurrency, queue: options.queue });
+  const argonOptions = { ...params, algorithm: ARGON2ID };
+  let verifications = 0;
+  let dummyHash: Promise<string> | undefined;
+
+  const hash = (password: string): Promise<string> => limiter.run(() => argon2.hash(password, argonOptions));
+
+  const verifyRaw = async (storedHash: string, password: string): Promise<boolean> => {
+    verifications++;
+    if (ARGON2_PHC.test(storedHash)) return argon2.verify(storedHash, password);
+    // bcrypt reads at most 72 bytes; longer inputs are truncated by every implementation.
+    if (BCRYPT.test(storedHash)) return bcrypt.verify(password, storedHash.replace(/^\$2y\$/, '$2b$'));
+    return false;
+  };
+
+  return {
+    hash,
+    async verify(storedHash, password) {
+      const ok = await limiter.run(() => verifyRaw(storedHash, password));
+      return { ok, needsRehash: ok && !isCurrentArgon2id(storedHash, params) };
+    },
+    async verifyDummy(password) {
+      dummyHash ??= argon2.hash(randomBytes(24).toString('base64url'), argonOptions);
+      const stored = await dummyHash;
+      await limiter.run(() => verifyRaw(stored, password));
+      return false;
+    },
+    isSupportedHash(storedHash) {
+      return ARGON2_PHC.test(storedHash) || BCRYPT.test(storedHash);
+    },
+    limiter,
+    get verifications() {
+      return verifications;
+    },
+  };
+}

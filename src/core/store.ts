@@ -1,0 +1,132 @@
+/**
+ * The storage protocol the core depends on. Adapters (SQLite and PostgreSQL through Kysely,
+ * `src/store/`) implement it; one contract suite (`test/store-contract.test.ts`) runs against
+ * every adapter. Contracts are written on each method: what "not found" returns and what is
+ * atomic. Times are milliseconds since the epoch.
+ */
+
+export interface UserRecord {
+  /** Stable opaque id; the `sub` of access tokens. */
+  id: string;
+  /** As given, in Unicode NFKC. */
+  username: string;
+  email: string | null;
+  fullName: string | null;
+  disabled: boolean;
+  passwordHash: string;
+  scopes: string[];
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface NewUser {
+  username: string;
+  email?: string | null | undefined;
+  fullName?: string | null | undefined;
+  disabled?: boolean | undefined;
+  passwordHash: string;
+  scopes: readonly string[];
+}
+
+export interface UserPatch {
+  email?: string | null | undefined;
+  fullName?: string | null | undefined;
+  disabled?: boolean | undefined;
+  passwordHash?: string | undefined;
+  scopes?: readonly string[] | undefined;
+}
+
+export interface SessionRecord {
+  /** The `sid` of the session's access tokens. */
+  id: string;
+  userId: string;
+  /** Scopes granted at login; refreshes may narrow access tokens, never widen this. */
+  scopes: string[];
+  createdAt: number;
+  lastUsedAt: number;
+  /** When the newest refresh token expires; the session is over after this. */
+  expiresAt: number;
+  revokedAt: number | null;
+  clientAddress: string | null;
+  userAgent: string | null;
+  clientId: string | null;
+}
+
+export interface NewSession {
+  id: string;
+  userId: string;
+  scopes: readonly string[];
+  createdAt: number;
+  expiresAt: number;
+  clientAddress: string | null;
+  userAgent: string | null;
+  clientId: string | null;
+}
+
+/** What every request's authentication needs: the session and its user, read together. */
+export interface AuthState {
+  session: SessionRecord;
+  user: UserRecord;
+}
+
+/** A change that may invalidate cached auth state. `id` absent means "anything may have changed". */
+export type StoreChange = { kind: 'user'; id: string } | { kind: 'session'; id: string } | { kind: 'all' };
+
+export interface UserStore {
+  /** The user whose username matches case-insensitively after NFKC, or undefined. */
+  findUserByUsername(username: string): Promise<UserRecord | undefined>;
+  /** The user with this id, or undefined. */
+  findUserById(id: string): Promise<UserRecord | undefined>;
+  /** Inserts a user; throws ConflictError when the username (case-insensitive, NFKC) is taken. */
+  createUser(user: NewUser, now: number): Promise<UserRecord>;
+  /**
+   * Creates each user whose username is free and skips the rest, atomically per user.
+   * Returns the usernames that were skipped as already present.
+   */
+  createUsersIfAbsent(users: readonly NewUser[], now: number): Promise<{ created: number; skipped: string[] }>;
+  /** Applies a patch; returns the updated user, or undefined when the id is unknown. */
+  updateUser(id: string, patch: UserPatch, now: number): Promise<UserRecord | undefined>;
+  /** Deletes a user and (atomically) all of its sessions; false when the id is unknown. */
+  deleteUser(id: string): Promise<boolean>;
+  /** Users ordered by username key, with the total count. */
+  listUsers(page: { limit: number; offset: number }): Promise<{ items: UserRecord[]; total: number }>;
+  /** Number of users, for "on an empty user table". */
+  countUsers(): Promise<number>;
+  /**
+   * Runs `seed` only if the marker `name` was never set, setting it in the same transaction;
+   * returns whether it ran. Several processes racing: exactly one runs it.
+   */
+  runOnce(name: string, seed: (store: UserStore) => Promise<void>): Promise<boolean>;
+}
+
+export interface SessionStore {
+  /** Inserts a session together with its first refresh token hash, atomically. */
+  createSession(session: NewSession, refreshTokenHash: string): Promise<void>;
+  /** The session and its user, or undefined when either is gone. */
+  getAuthState(sessionId: string): Promise<AuthState | undefined>;
+  /** Records use of a session. Not a change that invalidates caches. */
+  touchSession(sessionId: string, at: number): Promise<void>;
+  /** Marks a session revoked; false when it is unknown or already revoked. */
+  revokeSession(sessionId: string, at: number): Promise<boolean>;
+  /** Revokes every live session of a user except `keep`; returns how many. */
+  revokeUserSessions(userId: string, at: number, keep?: string): Promise<number>;
+}
+
+export interface Store extends UserStore, SessionStore {
+  readonly dialect: 'sqlite' | 'postgres';
+  /** Brings the schema up to date; idempotent and safe to run from several processes. */
+  migrate(): Promise<void>;
+  /** Resolves when the database answers, rejects with StoreUnavailableError otherwise. */
+  ping(): Promise<void>;
+  /**
+   * Subscribes to changes of auth state, both this process's own writes and (where the
+   * adapter can see them) other processes'. Returns the unsubscribe function.
+   */
+  subscribe(listener: (change: StoreChange) => void): () => void;
+  /**
+   * Cheap and synchronous: true when another process may have written since the last call
+   * (SQLite's `PRAGMA data_version`). Adapters that push changes instead return false.
+   */
+  externalWriteSinceLastCheck(): boolean;
+  close(): Promise<void>;
+}

@@ -1,0 +1,141 @@
+/**
+ * Account management shared by the admin API and the CLI: validation of new and changed
+ * users, and the rule that a password change, a disable or a delete ends the user's sessions
+ * (SPEC §2.2).
+ *
+ * @example
+ * const user = await createUserAccount(deps, { username: 'johndoe', password: 'secret12' });
+ */
+import type { Clock } from './clock.ts';
+import { NotFoundError, ValidationError, type ValidationIssue } from './errors.ts';
+import type { PasswordHasher } from './password.ts';
+import { DEFAULT_USER_SCOPES, type ScopeCatalog } from './scopes.ts';
+import type { Store, UserPatch, UserRecord } from './store.ts';
+import { normalizeUsername, passwordProblem, usernameProblem } from './username.ts';
+
+/** The user object of every API response: never the hash or the internal id. */
+export interface PublicUser {
+  username: string;
+  email: string | null;
+  full_name: string | null;
+  disabled: boolean;
+  scopes: string[];
+}
+
+export function toPublicUser(user: UserRecord): PublicUser {
+  return { username: user.username, email: user.email, full_name: user.fullName, disabled: user.disabled, scopes: user.scopes };
+}
+
+export interface AccountDeps {
+  store: Store;
+  hasher: PasswordHasher;
+  scopes: ScopeCatalog;
+  clock: Clock;
+}
+
+export interface NewAccount {
+  username: string;
+  /** A plain password (hashed here) … */
+  password?: string | undefined;
+  /** … or an existing argon2/bcrypt hash, stored as it is (imports). */
+  passwordHash?: string | undefined;
+  email?: string | null | undefined;
+  fullName?: string | null | undefined;
+  scopes?: readonly string[] | undefined;
+  disabled?: boolean | undefined;
+}
+
+const EMAIL = /^[^\s@]+@[^\s@]+$/;
+
+function fieldIssues(
+  input: { email?: string | null | undefined; fullName?: string | null | undefined; scopes?: readonly string[] | undefined; password?: string | undefined },
+  catalog: ScopeCatalog,
+  loc: string,
+): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  if (input.email != null && (input.email.length > 320 || !EMAIL.test(input.email))) {
+    issues.push({ loc: [loc, 'email'], msg: 'value is not a valid email address', type: 'value_error' });
+  }
+  if (input.fullName != null && input.fullName.length > 256) {
+    issues.push({ loc: [loc, 'full_name'], msg: 'String should have at most 256 characters', type: 'string_too_long' });
+  }
+  for (const scope of input.scopes ?? []) {
+    if (!Object.hasOwn(catalog, scope)) issues.push({ loc: [loc, 'scopes'], msg: `Unknown scope: ${scope}`, type: 'value_error' });
+  }
+  if (input.password !== undefined) {
+    const problem = passwordProblem(input.password);
+    if (problem) issues.push({ loc: [loc, 'password'], msg: problem, type: 'value_error' });
+  }
+  return issues;
+}
+
+/** Validates a new account; returns the issues (empty when fine). */
+export function accountIssues(input: NewAccount, catalog: ScopeCatalog, hasher: PasswordHasher, loc = 'body'): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  const problem = usernameProblem(input.username);
+  if (problem) issues.push({ loc: [loc, 'username'], msg: problem, type: 'value_error' });
+  if (input.password === undefined && input.passwordHash === undefined) {
+    issues.push({ loc: [loc, 'password'], msg: 'Field required', type: 'missing' });
+  }
+  if (input.passwordHash !== undefined && !hasher.isSupportedHash(input.passwordHash)) {
+    issues.push({ loc: [loc, 'password_hash'], msg: 'Unsupported hash format (argon2 or bcrypt expected)', type: 'value_error' });
+  }
+  issues.push(...fieldIssues(input, catalog, loc));
+  return issues;
+}
+
+/** Creates a user; throws ValidationError (422) or ConflictError (409). */
+export async function createUserAccount(deps: AccountDeps, input: NewAccount): Promise<UserRecord> {
+  const issues = accountIssues(input, deps.scopes, deps.hasher);
+  if (issues.length > 0) throw new ValidationError(issues);
+  const passwordHash = input.passwordHash ?? (await deps.hasher.hash(input.password as string));
+  return deps.store.createUser(
+    {
+      username: normalizeUsername(input.username),
+      email: input.email ?? null,
+      fullName: input.fullName ?? null,
+      disabled: input.disabled ?? false,
+      passwordHash,
+      scopes: input.scopes ?? DEFAULT_USER_SCOPES,
+    },
+    deps.clock(),
+  );
+}
+
+export interface AccountChanges {
+  email?: string | null | undefined;
+  fullName?: string | null | undefined;
+  disabled?: boolean | undefined;
+  scopes?: readonly string[] | undefined;
+  password?: string | undefined;
+}
+
+/**
+ * Applies changes to a user. A new password or a disable ends the user's sessions (all but
+ * `keepSessionId`). Throws ValidationError or NotFoundError.
+ */
+export async function updateUserAccount(deps: AccountDeps, userId: string, changes: AccountChanges, keepSessionId?: string): Promise<UserRecord> {
+  const issues = fieldIssues(changes, deps.scopes, 'body');
+  if (issues.length > 0) throw new ValidationError(issues);
+  const patch: UserPatch = {
+    email: changes.email,
+    fullName: changes.fullName,
+    disabled: changes.disabled,
+    scopes: changes.scopes ? [...new Set(changes.scopes)] : undefined,
+  };
+  if (changes.password !== undefined) patch.passwordHash = await deps.hasher.hash(changes.password);
+  const now = deps.clock();
+  const user = await deps.store.updateUser(userId, patch, now);
+  if (!user) throw new NotFoundError('User not found');
+  if (changes.password !== undefined || changes.disabled === true) {
+    await deps.store.revokeUserSessions(userId, now, keepSessionId);
+  }
+  return user;
+}
+
+/** Finds a user by username or throws NotFoundError. */
+export async function requireUser(store: Store, username: string): Promise<UserRecord> {
+  const user = await store.findUserByUsername(username);
+  if (!user) throw new NotFoundError('User not found');
+  return user;
+}

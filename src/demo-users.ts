@@ -1,0 +1,28 @@
+/**
+ * The demo users of FastAPI's tutorial (SPEC §1): created exactly once, on an empty user
+ * table, even when several instances start together.
+ */
+import type { AuthService } from './core/auth-service.ts';
+
+export const DEMO_USERS = [
+  { username: 'johndoe', password: 'secret', fullName: 'John Doe', email: 'johndoe@example.com', disabled: false },
+  { username: 'alice', password: 'secret2', fullName: 'Alice Wonderson', email: 'alice@example.com', disabled: true },
+] as const;
+
+/** Returns true when this call created the users. */
+export async function seedDemoUsers(service: AuthService): Promise<boolean> {
+  // Hash first, so the transaction that decides who seeds stays short.
+  const hashes = await Promise.all(DEMO_USERS.map((u) => service.hasher.hash(u.password)));
+  let created = false;
+  await service.store.runOnce('demo-users', async (store) => {
+    if ((await store.countUsers()) > 0) return;
+    const now = service.clock();
+    for (const [i, user] of DEMO_USERS.entries()) {
+      // The tutorial's passwords are shorter than the 8-character rule for new passwords; they
+      // are demo data, created here directly rather than through the account rules.
+      await store.createUser({ username: user.username, email: user.email, fullName: user.fullName, disabled: user.disabled, passwordHash: hashes[i] as string, scopes: ['me'] }, now);
+    }
+    created = true;
+  });
+  return created;
+}

@@ -1,0 +1,266 @@
+/**
+ * The `Store` protocol of `core/store.ts` over Kysely: the same code for SQLite and
+ * PostgreSQL. Writes that change auth state are announced to this process's subscribers
+ * (so caches drop them at once); other processes learn through the database (SQLite's data
+ * version, or the adapter's notifications on PostgreSQL).
+ *
+ * @example
+ * const store = createKyselyStore(await openDatabase(url)); await store.migrate();
+ */
+import { randomUUID } from 'node:crypto';
+import { Migrator, type Selectable } from 'kysely';
+import { ConflictError, StoreUnavailableError } from '../core/errors.ts';
+import type { AuthState, NewUser, SessionRecord, Store, StoreChange, UserRecord } from '../core/store.ts';
+import { usernameKey } from '../core/username.ts';
+import type { Database } from './database.ts';
+import { migrationProvider } from './migrations.ts';
+import type { SessionsTable, UsersTable } from './schema.ts';
+
+const splitScopes = (s: string): string[] => (s === '' ? [] : s.split(' '));
+
+export function toUser(row: Selectable<UsersTable>): UserRecord {
+  return {
+    id: row.id,
+    username: row.username,
+    email: row.email,
+    fullName: row.full_name,
+    disabled: Number(row.disabled) === 1,
+    passwordHash: row.password_hash,
+    scopes: splitScopes(row.scopes),
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+  };
+}
+
+export function toSession(row: Selectable<SessionsTable>): SessionRecord {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    scopes: splitScopes(row.scopes),
+    createdAt: Number(row.created_at),
+    lastUsedAt: Number(row.last_used_at),
+    expiresAt: Number(row.expires_at),
+    revokedAt: row.revoked_at === null ? null : Number(row.revoked_at),
+    clientAddress: row.client_address,
+    userAgent: row.user_agent,
+    clientId: row.client_id,
+  };
+}
+
+export interface KyselyStore extends Store {
+  readonly database: Database;
+  /** Announces a change to this process's subscribers (adapters call it for foreign changes too). */
+  emit(change: StoreChange): void;
+  /** Runs `fn`, turning "database unreachable" errors into StoreUnavailableError (503). */
+  guard<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+export function createKyselyStore(database: Database): KyselyStore {
+  const { db } = database;
+  const listeners = new Set<(change: StoreChange) => void>();
+  const emit = (change: StoreChange): void => {
+    for (const listener of listeners) listener(change);
+  };
+  const guard = async <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (error) {
+      if (database.isUnavailable(error)) throw new StoreUnavailableError();
+      throw error;
+    }
+  };
+
+  const userRow = (user: NewUser, now: number): Selectable<UsersTable> => ({
+    id: randomUUID(),
+    username: user.username,
+    username_key: usernameKey(user.username),
+    email: user.email ?? null,
+    full_name: user.fullName ?? null,
+    disabled: user.disabled ? 1 : 0,
+    password_hash: user.passwordHash,
+    scopes: [...new Set(user.scopes)].join(' '),
+    created_at: now,
+    updated_at: now,
+  });
+
+  const store: KyselyStore = {
+    database,
+    dialect: database.dialect,
+    emit,
+    guard,
+
+    async migrate() {
+      const migrator = new Migrator({ db, provider: migrationProvider, migrationTableName: 'portcullis_migrations', migrationLockTableName: 'portcullis_migrations_lock' });
+      const { error, results } = await migrator.migrateToLatest();
+      if (error) {
+        const failed = results?.find((r) => r.status === 'Error');
+        throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${String((error as Error).message ?? error)}`);
+      }
+    },
+
+    ping: () => guard(async () => {
+      await db.selectFrom('markers').select('name').limit(1).execute();
+    }),
+
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+
+    externalWriteSinceLastCheck: () => database.externalWriteSinceLastCheck(),
+
+    findUserByUsername: (username) =>
+      guard(async () => {
+        const row = await db.selectFrom('users').selectAll().where('username_key', '=', usernameKey(username)).executeTakeFirst();
+        return row ? toUser(row) : undefined;
+      }),
+
+    findUserById: (id) =>
+      guard(async () => {
+        const row = await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+        return row ? toUser(row) : undefined;
+      }),
+
+    createUser: (user, now) =>
+      guard(async () => {
+        const row = userRow(user, now);
+        try {
+          await db.insertInto('users').values(row).execute();
+        } catch (error) {
+          if (database.isUniqueViolation(error)) throw new ConflictError('Username already registered');
+          throw error;
+        }
+        return toUser(row);
+      }),
+
+    createUsersIfAbsent: (users, now) =>
+      guard(async () => {
+        const skipped: string[] = [];
+        let created = 0;
+        // One transaction per chunk keeps SQLite fast; ON CONFLICT keeps re-runs idempotent.
+        for (let i = 0; i < users.length; i += 500) {
+          const chunk = users.slice(i, i + 500).map((u) => userRow(u, now));
+          const inserted = await db.transaction().execute(async (trx) => {
+            const rows = await trx.insertInto('users').values(chunk).onConflict((oc) => oc.column('username_key').doNothing()).returning('username_key').execute();
+            return new Set(rows.map((r) => r.username_key));
+          });
+          for (const row of chunk) {
+            if (inserted.has(row.username_key)) created++;
+            else skipped.push(row.username);
+          }
+        }
+        return { created, skipped };
+      }),
+
+    updateUser: (id, patch, now) =>
+      guard(async () => {
+        const values: Partial<Selectable<UsersTable>> = { updated_at: now };
+        if (patch.email !== undefined) values.email = patch.email;
+        if (patch.fullName !== undefined) values.full_name = patch.fullName;
+        if (patch.disabled !== undefined) values.disabled = patch.disabled ? 1 : 0;
+        if (patch.passwordHash !== undefined) values.password_hash = patch.passwordHash;
+        if (patch.scopes !== undefined) values.scopes = [...new Set(patch.scopes)].join(' ');
+        const row = await db.updateTable('users').set(values).where('id', '=', id).returningAll().executeTakeFirst();
+        if (!row) return undefined;
+        emit({ kind: 'user', id });
+        return toUser(row);
+      }),
+
+    deleteUser: (id) =>
+      guard(async () => {
+        // Sessions and refresh tokens go with the user (ON DELETE CASCADE).
+        const result = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+        const deleted = Number(result.numDeletedRows) > 0;
+        if (deleted) emit({ kind: 'user', id });
+        return deleted;
+      }),
+
+    listUsers: ({ limit, offset }) =>
+      guard(async () => {
+        const rows = await db.selectFrom('users').selectAll().orderBy('username_key').limit(limit).offset(offset).execute();
+        const { total } = await db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow();
+        return { items: rows.map(toUser), total: Number(total) };
+      }),
+
+    countUsers: () =>
+      guard(async () => {
+        const { total } = await db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow();
+        return Number(total);
+      }),
+
+    runOnce: (name, seed) =>
+      guard(async () => {
+        let ran = false;
+        await db.transaction().execute(async (trx) => {
+          // The marker insert comes first: on PostgreSQL a racing instance waits on its unique
+          // key until this commits, then inserts nothing; SQLite serialises writers.
+          const result = await trx.insertInto('markers').values({ name, created_at: Date.now() }).onConflict((oc) => oc.column('name').doNothing()).executeTakeFirst();
+          if (Number(result.numInsertedOrUpdatedRows ?? 0n) === 0) return;
+          ran = true;
+          await seed(createKyselyStore({ ...database, db: trx } as Database));
+        });
+        return ran;
+      }),
+
+    createSession: (session, refreshTokenHash) =>
+      guard(async () => {
+        await db.transaction().execute(async (trx) => {
+          await trx
+            .insertInto('sessions')
+            .values({
+              id: session.id,
+              user_id: session.userId,
+              scopes: session.scopes.join(' '),
+              created_at: session.createdAt,
+              last_used_at: session.createdAt,
+              expires_at: session.expiresAt,
+              revoked_at: null,
+              client_address: session.clientAddress,
+              user_agent: session.userAgent,
+              client_id: session.clientId,
+            })
+            .execute();
+          await trx
+            .insertInto('refresh_tokens')
+            .values({ token_hash: refreshTokenHash, session_id: session.id, created_at: session.createdAt, expires_at: session.expiresAt, rotated_at: null })
+            .execute();
+        });
+      }),
+
+    getAuthState: (sessionId) =>
+      guard(async () => {
+        const session = await db.selectFrom('sessions').selectAll().where('id', '=', sessionId).executeTakeFirst();
+        if (!session) return undefined;
+        const user = await db.selectFrom('users').selectAll().where('id', '=', session.user_id).executeTakeFirst();
+        if (!user) return undefined;
+        return { session: toSession(session), user: toUser(user) } satisfies AuthState;
+      }),
+
+    touchSession: (sessionId, at) =>
+      guard(async () => {
+        await db.updateTable('sessions').set({ last_used_at: at }).where('id', '=', sessionId).execute();
+      }),
+
+    revokeSession: (sessionId, at) =>
+      guard(async () => {
+        const result = await db.updateTable('sessions').set({ revoked_at: at }).where('id', '=', sessionId).where('revoked_at', 'is', null).executeTakeFirst();
+        emit({ kind: 'session', id: sessionId });
+        return Number(result.numUpdatedRows) > 0;
+      }),
+
+    revokeUserSessions: (userId, at, keep) =>
+      guard(async () => {
+        let query = db.updateTable('sessions').set({ revoked_at: at }).where('user_id', '=', userId).where('revoked_at', 'is', null);
+        if (keep !== undefined) query = query.where('id', '!=', keep);
+        const result = await query.executeTakeFirst();
+        emit({ kind: 'user', id: userId });
+        return Number(result.numUpdatedRows);
+      }),
+
+    async close() {
+      listeners.clear();
+      await database.close();
+    },
+  };
+  return store;
+}

@@ -1,0 +1,57 @@
+/** The tables, as Kysely sees them. Times are milliseconds since the epoch (bigint). */
+
+export interface UsersTable {
+  id: string;
+  username: string;
+  /** NFKC + lower case: the uniqueness key. */
+  username_key: string;
+  email: string | null;
+  full_name: string | null;
+  disabled: number;
+  password_hash: string;
+  /** Space-separated scope names. */
+  scopes: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface SessionsTable {
+  id: string;
+  user_id: string;
+  scopes: string;
+  created_at: number;
+  last_used_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+  client_address: string | null;
+  user_agent: string | null;
+  client_id: string | null;
+}
+
+export interface RefreshTokensTable {
+  token_hash: string;
+  session_id: string;
+  created_at: number;
+  expires_at: number;
+  /** Set when this token was exchanged for its successor. */
+  rotated_at: number | null;
+}
+
+export interface MarkersTable {
+  name: string;
+  created_at: number;
+}
+
+export interface LoginFailuresTable {
+  /** `pair:<username key>\0<address>` or `addr:<address>`. */
+  key: string;
+  at: number;
+}
+
+export interface Schema {
+  users: UsersTable;
+  sessions: SessionsTable;
+  refresh_tokens: RefreshTokensTable;
+  markers: MarkersTable;
+  login_failures: LoginFailuresTable;
+}
