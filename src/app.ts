@@ -11,9 +11,14 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { LoggerOptions } from 'pino';
 import type { AuthService } from './core/auth-service.ts';
 import { DEFAULT_SECURITY_SCHEME, oauth2SecurityScheme, portcullis } from './fastify/plugin.ts';
+import { renderError } from './fastify/render-error.ts';
+import { adminUsersRoutes } from './fastify/routes/admin-users.ts';
 import { docsRoutes } from './fastify/routes/docs.ts';
 import { healthRoutes } from './fastify/routes/health.ts';
+import { revokeRoutes } from './fastify/routes/revoke.ts';
+import { sessionRoutes } from './fastify/routes/sessions.ts';
 import { usersMeRoutes } from './fastify/routes/users-me.ts';
+import { wellKnownRoutes } from './fastify/routes/well-known.ts';
 
 export interface BuildAppOptions {
   service: AuthService;
@@ -43,16 +48,20 @@ export function loggerOptions(level = 'info'): LoggerOptions {
 }
 
 /** The server's routes, registered in this order. */
-const routes = [usersMeRoutes, healthRoutes, docsRoutes];
+const routes = [usersMeRoutes, sessionRoutes, adminUsersRoutes, revokeRoutes, wellKnownRoutes, healthRoutes, docsRoutes];
 
 export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
   const { service } = options;
   const app = Fastify({
     logger: options.logger === undefined ? loggerOptions() : options.logger,
     trustProxy: options.trustProxy ?? false,
+    // Router-level client errors (malformed or over-long path segments) get the same {"detail"} bodies.
+    frameworkErrors: (error, request, reply) => renderError(error, request, reply),
     bodyLimit: 64 * 1024,
     // Huge headers are refused by Node's parser (431) before they reach a handler.
-    routerOptions: { maxParamLength: 200 },
+    // 256: a stored username (≤ 128 code points after NFKC) is at most 256 UTF-16 units, so
+    // `/users/{username}` can name every user.
+    routerOptions: { maxParamLength: 256 },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     requestTimeout: 30_000,

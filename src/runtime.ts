@@ -10,8 +10,11 @@ import type { AuthService } from './core/auth-service.ts';
 import { createAuthService } from './core/auth-service.ts';
 import type { Clock } from './core/clock.ts';
 import type { Config } from './core/config.ts';
+import { openKeyRing, type KeyRing } from './core/key-ring.ts';
+import { isAsymmetric } from './core/signing-keys.ts';
 import { resolveSecretKey } from './secret-key.ts';
-import { openStore, type KyselyStore } from './store/index.ts';
+import { createDatabaseLoginLimiter, openStore, type KyselyStore } from './store/index.ts';
+import { createSigningKeyStore } from './store/signing-keys.ts';
 
 export interface Runtime {
   config: Readonly<Config>;
@@ -23,8 +26,21 @@ export interface Runtime {
 export async function openRuntime(config: Readonly<Config>, options: { clock?: Clock; migrate?: boolean } = {}): Promise<Runtime> {
   const secretKey = resolveSecretKey(config);
   const store = await openStore(config.databaseUrl);
+  let keyRing: KeyRing | undefined;
   try {
     if (options.migrate !== false) await store.migrate();
+    if (isAsymmetric(config.tokenAlgorithm)) {
+      // Creates the first key pair on first start (once, however many instances race) and
+      // re-reads the keys every second, so a rotation by the CLI or another instance lands.
+      keyRing = await openKeyRing({
+        store: createSigningKeyStore(store),
+        algorithm: config.tokenAlgorithm,
+        secretKey,
+        accessTokenTtl: config.accessTokenTtl,
+        ...(options.clock ? { clock: options.clock } : {}),
+      });
+      keyRing.start();
+    }
     const service = createAuthService({
       store,
       secretKey,
@@ -36,10 +52,27 @@ export async function openRuntime(config: Readonly<Config>, options: { clock?: C
       argon2: config.argon2,
       hashConcurrency: config.hashConcurrency,
       hashQueue: config.hashQueue,
+      // SPEC §4: failed logins are counted in the database, so every instance on it agrees.
+      limiter: createDatabaseLoginLimiter(store, {
+        maxFailures: config.loginMaxFailures,
+        windowSeconds: config.loginWindow,
+        addressMaxFailures: config.addressMaxFailures,
+      }),
+      keyRing,
       ...(options.clock ? { clock: options.clock } : {}),
     });
-    return { config, store, service, close: () => store.close() };
+    const ring = keyRing;
+    return {
+      config,
+      store,
+      service,
+      close: async () => {
+        ring?.close();
+        await store.close();
+      },
+    };
   } catch (error) {
+    keyRing?.close();
     await store.close();
     throw error;
   }

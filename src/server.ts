@@ -65,7 +65,12 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     })());
 
   if (options.handleSignals) {
+    let signalled = false;
     const onSignal = (signal: NodeJS.Signals): void => {
+      // A second signal during shutdown (systemd and `kill -- -PGID` signal every process of
+      // the group, and a cluster primary forwards it as well) must not kill in-flight requests.
+      if (signalled) return;
+      signalled = true;
       app.log.info({ signal }, 'shutting down');
       const force = setTimeout(() => {
         app.log.error('in-flight requests did not finish in time; exiting');
@@ -80,8 +85,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         },
       );
     };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
   }
   app.log.info({ url, docs: `${url}/docs`, database: config.databaseUrl.startsWith('sqlite:') ? config.databaseUrl : 'postgres' }, 'Portcullis is listening');
   return { app, runtime, url, close, closed };

@@ -10,8 +10,10 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../src/app.ts';
 import { createAuthService, type AuthService, type AuthServiceOptions } from '../src/core/auth-service.ts';
 import { createManualClock, type ManualClock } from '../src/core/clock.ts';
+import { unlimitedLoginLimiter } from '../src/core/login-limiter.ts';
 import type { NewAccount } from '../src/core/users.ts';
-import { openStore, type KyselyStore } from '../src/store/index.ts';
+import { createDatabaseLoginLimiter, openStore, type DatabaseLoginLimiterOptions, type KyselyStore } from '../src/store/index.ts';
+import { scratchDatabase } from './pg.ts';
 
 export const TEST_SECRET = 'test-secret-key-that-is-long-enough-0123456789';
 export const TEST_ISSUER = 'http://127.0.0.1:8000';
@@ -31,14 +33,23 @@ export function tempDir(prefix = 'portcullis-test-'): { path: string; remove(): 
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
-/** URL of the database the suite runs against: SQLite in memory unless told otherwise. */
+/**
+ * URL of the database the suite runs against: SQLite in memory unless told otherwise. A
+ * `postgres://` URL names a server: each test context gets its own database on it (test/pg.ts).
+ */
 export function testDatabaseUrl(): string {
   return process.env.PORTCULLIS_TEST_DATABASE_URL ?? 'sqlite::memory:';
 }
 
-/** Store + service + app on a fresh database, with a manual clock starting now. */
-export async function createTestContext(options: Partial<AuthServiceOptions> & { databaseUrl?: string } = {}): Promise<TestContext> {
-  const store = await openStore(options.databaseUrl ?? testDatabaseUrl());
+/**
+ * Store + service + app on a fresh database, with a manual clock starting now.
+ * The limiter is a no-op unless `databaseLimiter` (or `limiter`) asks for the real one (SPEC §4).
+ */
+export async function createTestContext(
+  options: Partial<AuthServiceOptions> & { databaseUrl?: string; databaseLimiter?: DatabaseLoginLimiterOptions | true } = {},
+): Promise<TestContext> {
+  const database = await scratchDatabase(options.databaseUrl ?? testDatabaseUrl());
+  const store = await openStore(database.url);
   await store.migrate();
   const clock = createManualClock(Date.now());
   const service = createAuthService({
@@ -47,6 +58,8 @@ export async function createTestContext(options: Partial<AuthServiceOptions> & {
     argon2: CHEAP_ARGON2,
     clock,
     ...options,
+    // Tests of other features must not trip the lockout; the limiter's own tests turn it on.
+    limiter: options.databaseLimiter ? createDatabaseLoginLimiter(store, options.databaseLimiter === true ? {} : options.databaseLimiter) : (options.limiter ?? unlimitedLoginLimiter),
     store,
   });
   const app = await buildApp({ service, logger: false });
@@ -59,6 +72,7 @@ export async function createTestContext(options: Partial<AuthServiceOptions> & {
     async close() {
       await app.close();
       await store.close();
+      await database.drop();
     },
   };
 }
@@ -84,4 +98,20 @@ export async function login(app: FastifyInstance, username: string, password: st
 /** GET with a bearer token. */
 export function getWithToken(app: FastifyInstance, url: string, token: string) {
   return app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
+}
+
+/** POSTs an urlencoded form (the token and revocation endpoints). */
+export function postForm(app: FastifyInstance, url: string, fields: Record<string, string>, headers: Record<string, string> = {}) {
+  return app.inject({
+    method: 'POST',
+    url,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    payload: new URLSearchParams(fields).toString(),
+  });
+}
+
+/** Uses a refresh token at `/token` and returns the parsed body and response. */
+export async function refresh(app: FastifyInstance, refreshToken: string, extra: Record<string, string> = {}) {
+  const response = await postForm(app, '/token', { grant_type: 'refresh_token', refresh_token: refreshToken, ...extra });
+  return { response, body: response.json() as Record<string, unknown> };
 }

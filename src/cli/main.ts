@@ -8,9 +8,11 @@
 import { Command, CommanderError } from 'commander';
 import { loadConfig, type ConfigFlags } from '../core/config.ts';
 import { ConfigError, PortcullisError } from '../core/errors.ts';
+import { isClusterWorker, parseWorkers, runPrimary, runWorker } from '../cluster.ts';
 import { openRuntime, type Runtime } from '../runtime.ts';
 import { startServer } from '../server.ts';
 import { CliError, type CliIo } from './io.ts';
+import { keysCommand } from './keys.ts';
 import { cliMessage, usersCommand } from './users.ts';
 
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
@@ -38,9 +40,19 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--host <host>', 'address to listen on (HOST, default 127.0.0.1)')
     .option('--port <port>', 'port (PORT, default 8000)')
     .option('--database-url <url>', 'database (DATABASE_URL)')
-    .action(async (opts: { demo?: boolean; host?: string; port?: string; databaseUrl?: string }) => {
-      const server = await startServer({ config: config({ host: opts.host, port: opts.port, ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}) }), demo: opts.demo === true, handleSignals: true });
-      await server.closed;
+    .option('--workers <n>', 'serve from N processes sharing the port (node:cluster), or "auto" for one per core')
+    .action(async (opts: { demo?: boolean; host?: string; port?: string; databaseUrl?: string; workers?: string }) => {
+      const serveConfig = config({ host: opts.host, port: opts.port, ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}) });
+      // The primary supervises; each forked worker runs this same command and serves below.
+      if (opts.workers !== undefined && !isClusterWorker()) {
+        const code = await runPrimary({ workers: parseWorkers(opts.workers), config: serveConfig });
+        if (code !== 0) throw new CliError('a worker failed; see the log above', code);
+        return;
+      }
+      await runWorker(async () => {
+        const server = await startServer({ config: serveConfig, demo: opts.demo === true, handleSignals: true });
+        await server.closed;
+      });
     });
 
   program
@@ -52,7 +64,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       });
     });
 
-  program.addCommand(usersCommand(io, withRuntime));
+  program.addCommand(inheritSettings(usersCommand(io, withRuntime), program));
+  program.addCommand(inheritSettings(keysCommand(io, withRuntime), program));
 
   try {
     await program.parseAsync(['node', 'portcullis', ...argv]);
@@ -70,4 +83,15 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     io.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
     return 1;
   }
+}
+
+/**
+ * Gives a command built on its own (and all its subcommands) the program's exitOverride and
+ * output streams: `addCommand` does not copy them, so a usage error in `users …` would call
+ * process.exit and write to the real stderr instead of throwing into runCli.
+ */
+function inheritSettings(command: Command, program: Command): Command {
+  command.copyInheritedSettings(program);
+  for (const sub of command.commands) inheritSettings(sub, program);
+  return command;
 }

@@ -13,11 +13,15 @@ import { createAuthenticator, type Authenticator, type Principal } from './authe
 import { systemClock, type Clock } from './clock.ts';
 import type { Argon2Params } from './config.ts';
 import { ConfigError } from './errors.ts';
+import type { KeyRing } from './key-ring.ts';
 import { unlimitedLoginLimiter, type LoginLimiter } from './login-limiter.ts';
 import { createPasswordHasher, type PasswordHasher } from './password.ts';
 import { passwordGrant, type ClientContext, type TokenResponse } from './password-grant.ts';
+import { refreshGrant } from './refresh-grant.ts';
 import { DEFAULT_SCOPES, type ScopeCatalog } from './scopes.ts';
 import { deriveRotationKey } from './session-token.ts';
+import { publicJwks, type Jwks } from './signing-keys.ts';
+import { changePassword, endSession, listSessions, logout, revokeToken, type PasswordChange, type SessionView } from './sessions.ts';
 import type { Store } from './store.ts';
 import { createUserAccount, updateUserAccount, type AccountChanges, type NewAccount } from './users.ts';
 import type { UserRecord } from './store.ts';
@@ -29,6 +33,8 @@ export interface AuthServiceOptions {
   issuer: string;
   /** Asymmetric keys; when absent tokens are HS256 with `secretKey`. */
   keys?: KeySet | undefined;
+  /** Stored, rotating asymmetric keys (`openKeyRing`); wins over `keys`. */
+  keyRing?: KeyRing | undefined;
   accessTokenTtl?: number;
   refreshTokenTtl?: number;
   refreshReuseGrace?: number;
@@ -55,9 +61,25 @@ export interface AuthService {
   /** Key that derives a refresh token's successor (never leaves the process). */
   readonly rotationKey: Buffer;
   passwordGrant(input: { username: string; password: string; scope: string | undefined; client: ClientContext }): Promise<TokenResponse>;
-  /** The refresh grant (RFC 6749 §6); undefined until the token-lifecycle module provides it. */
-  refreshGrant?: ((input: { refreshToken: string; scope: string | undefined; client: ClientContext }) => Promise<TokenResponse>) | undefined;
+  /** The refresh grant (RFC 6749 §6): rotates the refresh token (see `refresh-grant.ts`). */
+  refreshGrant(input: { refreshToken: string; scope: string | undefined; client: ClientContext }): Promise<TokenResponse>;
+  /** Ends the session of an access or refresh token (RFC 7009); unknown tokens are ignored. */
+  revokeToken(input: { token: string; tokenTypeHint?: string | undefined }): Promise<boolean>;
+  /** The user's live sessions, newest first, `current` marking `currentSessionId`. */
+  listSessions(userId: string, currentSessionId?: string): Promise<SessionView[]>;
+  /** Ends one of the user's own live sessions; NotFoundError for any other id. */
+  endSession(userId: string, sessionId: string): Promise<void>;
+  /** Ends the given (the caller's) session. */
+  logout(sessionId: string): Promise<void>;
+  /** Self-service password change: checks the current password, keeps only the caller's session. */
+  changePassword(input: PasswordChange): Promise<void>;
   authenticate(token: string, requiredScopes?: readonly string[]): Promise<Principal>;
+  /** The rotating signing keys, when tokens are signed with stored key pairs. */
+  readonly keyRing: KeyRing | undefined;
+  /** The public keys that verify tokens (RFC 7517); `{"keys": []}` under HS256. */
+  jwks(): Jwks;
+  /** Re-reads the signing keys (after another process rotated them); a no-op under HS256. */
+  reloadKeys(): Promise<void>;
   createUser(input: NewAccount): Promise<UserRecord>;
   updateUser(userId: string, changes: AccountChanges, keepSessionId?: string): Promise<UserRecord>;
 }
@@ -85,11 +107,26 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     concurrency: options.hashConcurrency ?? 2,
     queue: options.hashQueue ?? 16,
   });
-  const tokens = createAccessTokens({ keys: options.keys ?? hmacKeySet(options.secretKey), issuer: options.issuer, ttlSeconds: accessTokenTtl, clock });
+  const keyRing = options.keyRing;
+  if (keyRing && keyRing.accessTokenTtl !== accessTokenTtl) throw new ConfigError('keyRing', 'must be opened with the same accessTokenTtl as the service');
+  const staticKeys = options.keys ?? hmacKeySet(options.secretKey);
+  const tokens = keyRing
+    ? keyRing.accessTokens({ issuer: options.issuer, clock })
+    : createAccessTokens({ keys: staticKeys, issuer: options.issuer, ttlSeconds: accessTokenTtl, clock });
+  // New tokens use the newest key at once, also when another process (the CLI) rotated it:
+  // one cheap read of the keys before issuing (grants already read the database).
+  const freshKeys = async <T>(issue: () => Promise<T>): Promise<T> => {
+    if (keyRing) await keyRing.reload();
+    return issue();
+  };
   const authenticator = createAuthenticator({ tokens, store, clock });
-  const limiter = options.limiter ?? unlimitedLoginLimiter;
+  // Lockout is on unless the caller opts out with `unlimitedLoginLimiter` (SPEC §4).
+  const limiter = options.limiter ?? store.createLoginLimiter?.({}) ?? unlimitedLoginLimiter;
   const grantDeps = { store, hasher, tokens, limiter, scopes, refreshTokenTtl, clock };
   const accountDeps = { store, hasher, scopes, clock };
+  const rotationKey = deriveRotationKey(options.secretKey);
+  const refreshDeps = { store, tokens, scopes, refreshTokenTtl, refreshReuseGrace, rotationKey, clock };
+  const sessionDeps = { store, tokens, hasher, limiter, scopes, clock };
 
   return Object.freeze({
     store,
@@ -103,9 +140,24 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     accessTokenTtl,
     refreshTokenTtl,
     refreshReuseGrace,
-    rotationKey: deriveRotationKey(options.secretKey),
-    passwordGrant: (input) => passwordGrant(grantDeps, input),
-    authenticate: (token, requiredScopes = []) => authenticator.authenticate(token, requiredScopes),
+    rotationKey,
+    passwordGrant: (input) => freshKeys(() => passwordGrant(grantDeps, input)),
+    refreshGrant: (input) => freshKeys(() => refreshGrant(refreshDeps, input)),
+    revokeToken: (input) => revokeToken(sessionDeps, input),
+    listSessions: (userId, current) => listSessions(sessionDeps, userId, current),
+    endSession: (userId, sessionId) => endSession(sessionDeps, userId, sessionId),
+    logout: (sessionId) => logout(sessionDeps, sessionId),
+    changePassword: (input) => changePassword(sessionDeps, input),
+    authenticate: async (token, requiredScopes = []) => {
+      // A token from an instance that rotated first names a kid this one has not read yet.
+      if (keyRing) await keyRing.reloadForUnknownKid(token);
+      return authenticator.authenticate(token, requiredScopes);
+    },
+    keyRing,
+    jwks: () => (keyRing ? keyRing.jwks() : publicJwks(staticKeys)),
+    reloadKeys: async () => {
+      if (keyRing) await keyRing.reload();
+    },
     createUser: (input) => createUserAccount(accountDeps, input),
     updateUser: (userId, changes, keep) => updateUserAccount(accountDeps, userId, changes, keep),
   } satisfies AuthService);

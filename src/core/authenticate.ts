@@ -75,14 +75,11 @@ export function createAuthenticator(options: { tokens: AccessTokens; store: Stor
       const claims = tokens.verify(token);
       const state = await load(claims.sid);
       const now = clock();
-      if (
-        !state ||
-        state.user.id !== claims.sub ||
-        state.session.revokedAt !== null ||
-        state.session.expiresAt + LEEWAY_SECONDS * 1000 <= now
-      ) {
-        throw new InvalidTokenError();
-      }
+      if (!state || state.user.id !== claims.sub) throw new InvalidTokenError();
+      // SPEC §2.2: a user disabled after the token was issued gets 400 "Inactive user", even
+      // though disabling also ended the sessions (so re-enabling does not revive the token).
+      const ended = state.session.revokedAt !== null || state.session.expiresAt + LEEWAY_SECONDS * 1000 <= now;
+      if (ended && !state.user.disabled) throw new InvalidTokenError();
       const { user, session } = state;
       // Scopes the user has lost since the token was issued no longer count.
       const scopes = claims.scopes.filter((s) => user.scopes.includes(s));

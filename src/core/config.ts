@@ -7,6 +7,7 @@
  * const config = loadConfig({ env: process.env, flags: { port: 9000 } });
  */
 import { availableParallelism } from 'node:os';
+import type { SigningAlgorithm } from './access-token.ts';
 import { ConfigError } from './errors.ts';
 import { DEFAULT_SCOPES, type ScopeCatalog } from './scopes.ts';
 
@@ -41,6 +42,8 @@ export interface Config {
   /** Honour X-Forwarded-For from these proxies (Fastify's trustProxy), off by default. */
   trustProxy: boolean | string;
   redisUrl: string | undefined;
+  /** `PORTCULLIS_TOKEN_ALGORITHM`: HS256 (the secret key, default) or a key pair kept in the database. */
+  tokenAlgorithm: SigningAlgorithm;
 }
 
 /** Values given on the command line; they win over the environment. */
@@ -88,6 +91,15 @@ function parseScopes(raw: string | undefined): ScopeCatalog {
   return Object.freeze(catalog);
 }
 
+const SIGNING_ALGORITHMS: readonly SigningAlgorithm[] = ['HS256', 'EdDSA', 'ES256', 'RS256'];
+
+function tokenAlgorithm(raw: string | undefined): SigningAlgorithm {
+  if (raw === undefined || raw.trim() === '') return 'HS256';
+  const alg = SIGNING_ALGORITHMS.find((a) => a.toLowerCase() === raw.trim().toLowerCase());
+  if (!alg) throw new ConfigError('PORTCULLIS_TOKEN_ALGORITHM', `must be one of ${SIGNING_ALGORITHMS.join(', ')}, got ${JSON.stringify(raw)}`);
+  return alg;
+}
+
 /** Reads, validates and freezes the configuration. */
 export function loadConfig(options: { env?: Env; flags?: ConfigFlags } = {}): Readonly<Config> {
   const env = options.env ?? process.env;
@@ -126,6 +138,7 @@ export function loadConfig(options: { env?: Env; flags?: ConfigFlags } = {}): Re
     logLevel: env.PORTCULLIS_LOG_LEVEL || env.LOG_LEVEL || 'info',
     trustProxy: env.PORTCULLIS_TRUST_PROXY ? (env.PORTCULLIS_TRUST_PROXY === 'true' ? true : env.PORTCULLIS_TRUST_PROXY) : false,
     redisUrl: env.REDIS_URL || undefined,
+    tokenAlgorithm: tokenAlgorithm(env.PORTCULLIS_TOKEN_ALGORITHM),
   };
   return Object.freeze(config);
 }

@@ -169,6 +169,19 @@ export class ConflictError extends PortcullisError {
   readonly statusCode = 409;
 }
 
+/**
+ * 409: an admin asked the admin API to disable or delete their own account, or to take away
+ * their own `admin` scope — which could leave nobody able to manage users. Another admin, or
+ * the CLI, can still do it.
+ */
+export class SelfLockoutError extends PortcullisError {
+  readonly code = 'PCL_SELF_LOCKOUT';
+  readonly statusCode = 409;
+  constructor(message = 'Admins cannot disable, delete or remove the admin scope from their own account; ask another admin or use the CLI') {
+    super(message);
+  }
+}
+
 /** One entry of a 422 body, in FastAPI's shape. */
 export interface ValidationIssue {
   loc: (string | number)[];
@@ -231,6 +244,7 @@ export const errorClasses = [
   IncorrectPasswordError,
   NotFoundError,
   ConflictError,
+  SelfLockoutError,
   ValidationError,
   BadRequestError,
   StoreUnavailableError,

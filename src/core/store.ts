@@ -5,6 +5,8 @@
  * atomic. Times are milliseconds since the epoch.
  */
 
+import type { LoginLimiter } from './login-limiter.ts';
+
 export interface UserRecord {
   /** Stable opaque id; the `sub` of access tokens. */
   id: string;
@@ -69,8 +71,34 @@ export interface AuthState {
   user: UserRecord;
 }
 
+/** A stored refresh token: only its SHA-256 hash is kept (SPEC §3). */
+export interface RefreshTokenRecord {
+  tokenHash: string;
+  sessionId: string;
+  createdAt: number;
+  expiresAt: number;
+  /** When this token was exchanged for its successor; null while it is the session's newest. */
+  rotatedAt: number | null;
+}
+
+/** A refresh token with its session and the session's user, read together. */
+export interface RefreshTokenState extends AuthState {
+  refreshToken: RefreshTokenRecord;
+}
+
+/** The successor written by a rotation. */
+export interface NewRefreshToken {
+  tokenHash: string;
+  expiresAt: number;
+}
+
 /** A change that may invalidate cached auth state. `id` absent means "anything may have changed". */
-export type StoreChange = { kind: 'user'; id: string } | { kind: 'session'; id: string } | { kind: 'all' };
+export type StoreChange =
+  | { kind: 'user'; id: string }
+  | { kind: 'session'; id: string }
+  /** Signing keys were added or rotated: key rings reload them (see core/key-ring.ts). */
+  | { kind: 'keys' }
+  | { kind: 'all' };
 
 export interface UserStore {
   /** The user whose username matches case-insensitively after NFKC, or undefined. */
@@ -110,9 +138,32 @@ export interface SessionStore {
   revokeSession(sessionId: string, at: number): Promise<boolean>;
   /** Revokes every live session of a user except `keep`; returns how many. */
   revokeUserSessions(userId: string, at: number, keep?: string): Promise<number>;
+  /**
+   * The refresh token with this hash, its session and the session's user — also when the
+   * token is rotated or expired or the session revoked (the caller decides) — or undefined
+   * when the hash is unknown or the session or user is gone.
+   */
+  findRefreshToken(tokenHash: string): Promise<RefreshTokenState | undefined>;
+  /**
+   * Rotates a refresh token, atomically: marks `tokenHash` rotated at `at` only if it is not
+   * rotated yet and its session is not revoked, and in the same transaction inserts the
+   * successor, moves the session's `expiresAt` to the successor's and its `lastUsedAt` to
+   * `at`, and deletes the session's rotated tokens that expired before `at`. Returns true when
+   * this call rotated the token; false (writing nothing) when it was already rotated, its
+   * session is revoked, or it is unknown. However many calls race on one token, exactly one
+   * returns true. Announces a session change (the session's expiry moved).
+   */
+  rotateRefreshToken(tokenHash: string, successor: NewRefreshToken, at: number): Promise<boolean>;
+  /** The user's live sessions (not revoked, `expiresAt` after `now`), newest first; [] when none. */
+  listUserSessions(userId: string, now: number): Promise<SessionRecord[]>;
 }
 
 export interface Store extends UserStore, SessionStore {
+  /**
+   * A failed-login limiter kept in this store's database (SPEC §4), so apps that build the
+   * core themselves get lockout by default. Optional for stores that cannot keep one.
+   */
+  createLoginLimiter?(options: { maxFailures?: number; windowSeconds?: number; addressMaxFailures?: number }): LoginLimiter;
   readonly dialect: 'sqlite' | 'postgres';
   /** Brings the schema up to date; idempotent and safe to run from several processes. */
   migrate(): Promise<void>;

@@ -9,10 +9,11 @@
  * await app.register(portcullis, { service });
  * app.get('/items', { config: { auth: { scopes: ['items:read'] } } }, async (request) => ({ owner: request.user.username }));
  */
-import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, RouteOptions } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import type { AuthService } from '../core/auth-service.ts';
 import type { Principal } from '../core/authenticate.ts';
+import { PortcullisError } from '../core/errors.ts';
 import type { UserRecord } from '../core/store.ts';
 import { parseAuthorization } from './bearer.ts';
 import { renderError } from './render-error.ts';
@@ -61,10 +62,16 @@ export function oauth2SecurityScheme(service: AuthService, tokenUrl = 'token') {
 
 /** Builds the onRequest hook that authenticates a route's callers. */
 export function requireAuth(service: AuthService, scopes: readonly string[]) {
-  return async function authenticate(request: FastifyRequest): Promise<void> {
-    const principal = await service.authenticate(parseAuthorization(request.headers.authorization), scopes);
-    request.principal = principal;
-    request.user = principal.user;
+  return async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    try {
+      const principal = await service.authenticate(parseAuthorization(request.headers.authorization), scopes);
+      request.principal = principal;
+      request.user = principal.user;
+    } catch (error) {
+      // Answered here, so the status, body and WWW-Authenticate are right under any error handler.
+      if (!(error instanceof PortcullisError)) throw error;
+      return reply.code(error.statusCode).headers(error.headers()).send({ detail: error.detail });
+    }
   };
 }
 

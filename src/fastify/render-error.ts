@@ -15,11 +15,20 @@ declare module 'fastify' {
   }
 }
 
+// FastAPI's names for the request parts in `loc`.
+const PART_NAMES: Record<string, string> = { querystring: 'query', params: 'path', headers: 'header' };
+
 function validationIssues(error: FastifyError): ValidationIssue[] {
-  const where = error.validationContext ?? 'body';
+  const context = error.validationContext ?? 'body';
+  const where = PART_NAMES[context] ?? context;
   return (error.validation ?? []).map((v) => {
     const path = v.instancePath.split('/').filter(Boolean);
-    const missing = v.keyword === 'required' ? [String((v.params as { missingProperty?: string }).missingProperty)] : [];
+    const params = v.params as { missingProperty?: string; additionalProperty?: string };
+    // Name the offending field in `loc`, as FastAPI does for missing and extra fields.
+    if (v.keyword === 'additionalProperties') {
+      return { loc: [where, ...path, String(params.additionalProperty)], msg: 'Extra inputs are not permitted', type: 'extra_forbidden' };
+    }
+    const missing = v.keyword === 'required' ? [String(params.missingProperty)] : [];
     return {
       loc: [where, ...path, ...missing].map((p) => (/^\d+$/.test(p) ? Number(p) : p)),
       msg: v.keyword === 'required' ? 'Field required' : (v.message ?? 'Invalid value'),
@@ -60,6 +69,10 @@ function isUnavailable(request: FastifyRequest, error: unknown): boolean {
 
 function clientMessage(e: FastifyError): string {
   switch (e.code) {
+    case 'FST_ERR_BAD_URL':
+      return 'Malformed URL';
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return 'A path segment is too long';
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return 'Request body is too large';
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':

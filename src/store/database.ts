@@ -2,7 +2,8 @@
  * The only module that knows which database is in use. It opens SQLite (better-sqlite3, WAL)
  * or PostgreSQL (pg pool) behind Kysely and answers the few questions that differ between
  * them: is this error a unique violation, is the database unreachable, did another process
- * write. Everything else in `src/store/` is dialect-agnostic.
+ * write (SQLite's data version; PostgreSQL's LISTEN/NOTIFY feed in `pg-notify.ts`), how are
+ * concurrent migrations serialised. Everything else in `src/store/` is dialect-agnostic.
  *
  * @example
  * const database = await openDatabase('sqlite:./data/portcullis.db');
@@ -10,20 +11,45 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import pg from 'pg';
+import type { StoreChange } from '../core/store.ts';
+import { createPgChangeFeed } from './pg-notify.ts';
 import type { Schema } from './schema.ts';
 
 export interface Database {
   readonly db: Kysely<Schema>;
   readonly dialect: 'sqlite' | 'postgres';
-  /** SQLite: true when another connection committed since the last call. PostgreSQL: false. */
+  /**
+   * SQLite: true when another connection committed since the last call. PostgreSQL: true
+   * while the change feed is not listening (changes may be missed), else false.
+   */
   externalWriteSinceLastCheck(): boolean;
+  /** Tells other processes about a change this one committed (PostgreSQL NOTIFY; SQLite: nothing, its data version tells them). */
+  announce(change: StoreChange): void;
+  /** Calls `listener` with other processes' changes (PostgreSQL LISTEN; SQLite: never). Returns the stop function. */
+  watchForeignChanges(listener: (change: StoreChange) => void): () => void;
+  /**
+   * Runs `fn` (the migrator) so that concurrent processes migrate one after the other:
+   * SQLite holds a write lock (BEGIN IMMEDIATE) around it, since Kysely takes none there;
+   * PostgreSQL gives it a connection without the per-query timeout, because Kysely's advisory
+   * lock may wait for another process's migrations.
+   */
+  withMigrationLock<T>(fn: (db: Kysely<Schema>) => Promise<T>): Promise<T>;
   isUniqueViolation(error: unknown): boolean;
   /** The database cannot be reached or is too busy right now (→ 503, retry). */
   isUnavailable(error: unknown): boolean;
   close(): Promise<void>;
 }
+
+/**
+ * Bounds on waiting for PostgreSQL, so that an outage answers 503 in bounded time instead of
+ * hanging requests (SPEC §4): a new connection (or a free pool slot) within CONNECT, any one
+ * query within QUERY (a client-side timer: it also fires when the server is gone silently).
+ */
+export const PG_TIMEOUTS = Object.freeze({ connectMs: 3_000, queryMs: 10_000 });
+/** Connections per process; `serve --workers N` opens N pools. */
+export const PG_POOL_SIZE = 10;
 
 /** `sqlite:PATH` → an absolute path (relative paths are from the working directory). */
 export function sqlitePath(url: string): string {
@@ -48,6 +74,28 @@ function openSqlite(path: string): Database {
   const dataVersion = raw.prepare('PRAGMA data_version').pluck();
   let lastVersion = dataVersion.get();
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: raw }) });
+  let migrationTurn: Promise<void> = Promise.resolve();
+  const migrateLocked = async <T>(fn: (db: Kysely<Schema>) => Promise<T>): Promise<T> => {
+    // The write lock makes a second process wait here until the first has committed its
+    // migrations; it then finds nothing left to do. busy_timeout bounds each wait, so retry.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        raw.exec('BEGIN IMMEDIATE');
+        break;
+      } catch (error) {
+        if (!isBusy(error) || attempt >= MIGRATION_LOCK_ATTEMPTS) throw error;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    try {
+      const result = await fn(db);
+      raw.exec('COMMIT');
+      return result;
+    } catch (error) {
+      if (raw.inTransaction) raw.exec('ROLLBACK');
+      throw error;
+    }
+  };
   return {
     db,
     dialect: 'sqlite',
@@ -57,6 +105,15 @@ function openSqlite(path: string): Database {
       lastVersion = version;
       return true;
     },
+    // Every process that shares the file sees the others' commits through `data_version`.
+    announce: () => {},
+    watchForeignChanges: () => () => {},
+    withMigrationLock(fn) {
+      // One connection per process: callers in this process take turns here first.
+      const run = migrationTurn.then(() => migrateLocked(fn));
+      migrationTurn = run.then(() => {}, () => {});
+      return run;
+    },
     isUniqueViolation: (e) => /^SQLITE_CONSTRAINT_(UNIQUE|PRIMARYKEY)$/.test(String((e as { code?: unknown })?.code)),
     isUnavailable: (e) => /^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|FULL)/.test(String((e as { code?: unknown })?.code)),
     async close() {
@@ -65,29 +122,89 @@ function openSqlite(path: string): Database {
   };
 }
 
+/** BEGIN IMMEDIATE attempts (each waits up to busy_timeout) before migrating gives up. */
+const MIGRATION_LOCK_ATTEMPTS = 12;
+const isBusy = (e: unknown): boolean => /^SQLITE_BUSY/.test(String((e as { code?: unknown })?.code));
+
 function openPostgres(url: string): Database {
-  const pool = new pg.Pool({
+  const clientConfig: pg.ClientConfig = {
     connectionString: url,
-    max: 10,
-    connectionTimeoutMillis: 3000,
-    // bigint columns hold milliseconds, well inside Number's exact range.
+    connectionTimeoutMillis: PG_TIMEOUTS.connectMs,
+    query_timeout: PG_TIMEOUTS.queryMs,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    application_name: 'portcullis',
+    // bigint columns hold milliseconds (and counts), well inside Number's exact range.
     types: { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text')) } as pg.CustomTypesConfig,
-  });
+  };
+  const pool = new pg.Pool({ ...clientConfig, max: PG_POOL_SIZE, idleTimeoutMillis: 30_000 });
   // An idle client that loses its connection emits here; without a listener it would crash the process.
   pool.on('error', () => {});
-  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  const feed = createPgChangeFeed({ pool, clientConfig });
+  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool: discardingTimedOutClients(pool) }) });
   return {
     db,
     dialect: 'postgres',
-    externalWriteSinceLastCheck: () => false,
+    externalWriteSinceLastCheck: () => !feed.live,
+    announce: (change) => feed.publish(change),
+    watchForeignChanges: (listener) => feed.watch(listener),
+    async withMigrationLock(fn) {
+      const migrationPool = new pg.Pool({ ...clientConfig, query_timeout: undefined, max: 1 });
+      migrationPool.on('error', () => {});
+      const migrationDb = new Kysely<Schema>({ dialect: new PostgresDialect({ pool: migrationPool }) });
+      try {
+        return await fn(migrationDb);
+      } finally {
+        await migrationDb.destroy();
+      }
+    },
     isUniqueViolation: (e) => (e as { code?: unknown })?.code === '23505',
     isUnavailable: (e) => {
       const code = String((e as { code?: unknown })?.code ?? '');
       const message = String((e as { message?: unknown })?.message ?? '');
-      return /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|57P0[1-3]|53300|08\d{3})$/.test(code) || /timeout|terminat|Connection ended|not queryable/i.test(message);
+      return /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|57P0[1-3]|53300|08\d{3})$/.test(code) || /timeout|terminat|Connection ended|not queryable/i.test(message);
     },
     async close() {
+      await feed.close();
       await db.destroy();
     },
+  };
+}
+
+/**
+ * The pool as Kysely sees it, with two repairs. A checked-out client has no 'error' listener
+ * (pg-pool removes its own on checkout, and Kysely adds none), so a connection that drops
+ * between checkout and query — an idle socket reset by an outage, say — would crash the
+ * process with an unhandled 'error' event; here it marks the client broken instead. And a
+ * broken client, or one whose query hit the read timeout (its connection still waits for
+ * the lost answer, so every later query on it would time out too), is destroyed on release
+ * instead of going back to the pool.
+ */
+function discardingTimedOutClients(pool: pg.Pool): PostgresPool {
+  return {
+    async connect() {
+      const client = await pool.connect();
+      let broken = false;
+      const onError = (): void => {
+        broken = true;
+      };
+      client.on('error', onError);
+      const query = (...args: unknown[]): unknown => {
+        const result = (client.query as (...a: unknown[]) => unknown)(...args);
+        if (result instanceof Promise) {
+          return result.catch((error: unknown) => {
+            if (/Query read timeout/.test(String((error as Error)?.message))) broken = true;
+            throw error;
+          });
+        }
+        return result;
+      };
+      const release = (destroy?: boolean): void => {
+        client.removeListener('error', onError);
+        client.release(destroy === true || broken);
+      };
+      return { query, release } as PostgresPoolClient;
+    },
+    end: () => pool.end(),
   };
 }

@@ -1,5 +1,7 @@
 export * from './database.ts';
 export * from './kysely-store.ts';
+export * from './login-limiter.ts';
+export * from './signing-keys.ts';
 export type { Schema } from './schema.ts';
 
 import { openDatabase } from './database.ts';

@@ -10,11 +10,12 @@
 import { randomUUID } from 'node:crypto';
 import { Migrator, type Selectable } from 'kysely';
 import { ConflictError, StoreUnavailableError } from '../core/errors.ts';
-import type { AuthState, NewUser, SessionRecord, Store, StoreChange, UserRecord } from '../core/store.ts';
+import type { AuthState, NewUser, RefreshTokenRecord, SessionRecord, Store, StoreChange, UserRecord } from '../core/store.ts';
 import { usernameKey } from '../core/username.ts';
 import type { Database } from './database.ts';
+import { createDatabaseLoginLimiter } from './login-limiter.ts';
 import { migrationProvider } from './migrations.ts';
-import type { SessionsTable, UsersTable } from './schema.ts';
+import type { RefreshTokensTable, SessionsTable, UsersTable } from './schema.ts';
 
 const splitScopes = (s: string): string[] => (s === '' ? [] : s.split(' '));
 
@@ -47,9 +48,23 @@ export function toSession(row: Selectable<SessionsTable>): SessionRecord {
   };
 }
 
+/** A `refresh_tokens` row as the core's RefreshTokenRecord. */
+export function toRefreshToken(row: Selectable<RefreshTokensTable>): RefreshTokenRecord {
+  return {
+    tokenHash: row.token_hash,
+    sessionId: row.session_id,
+    createdAt: Number(row.created_at),
+    expiresAt: Number(row.expires_at),
+    rotatedAt: row.rotated_at === null ? null : Number(row.rotated_at),
+  };
+}
+
+/** Thrown inside a rotation's transaction to roll it back (the session was revoked meanwhile). */
+class RotationAborted extends Error {}
+
 export interface KyselyStore extends Store {
   readonly database: Database;
-  /** Announces a change to this process's subscribers (adapters call it for foreign changes too). */
+  /** Announces a change this process committed: to its own subscribers, and through the database to other processes'. */
   emit(change: StoreChange): void;
   /** Runs `fn`, turning "database unreachable" errors into StoreUnavailableError (503). */
   guard<T>(fn: () => Promise<T>): Promise<T>;
@@ -58,9 +73,15 @@ export interface KyselyStore extends Store {
 export function createKyselyStore(database: Database): KyselyStore {
   const { db } = database;
   const listeners = new Set<(change: StoreChange) => void>();
-  const emit = (change: StoreChange): void => {
+  const emitLocal = (change: StoreChange): void => {
     for (const listener of listeners) listener(change);
   };
+  const emit = (change: StoreChange): void => {
+    emitLocal(change);
+    // SPEC §2.2: other instances drop their cached copy within a second (PostgreSQL NOTIFY).
+    database.announce(change);
+  };
+  let stopWatching: (() => void) | undefined;
   const guard = async <T>(fn: () => Promise<T>): Promise<T> => {
     try {
       return await fn();
@@ -90,12 +111,16 @@ export function createKyselyStore(database: Database): KyselyStore {
     guard,
 
     async migrate() {
-      const migrator = new Migrator({ db, provider: migrationProvider, migrationTableName: 'portcullis_migrations', migrationLockTableName: 'portcullis_migrations_lock' });
-      const { error, results } = await migrator.migrateToLatest();
-      if (error) {
-        const failed = results?.find((r) => r.status === 'Error');
-        throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${String((error as Error).message ?? error)}`);
-      }
+      // Several processes may start together (`serve --workers N`, N instances): the lock
+      // makes them migrate one after the other, and the later ones find nothing to do.
+      await database.withMigrationLock(async (migrationDb) => {
+        const migrator = new Migrator({ db: migrationDb, provider: migrationProvider, migrationTableName: 'portcullis_migrations', migrationLockTableName: 'portcullis_migrations_lock' });
+        const { error, results } = await migrator.migrateToLatest();
+        if (error) {
+          const failed = results?.find((r) => r.status === 'Error');
+          throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${String((error as Error).message ?? error)}`);
+        }
+      });
     },
 
     ping: () => guard(async () => {
@@ -104,10 +129,14 @@ export function createKyselyStore(database: Database): KyselyStore {
 
     subscribe(listener) {
       listeners.add(listener);
+      // Other processes' changes arrive through the database (PostgreSQL LISTEN), once someone cares.
+      stopWatching ??= database.watchForeignChanges(emitLocal);
       return () => listeners.delete(listener);
     },
 
     externalWriteSinceLastCheck: () => database.externalWriteSinceLastCheck(),
+
+    createLoginLimiter: (options) => createDatabaseLoginLimiter(store, options),
 
     findUserByUsername: (username) =>
       guard(async () => {
@@ -257,7 +286,80 @@ export function createKyselyStore(database: Database): KyselyStore {
         return Number(result.numUpdatedRows);
       }),
 
+    findRefreshToken: (tokenHash) =>
+      guard(async () => {
+        const row = await db.selectFrom('refresh_tokens').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
+        if (!row) return undefined;
+        const session = await db.selectFrom('sessions').selectAll().where('id', '=', row.session_id).executeTakeFirst();
+        if (!session) return undefined;
+        const user = await db.selectFrom('users').selectAll().where('id', '=', session.user_id).executeTakeFirst();
+        if (!user) return undefined;
+        return { refreshToken: toRefreshToken(row), session: toSession(session), user: toUser(user) };
+      }),
+
+    rotateRefreshToken: (tokenHash, successor, at) =>
+      guard(async () => {
+        let sessionId: string | undefined;
+        try {
+          sessionId = await db.transaction().execute(async (trx) => {
+            // The conditional UPDATE is the lock: SQLite serialises writers, and on PostgreSQL
+            // (READ COMMITTED) a racing UPDATE waits for the winner's row lock, then re-checks
+            // `rotated_at IS NULL` against the committed row and matches nothing. So one token
+            // gets at most one successor however many requests race (SPEC §3).
+            const marked = await trx
+              .updateTable('refresh_tokens')
+              .set({ rotated_at: at })
+              .where('token_hash', '=', tokenHash)
+              .where('rotated_at', 'is', null)
+              .returning('session_id')
+              .executeTakeFirst();
+            if (!marked) return undefined;
+            const live = await trx
+              .updateTable('sessions')
+              .set({ expires_at: successor.expiresAt, last_used_at: at })
+              .where('id', '=', marked.session_id)
+              .where('revoked_at', 'is', null)
+              .executeTakeFirst();
+            if (Number(live.numUpdatedRows) === 0) throw new RotationAborted();
+            await trx
+              .insertInto('refresh_tokens')
+              .values({ token_hash: successor.tokenHash, session_id: marked.session_id, created_at: at, expires_at: successor.expiresAt, rotated_at: null })
+              .execute();
+            // Rotated tokens are kept to recognise reuse (theft); once expired they are useless
+            // either way, so each rotation bounds the session's rows.
+            await trx
+              .deleteFrom('refresh_tokens')
+              .where('session_id', '=', marked.session_id)
+              .where('rotated_at', 'is not', null)
+              .where('expires_at', '<=', at)
+              .execute();
+            return marked.session_id;
+          });
+        } catch (error) {
+          if (error instanceof RotationAborted) return false;
+          throw error;
+        }
+        if (sessionId === undefined) return false;
+        emit({ kind: 'session', id: sessionId });
+        return true;
+      }),
+
+    listUserSessions: (userId, now) =>
+      guard(async () => {
+        const rows = await db
+          .selectFrom('sessions')
+          .selectAll()
+          .where('user_id', '=', userId)
+          .where('revoked_at', 'is', null)
+          .where('expires_at', '>', now)
+          .orderBy('created_at', 'desc')
+          .orderBy('id', 'desc')
+          .execute();
+        return rows.map(toSession);
+      }),
+
     async close() {
+      stopWatching?.();
       listeners.clear();
       await database.close();
     },

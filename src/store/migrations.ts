@@ -68,6 +68,25 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable('login_failures').ifExists().execute();
     },
   },
+  '0003_signing_keys': {
+    async up(db: Kysely<unknown>) {
+      // Asymmetric token signing keys (SPEC §3). `active` is 1 for the one signing key and NULL
+      // for retired keys: the unique constraint keeps racing processes to one active key.
+      await db.schema
+        .createTable('signing_keys')
+        .addColumn('kid', 'text', (c) => c.primaryKey())
+        .addColumn('alg', 'text', (c) => c.notNull())
+        .addColumn('private_key', 'text', (c) => c.notNull())
+        .addColumn('public_key', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('retired_at', 'bigint')
+        .addColumn('active', 'integer', (c) => c.unique())
+        .execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropTable('signing_keys').ifExists().execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -43,7 +43,7 @@ export interface MarkersTable {
 }
 
 export interface LoginFailuresTable {
-  /** `pair:<username key>\0<address>` or `addr:<address>`. */
+  /** `pair:<SHA-256 of username key and address>` or `addr:<SHA-256 of address>` (store/login-limiter.ts). */
   key: string;
   at: number;
 }

@@ -45,6 +45,9 @@ const redocHtml = (title: string) => `<!doctype html>
 <meta charset="utf-8">
 <title>${title} - ReDoc</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<!-- ReDoc's sidebar footer always loads its logo from cdn.redoc.ly (no option turns it off);
+     refusing remote images keeps the page from calling another host, and the logo hides itself. -->
+<meta http-equiv="Content-Security-Policy" content="img-src 'self' data:">
 </head>
 <body>
 <redoc spec-url="/openapi.json"></redoc>

@@ -6,7 +6,8 @@
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuthService } from '../../core/auth-service.ts';
-import { InvalidRequestError, UnsupportedGrantTypeError } from '../../core/errors.ts';
+import { InvalidRequestError, PortcullisError, UnsupportedGrantTypeError } from '../../core/errors.ts';
+import { renderError } from '../render-error.ts';
 import { parseBasicCredentials, parseForm } from '../form.ts';
 
 export const TOKEN_BODY_LIMIT = 16 * 1024;
@@ -60,7 +61,21 @@ export async function registerFormParsers(app: FastifyInstance): Promise<void> {
   app.addHook('onSend', async (_request, reply) => {
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
   });
+  // A body the parsers choke on (e.g. multipart without a boundary) is the client's mistake.
+  app.addHook('preHandler', async (request) => {
+    bodyParsed.add(request);
+  });
+  app.setErrorHandler((error, request, reply) => {
+    const status = (error as { statusCode?: unknown }).statusCode;
+    const clientError = typeof status === 'number' && status >= 400 && status < 500;
+    if (!(error instanceof PortcullisError) && !clientError && !bodyParsed.has(request)) {
+      return renderError(new InvalidRequestError('Malformed form body'), request, reply);
+    }
+    return renderError(error, request, reply);
+  });
 }
+
+const bodyParsed = new WeakSet<FastifyRequest>();
 
 /** Client credentials from the form or HTTP Basic, never both (RFC 6749 §2.3). */
 export function clientCredentials(request: FastifyRequest, fields: Record<string, string>): { clientId: string | null } {

@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { loadConfig } from './config.ts';
+import { ConfigError } from './errors.ts';
+
+test('uses the SPEC defaults when nothing is set', () => {
+  const config = loadConfig({ env: {} });
+  assert.equal(config.port, 8000);
+  assert.equal(config.host, '127.0.0.1');
+  assert.equal(config.databaseUrl, 'sqlite:./data/portcullis.db');
+  assert.equal(config.accessTokenTtl, 1800);
+  assert.equal(config.refreshTokenTtl, 2_592_000);
+  assert.equal(config.refreshReuseGrace, 10);
+  assert.equal(config.loginMaxFailures, 5);
+  assert.equal(config.loginWindow, 900);
+  assert.equal(config.addressMaxFailures, 100);
+  assert.deepEqual(config.argon2, { memoryCost: 65536, timeCost: 3, parallelism: 4 });
+  assert.deepEqual(Object.keys(config.scopes), ['me', 'admin']);
+  assert.ok(Object.isFrozen(config));
+});
+
+test('flags override environment variables, which override defaults', () => {
+  const env = { PORT: '9000', HOST: '0.0.0.0', DATABASE_URL: 'sqlite:/tmp/a.db' };
+  assert.equal(loadConfig({ env }).port, 9000);
+  const config = loadConfig({ env, flags: { port: '9100', host: '::1', databaseUrl: 'sqlite:/tmp/b.db' } });
+  assert.equal(config.port, 9100);
+  assert.equal(config.host, '::1');
+  assert.equal(config.databaseUrl, 'sqlite:/tmp/b.db');
+  assert.equal(config.issuer, 'http://[::1]:9100');
+});
+
+test('adds operator scopes to the default catalog', () => {
+  const config = loadConfig({ env: { PORTCULLIS_SCOPES: '{"users:read": "Read users."}' } });
+  assert.deepEqual(config.scopes, { me: 'Read information about the current user.', admin: 'Manage users.', 'users:read': 'Read users.' });
+});
+
+test('throws a ConfigError naming the setting for a bad value', () => {
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ PORT: 'eighty' }, /^PORT:/],
+    [{ PORT: '70000' }, /^PORT:/],
+    [{ PORTCULLIS_ACCESS_TOKEN_TTL: '-5' }, /^PORTCULLIS_ACCESS_TOKEN_TTL:/],
+    [{ PORTCULLIS_ACCESS_TOKEN_TTL: '0' }, /^PORTCULLIS_ACCESS_TOKEN_TTL:/],
+    [{ PORTCULLIS_LOGIN_MAX_FAILURES: '1.5' }, /^PORTCULLIS_LOGIN_MAX_FAILURES:/],
+    [{ PORTCULLIS_SCOPES: 'not json' }, /^PORTCULLIS_SCOPES:/],
+    [{ PORTCULLIS_SCOPES: '{"has space": "x"}' }, /^PORTCULLIS_SCOPES:/],
+    [{ PORTCULLIS_SCOPES: '["me"]' }, /^PORTCULLIS_SCOPES:/],
+    [{ DATABASE_URL: 'mysql://x' }, /^DATABASE_URL:/],
+  ];
+  for (const [env, message] of cases) {
+    assert.throws(() => loadConfig({ env }), (error: unknown) => error instanceof ConfigError && error instanceof TypeError && message.test(error.message), JSON.stringify(env));
+  }
+});
+
+test('accepts a grace window of 0 (turned off)', () => {
+  assert.equal(loadConfig({ env: { PORTCULLIS_REFRESH_REUSE_GRACE: '0' } }).refreshReuseGrace, 0);
+});

@@ -1,0 +1,216 @@
+/**
+ * The live set of signing keys of one process (SPEC §3): loads the stored keys, makes sure
+ * exactly one active key of the configured algorithm exists (creating the first one on first
+ * start, once, however many instances start together), and keeps the `AccessTokens` in step
+ * when keys change — right away in the process that rotated, before issuing a token in every
+ * other process, on a token naming an unknown `kid`, on a store `keys` change event, and
+ * every second. Retired keys drop out of verification and the JWKS when their retention
+ * ends, checked against the injected clock before every verification.
+ *
+ * @example
+ * const ring = await openKeyRing({ store: keyStore, algorithm: 'EdDSA', secretKey, accessTokenTtl: 1800 });
+ * const tokens = ring.accessTokens({ issuer, clock });
+ * await ring.rotate();
+ */
+import { performance } from 'node:perf_hooks';
+import { createAccessTokens, type AccessTokens, type KeySet } from './access-token.ts';
+import { systemClock, type Clock } from './clock.ts';
+import { ConfigError } from './errors.ts';
+import {
+  buildKeySet,
+  generateSigningKey,
+  KEY_RELOAD_INTERVAL_MS,
+  openPrivateKey,
+  publicJwks,
+  sealPrivateKey,
+  type AsymmetricAlgorithm,
+  type Jwks,
+  type SigningKeyRecord,
+  type SigningKeyStore,
+} from './signing-keys.ts';
+
+/** One process's live signing keys, kept in step with the store. */
+export interface KeyRing {
+  readonly algorithm: AsymmetricAlgorithm;
+  readonly accessTokenTtl: number;
+  /** The keys now: the signing key and every key that still verifies. */
+  keySet(): KeySet;
+  /** The public JWKS of the verifying keys. */
+  jwks(): Jwks;
+  /** Re-reads the keys from the store (concurrent calls share one read). */
+  reload(): Promise<void>;
+  /** Reloads when `token`'s header names a kid this ring does not know (at most every 100 ms); never throws. */
+  reloadForUnknownKid(token: string): Promise<void>;
+  /** Retires the active key and makes a new one active, here at once. */
+  rotate(): Promise<{ current: SigningKeyRecord; previous: SigningKeyRecord | undefined }>;
+  /** AccessTokens signing with the active key and verifying with the ring's keys. */
+  accessTokens(options: { issuer: string; clock?: Clock }): AccessTokens;
+  /** Re-reads the keys every `intervalMs` (unref'd timer) until `close`. */
+  start(intervalMs?: number): void;
+  close(): void;
+}
+
+/** What `openKeyRing` needs. */
+export interface KeyRingOptions {
+  store: SigningKeyStore;
+  algorithm: AsymmetricAlgorithm;
+  /** Seals private keys at rest. */
+  secretKey: string;
+  /** Seconds; a retired key verifies for this long (plus leeway) after its retirement. */
+  accessTokenTtl: number;
+  clock?: Clock;
+}
+
+const UNKNOWN_KID_RELOAD_MS = 100;
+const ENSURE_ATTEMPTS = 4;
+
+function headerKid(token: string): string | undefined {
+  const dot = token.indexOf('.');
+  if (dot <= 0 || dot > 1024) return undefined;
+  try {
+    const header = JSON.parse(Buffer.from(token.slice(0, dot), 'base64url').toString('utf8')) as { kid?: unknown };
+    return typeof header?.kid === 'string' ? header.kid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Makes sure one active key of `algorithm` that this secret key can open exists; creates or
+ * rotates to a fresh one otherwise (first start, a changed algorithm, a changed secret key).
+ * Conditional writes make racing processes agree on one key.
+ */
+async function ensureActiveKey(options: Required<KeyRingOptions>): Promise<void> {
+  const { store, algorithm, secretKey, clock } = options;
+  for (let attempt = 0; attempt < ENSURE_ATTEMPTS; attempt++) {
+    const active = (await store.listSigningKeys()).find((k) => k.retiredAt === null);
+    if (active && active.alg === algorithm && openPrivateKey(active.privateKey, active.kid, secretKey) !== undefined) return;
+    const fresh = await generateSigningKey(algorithm, clock());
+    const sealed = { ...fresh, privateKey: sealPrivateKey(fresh.privateKey, fresh.kid, secretKey) };
+    if (active) await store.rotateSigningKey(sealed, clock(), active.kid);
+    else await store.insertFirstSigningKey(sealed);
+    // Whether this process's write won or another's did, the next read sees the outcome.
+  }
+  throw new Error('could not settle on an active signing key: keys keep changing');
+}
+
+/** Opens the ring: ensures an active key, loads the keys and subscribes to key changes. */
+export async function openKeyRing(options: KeyRingOptions): Promise<KeyRing> {
+  const opts: Required<KeyRingOptions> = { ...options, clock: options.clock ?? systemClock };
+  const { store, algorithm, secretKey, accessTokenTtl, clock } = opts;
+  await ensureActiveKey(opts);
+
+  let records: SigningKeyRecord[] = [];
+  let signing: { kid: string; alg: AsymmetricAlgorithm; privateKey: string; publicKey: string } | undefined;
+  let current: KeySet | undefined;
+  let jwks: Jwks = { keys: [] };
+  let nextChangeAt = Infinity;
+  let fingerprint = '';
+  let loadsStarted = 0;
+  let loadsApplied = 0;
+  let inflight: Promise<void> | undefined;
+  let lastUnknownKidReload = -Infinity;
+  let timer: NodeJS.Timeout | undefined;
+  const listeners = new Set<(keys: KeySet) => void>();
+  const opened = new Map<string, string>();
+
+  const rebuild = (): void => {
+    if (!signing) return;
+    const built = buildKeySet(records, signing, clock(), accessTokenTtl);
+    nextChangeAt = built.nextChangeAt;
+    const print = `${built.keys.signing.kid}|${built.keys.verifying.map((k) => k.kid).join(',')}`;
+    if (print === fingerprint) return;
+    fingerprint = print;
+    current = built.keys;
+    jwks = publicJwks(built.keys);
+    for (const listener of listeners) listener(built.keys);
+  };
+
+  // Cheap and synchronous: drops keys whose retention ended, by the injected clock.
+  const tick = (): void => {
+    if (clock() >= nextChangeAt) rebuild();
+  };
+
+  const load = async (): Promise<void> => {
+    const seq = ++loadsStarted;
+    const fresh = await store.listSigningKeys();
+    if (seq < loadsApplied) return; // a newer read already landed
+    loadsApplied = seq;
+    records = fresh;
+    const active = fresh.find((k) => k.retiredAt === null);
+    if (active) {
+      let pem = opened.get(active.kid);
+      if (pem === undefined) {
+        pem = openPrivateKey(active.privateKey, active.kid, secretKey);
+        if (pem !== undefined) opened.set(active.kid, pem);
+      }
+      // A key this process cannot open (another instance has a different secret key, which is
+      // a misconfiguration) is verified with but not signed with: keep the previous signer.
+      if (pem !== undefined) signing = { kid: active.kid, alg: active.alg, privateKey: pem, publicKey: active.publicKey };
+    }
+    if (!signing) throw new ConfigError('PORTCULLIS_SECRET_KEY', 'cannot open the active signing key; run `portcullis keys rotate`');
+    rebuild();
+  };
+
+  const reload = (): Promise<void> => (inflight ??= load().finally(() => (inflight = undefined)));
+  const quietReload = (): void => void reload().catch(() => {});
+  const unsubscribe = store.onKeysChanged(quietReload);
+  await load();
+
+  const ring: KeyRing = {
+    algorithm,
+    accessTokenTtl,
+    keySet() {
+      tick();
+      return current!;
+    },
+    jwks() {
+      tick();
+      return jwks;
+    },
+    reload,
+    async reloadForUnknownKid(token) {
+      const kid = headerKid(token);
+      if (kid === undefined || current!.verifying.some((k) => k.kid === kid)) return;
+      const now = performance.now();
+      if (inflight === undefined && now - lastUnknownKidReload < UNKNOWN_KID_RELOAD_MS) return;
+      lastUnknownKidReload = now;
+      // Opportunistic: if the store cannot answer, the token is judged on the keys at hand.
+      await reload().catch(() => {});
+    },
+    async rotate() {
+      const previous = records.find((k) => k.retiredAt === null);
+      const fresh = await generateSigningKey(algorithm, clock());
+      const sealed = { ...fresh, privateKey: sealPrivateKey(fresh.privateKey, fresh.kid, secretKey) };
+      await store.rotateSigningKey(sealed, clock());
+      opened.set(fresh.kid, fresh.privateKey);
+      // A read of its own, not a shared one that may have started before the write.
+      await load();
+      return { current: sealed, previous };
+    },
+    accessTokens({ issuer, clock: tokenClock }) {
+      const tokens = createAccessTokens({ keys: ring.keySet(), issuer, ttlSeconds: accessTokenTtl, clock: tokenClock ?? clock });
+      listeners.add((keys) => tokens.setKeys(keys));
+      return {
+        issue: (input) => tokens.issue(input),
+        verify(token) {
+          tick();
+          return tokens.verify(token);
+        },
+        setKeys: (keys) => tokens.setKeys(keys),
+      };
+    },
+    start(intervalMs = KEY_RELOAD_INTERVAL_MS) {
+      if (timer) return;
+      timer = setInterval(quietReload, intervalMs);
+      timer.unref();
+    },
+    close() {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      unsubscribe();
+      listeners.clear();
+    },
+  };
+  return ring;
+}

@@ -1,0 +1,147 @@
+/**
+ * Session operations behind the self-service routes and the revocation endpoint (SPEC §2.3):
+ * list a user's live sessions, end one, log out, revoke a token (RFC 7009), change one's own
+ * password. Ending a session is what makes its tokens fail: the store announces the change
+ * and the authenticator's cache drops the session, so an access token already issued fails on
+ * the very next request and its refresh tokens are `invalid_grant` from then on.
+ *
+ * @example
+ * const sessions = await listSessions(deps, user.id, principal.sessionId);
+ */
+import type { AccessTokens } from './access-token.ts';
+import type { Clock } from './clock.ts';
+import { IncorrectPasswordError, NotFoundError, ValidationError } from './errors.ts';
+import type { LoginLimiter } from './login-limiter.ts';
+import type { PasswordHasher } from './password.ts';
+import type { ScopeCatalog } from './scopes.ts';
+import { hashRefreshToken } from './session-token.ts';
+import type { SessionRecord, Store, UserRecord } from './store.ts';
+import { passwordProblem, usernameKey } from './username.ts';
+import { updateUserAccount } from './users.ts';
+
+/** A session as `GET /users/me/sessions` shows it; times are ISO 8601 UTC strings. */
+export interface SessionView {
+  /** The `sid` of the session's access tokens. */
+  id: string;
+  created_at: string;
+  last_used_at: string;
+  client_address: string | null;
+  user_agent: string | null;
+  /** True for the session of the token that asked. */
+  current: boolean;
+}
+
+/** What the session operations need from the assembled core. */
+export interface SessionDeps {
+  store: Store;
+  tokens: AccessTokens;
+  hasher: PasswordHasher;
+  limiter: LoginLimiter;
+  scopes: ScopeCatalog;
+  clock: Clock;
+}
+
+/** The wire form of a session. */
+export function toSessionView(session: SessionRecord, currentSessionId: string | undefined): SessionView {
+  return {
+    id: session.id,
+    created_at: new Date(session.createdAt).toISOString(),
+    last_used_at: new Date(session.lastUsedAt).toISOString(),
+    client_address: session.clientAddress,
+    user_agent: session.userAgent,
+    current: session.id === currentSessionId,
+  };
+}
+
+/** The user's live sessions, newest first, the caller's own marked `current`. */
+export async function listSessions(deps: Pick<SessionDeps, 'store' | 'clock'>, userId: string, currentSessionId?: string): Promise<SessionView[]> {
+  const sessions = await deps.store.listUserSessions(userId, deps.clock());
+  return sessions.map((s) => toSessionView(s, currentSessionId));
+}
+
+/**
+ * Ends one of the user's own live sessions. Another user's session, an unknown id and one
+ * already ended all answer NotFoundError alike, so ids of other users' sessions cannot be probed.
+ */
+export async function endSession(deps: Pick<SessionDeps, 'store' | 'clock'>, userId: string, sessionId: string): Promise<void> {
+  const now = deps.clock();
+  const state = await deps.store.getAuthState(sessionId);
+  const session = state?.session;
+  if (!session || session.userId !== userId || session.revokedAt !== null || session.expiresAt <= now) {
+    throw new NotFoundError('Session not found');
+  }
+  await deps.store.revokeSession(sessionId, now);
+}
+
+/** Ends the caller's current session (`POST /logout`). */
+export async function logout(deps: Pick<SessionDeps, 'store' | 'clock'>, sessionId: string): Promise<void> {
+  await deps.store.revokeSession(sessionId, deps.clock());
+}
+
+/** The refresh token length we issue (43) with room to spare; longer values are not ours. */
+const MAX_REFRESH_TOKEN_LENGTH = 512;
+
+/**
+ * Revokes the session of an access or refresh token (RFC 7009 §2.1). Unknown, malformed or
+ * expired tokens are ignored without error (§2.2: the client cannot act on the difference).
+ * `tokenTypeHint` only picks which kind is tried first; the other is tried next, and an
+ * unknown hint is ignored (§2.1). Returns whether a live session was ended.
+ */
+export async function revokeToken(
+  deps: Pick<SessionDeps, 'store' | 'tokens' | 'clock'>,
+  input: { token: string; tokenTypeHint?: string | undefined },
+): Promise<boolean> {
+  const { store, tokens, clock } = deps;
+  const asAccessToken = async (): Promise<string | undefined> => {
+    try {
+      return tokens.verify(input.token).sid;
+    } catch {
+      return undefined;
+    }
+  };
+  const asRefreshToken = async (): Promise<string | undefined> => {
+    if (input.token.length > MAX_REFRESH_TOKEN_LENGTH) return undefined;
+    return (await store.findRefreshToken(hashRefreshToken(input.token)))?.session.id;
+  };
+  const accessFirst = input.tokenTypeHint === 'access_token' || (input.tokenTypeHint !== 'refresh_token' && input.token.includes('.'));
+  const order = accessFirst ? [asAccessToken, asRefreshToken] : [asRefreshToken, asAccessToken];
+  for (const lookUp of order) {
+    const sessionId = await lookUp();
+    if (sessionId !== undefined) return store.revokeSession(sessionId, clock());
+  }
+  return false;
+}
+
+/** A self-service password change (`PUT /users/me/password`). */
+export interface PasswordChange {
+  user: UserRecord;
+  /** The caller's session: kept, while every other session of the user ends. */
+  sessionId: string;
+  currentPassword: string;
+  newPassword: string;
+  /** Client address, for the failed-login limiter. */
+  address: string;
+}
+
+/**
+ * Changes the caller's own password after checking the current one, then ends every other
+ * session of the user (SPEC §2.2). A wrong current password counts as a failed login for the
+ * limiter (SPEC §4), so a stolen access token cannot be used to guess the password at speed.
+ */
+export async function changePassword(deps: SessionDeps, input: PasswordChange): Promise<void> {
+  const { store, hasher, limiter, clock } = deps;
+  const problem = passwordProblem(input.newPassword);
+  if (problem) throw new ValidationError([{ loc: ['body', 'new_password'], msg: problem, type: 'value_error' }]);
+  const key = usernameKey(input.user.username);
+  await limiter.check(key, input.address, clock());
+  // Re-read: the hash must be the stored one, not a cached copy.
+  const user = await store.findUserById(input.user.id);
+  if (!user) throw new NotFoundError('User not found');
+  const { ok } = await hasher.verify(user.passwordHash, input.currentPassword);
+  if (!ok) {
+    await limiter.recordFailure(key, input.address, clock());
+    throw new IncorrectPasswordError();
+  }
+  await limiter.recordSuccess(key, input.address, clock());
+  await updateUserAccount(deps, user.id, { password: input.newPassword }, input.sessionId);
+}

@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { InvalidRequestError } from '../core/errors.ts';
+import { parseBasicCredentials, parseForm } from './form.ts';
+
+test('parses a form with + as space and percent-escapes', () => {
+  assert.deepEqual({ ...parseForm(Buffer.from('username=john+doe&password=p%40ss%3D&scope=me%20admin&empty=&flag')) }, {
+    username: 'john doe',
+    password: 'p@ss=',
+    scope: 'me admin',
+    empty: '',
+    flag: '',
+  });
+});
+
+test('refuses repeated parameters, bad escapes and non-UTF-8', () => {
+  for (const body of ['a=1&a=2', 'a=%ZZ', 'a=%E9', 'a=%', Buffer.from([0x61, 0x3d, 0xff])]) {
+    assert.throws(() => parseForm(Buffer.isBuffer(body) ? body : Buffer.from(body)), InvalidRequestError, String(body));
+  }
+});
+
+test('does not let a parameter named __proto__ reach the prototype', () => {
+  const fields = parseForm(Buffer.from('__proto__=x&constructor=y'));
+  assert.equal(fields.__proto__, 'x');
+  assert.equal(({} as Record<string, unknown>).x, undefined);
+});
+
+test('reads HTTP Basic client credentials, form-decoded (RFC 6749 §2.3.1)', () => {
+  assert.deepEqual(parseBasicCredentials(`Basic ${Buffer.from('my%20app:s%3Acret').toString('base64')}`), { clientId: 'my app', clientSecret: 's:cret' });
+  assert.equal(parseBasicCredentials('Bearer x'), undefined);
+  assert.throws(() => parseBasicCredentials(`Basic ${Buffer.from('nocolon').toString('base64')}`), InvalidRequestError);
+});

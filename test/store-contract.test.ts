@@ -1,0 +1,418 @@
+/**
+ * The storage contract (src/core/store.ts), method by method, run against every database the
+ * store supports: SQLite (a file, so a second connection can race the first) and PostgreSQL
+ * (a database of its own per test). Where a contract is about several processes, the test
+ * opens a second store on the same database.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import { ConflictError, StoreUnavailableError } from '../src/core/errors.ts';
+import type { NewSession, NewUser, StoreChange } from '../src/core/store.ts';
+import { openStore, type KyselyStore } from '../src/store/index.ts';
+import { tempDir } from './helpers.ts';
+import { createPgDatabase, testDatabases, type ScratchDatabase } from './pg.ts';
+
+const NOW = 1_700_000_000_000;
+const DAY = 86_400_000;
+
+const newUser = (username: string, extra: Partial<NewUser> = {}): NewUser => ({ username, passwordHash: `hash-of-${username}`, scopes: ['me'], ...extra });
+
+const newSession = (id: string, userId: string, extra: Partial<NewSession> = {}): NewSession => ({
+  id,
+  userId,
+  scopes: ['me'],
+  createdAt: NOW,
+  expiresAt: NOW + DAY,
+  clientAddress: '127.0.0.1',
+  userAgent: 'test',
+  clientId: null,
+  ...extra,
+});
+
+/**
+ * Records a store's changes. `{kind: 'all'}` is left out: a store may always report that
+ * "anything may have changed" (PostgreSQL does when its listener connects).
+ */
+function record(store: KyselyStore): StoreChange[] & { stop(): void } {
+  const changes: StoreChange[] = [];
+  const stop = store.subscribe((c) => {
+    if (c.kind !== 'all') changes.push(c);
+  });
+  // Not enumerable, so deepEqual compares only the changes.
+  return Object.defineProperty(changes, 'stop', { value: stop, enumerable: false }) as StoreChange[] & { stop(): void };
+}
+
+/** Resolves when `predicate` holds, polling; rejects after `ms`. */
+async function eventually(predicate: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+for (const database of await testDatabases()) {
+  describe(`Store contract on ${database.name}`, { skip: database.skip }, () => {
+    let scratch: ScratchDatabase;
+    let opened: KyselyStore[];
+    let store: KyselyStore;
+
+    /** Another store (another connection, as another process would have) on the same database. */
+    const openAnother = async (): Promise<KyselyStore> => {
+      const another = await openStore(scratch.url);
+      opened.push(another);
+      return another;
+    };
+    /**
+     * Stores to race: several connections on PostgreSQL. better-sqlite3 is synchronous, so two
+     * SQLite connections in one process would block each other's event loop; there the race
+     * runs on one connection, and test/cluster.test.ts races real processes on one file.
+     */
+    const racingStores = async (n: number): Promise<KyselyStore[]> =>
+      database.name === 'postgres' ? [store, ...(await Promise.all(Array.from({ length: n - 1 }, openAnother)))] : Array.from({ length: n }, () => store);
+
+    beforeEach(async () => {
+      opened = [];
+      if (database.name === 'sqlite') {
+        const dir = tempDir();
+        scratch = { url: `sqlite:${dir.path}/contract.db`, drop: async () => dir.remove() };
+      } else {
+        scratch = await createPgDatabase(database.url);
+      }
+      store = await openAnother();
+      await store.migrate();
+    });
+
+    afterEach(async () => {
+      for (const s of opened) await s.close().catch(() => {});
+      await scratch.drop();
+    });
+
+    describe('migrate', () => {
+      test('is idempotent', async () => {
+        await store.migrate();
+        await store.migrate();
+        assert.equal(await store.countUsers(), 0);
+      });
+
+      test('is safe when several processes migrate a fresh database at once', async () => {
+        await scratch.drop();
+        if (database.name === 'sqlite') {
+          const dir = tempDir();
+          scratch = { url: `sqlite:${dir.path}/fresh.db`, drop: async () => dir.remove() };
+        } else {
+          scratch = await createPgDatabase(database.url);
+        }
+        store = await openAnother();
+        const racers = await racingStores(3);
+        await Promise.all(racers.map((s) => s.migrate()));
+        await racers[0]!.createUser(newUser('after-race'), NOW);
+        assert.equal(await racers[2]!.countUsers(), 1);
+      });
+    });
+
+    test('reports its dialect', () => {
+      assert.equal(store.dialect, database.name);
+    });
+
+    test('ping resolves while the database answers', async () => {
+      await store.ping();
+    });
+
+    if (database.name === 'postgres') {
+      test('ping rejects with StoreUnavailableError when the server cannot be reached', async () => {
+        const unreachable = await openStore('postgres://postgres@127.0.0.1:1/nothing');
+        opened.push(unreachable);
+        await assert.rejects(unreachable.ping(), StoreUnavailableError);
+      });
+    }
+
+    describe('users', () => {
+      test('createUser returns the stored record and findUserById / findUserByUsername read it back', async () => {
+        const created = await store.createUser(newUser('JohnDoe', { email: 'j@example.com', fullName: 'John Doe', scopes: ['me', 'admin', 'me'] }), NOW);
+        assert.equal(created.username, 'JohnDoe');
+        assert.deepEqual(created.scopes, ['me', 'admin']);
+        assert.equal(created.disabled, false);
+        assert.equal(created.createdAt, NOW);
+        assert.deepEqual(await store.findUserById(created.id), created);
+        assert.deepEqual(await store.findUserByUsername('JohnDoe'), created);
+      });
+
+      test('findUserByUsername matches case-insensitively after NFKC', async () => {
+        const created = await store.createUser(newUser('Ｊｏｈｎ'), NOW);
+        assert.equal((await store.findUserByUsername('john'))?.id, created.id);
+        assert.equal((await store.findUserByUsername('JOHN'))?.id, created.id);
+      });
+
+      test('the find methods return undefined for unknown users', async () => {
+        assert.equal(await store.findUserByUsername('nobody'), undefined);
+        assert.equal(await store.findUserById('00000000-0000-0000-0000-000000000000'), undefined);
+      });
+
+      test('createUser throws ConflictError when the username is taken in another case', async () => {
+        await store.createUser(newUser('alice'), NOW);
+        await assert.rejects(store.createUser(newUser('ALICE'), NOW), ConflictError);
+        assert.equal(await store.countUsers(), 1);
+      });
+
+      test('keeps text exactly as given, including quotes and SQL metacharacters', async () => {
+        const tricky = "o'brien\";--";
+        const created = await store.createUser(newUser(tricky, { fullName: "Robert'); DROP TABLE users;--", email: null }), NOW);
+        assert.equal((await store.findUserByUsername(tricky))?.fullName, "Robert'); DROP TABLE users;--");
+        assert.equal(created.email, null);
+      });
+
+      test('createUsersIfAbsent creates the free usernames, skips the taken ones and is idempotent', async () => {
+        await store.createUser(newUser('bob', { fullName: 'Original Bob' }), NOW);
+        const batch = [newUser('carol'), newUser('BOB', { fullName: 'Imported Bob' }), newUser('dave', { disabled: true })];
+        assert.deepEqual(await store.createUsersIfAbsent(batch, NOW), { created: 2, skipped: ['BOB'] });
+        assert.equal((await store.findUserByUsername('bob'))?.fullName, 'Original Bob');
+        assert.equal((await store.findUserByUsername('dave'))?.disabled, true);
+        assert.deepEqual(await store.createUsersIfAbsent(batch, NOW + 1), { created: 0, skipped: ['carol', 'BOB', 'dave'] });
+        assert.equal(await store.countUsers(), 3);
+      });
+
+      test('createUsersIfAbsent handles batches larger than one chunk', async () => {
+        const many = Array.from({ length: 1203 }, (_, i) => newUser(`user${String(i).padStart(5, '0')}`));
+        assert.deepEqual(await store.createUsersIfAbsent(many, NOW), { created: 1203, skipped: [] });
+        assert.equal(await store.countUsers(), 1203);
+      });
+
+      test('updateUser applies a patch, leaves other fields alone and reports the change', async () => {
+        const user = await store.createUser(newUser('erin', { email: 'e@example.com' }), NOW);
+        const changes = record(store);
+        const updated = await store.updateUser(user.id, { disabled: true, scopes: ['admin'] }, NOW + 5);
+        assert.equal(updated?.disabled, true);
+        assert.deepEqual(updated?.scopes, ['admin']);
+        assert.equal(updated?.email, 'e@example.com');
+        assert.equal(updated?.updatedAt, NOW + 5);
+        assert.deepEqual(changes, [{ kind: 'user', id: user.id }]);
+        const cleared = await store.updateUser(user.id, { email: null }, NOW + 6);
+        assert.equal(cleared?.email, null);
+      });
+
+      test('updateUser returns undefined for an unknown id', async () => {
+        assert.equal(await store.updateUser('00000000-0000-0000-0000-000000000000', { disabled: true }, NOW), undefined);
+      });
+
+      test('deleteUser removes the user with its sessions, and returns false for an unknown id', async () => {
+        const user = await store.createUser(newUser('frank'), NOW);
+        await store.createSession(newSession('s-frank', user.id), 'rt-frank');
+        assert.equal(await store.deleteUser(user.id), true);
+        assert.equal(await store.findUserById(user.id), undefined);
+        assert.equal(await store.getAuthState('s-frank'), undefined);
+        assert.equal(await store.deleteUser(user.id), false);
+      });
+
+      test('listUsers orders by username key, pages, and counts the total', async () => {
+        for (const name of ['delta', 'Alpha', 'charlie', 'bravo']) await store.createUser(newUser(name), NOW);
+        const first = await store.listUsers({ limit: 2, offset: 0 });
+        assert.deepEqual(first.items.map((u) => u.username), ['Alpha', 'bravo']);
+        assert.equal(first.total, 4);
+        const rest = await store.listUsers({ limit: 10, offset: 2 });
+        assert.deepEqual(rest.items.map((u) => u.username), ['charlie', 'delta']);
+        assert.equal(await store.countUsers(), 4);
+      });
+
+      test('runOnce runs the seed exactly once, also when several processes race', async () => {
+        const others = await racingStores(3);
+        let runs = 0;
+        const results = await Promise.all(
+          others.flatMap((s) => [1, 2].map(() => s.runOnce('seed', async (tx) => {
+            runs++;
+            await tx.createUser(newUser(`seeded${runs}`), NOW);
+          }))),
+        );
+        assert.equal(runs, 1);
+        assert.equal(results.filter(Boolean).length, 1);
+        assert.equal(await store.countUsers(), 1);
+        assert.equal(await store.runOnce('seed', async () => assert.fail('ran twice')), false);
+      });
+
+      test('runOnce leaves no marker when the seed fails', async () => {
+        await assert.rejects(store.runOnce('broken', async () => {
+          throw new Error('seed failed');
+        }));
+        assert.equal(await store.runOnce('broken', async () => {}), true);
+      });
+    });
+
+    describe('sessions', () => {
+      let userId: string;
+      beforeEach(async () => {
+        userId = (await store.createUser(newUser('grace'), NOW)).id;
+      });
+
+      test('createSession stores the session, readable through getAuthState with its user', async () => {
+        await store.createSession(newSession('s1', userId, { scopes: ['me', 'admin'], clientId: 'cli' }), 'rt1');
+        const state = await store.getAuthState('s1');
+        assert.equal(state?.user.id, userId);
+        assert.deepEqual(state?.session, {
+          id: 's1', userId, scopes: ['me', 'admin'], createdAt: NOW, lastUsedAt: NOW, expiresAt: NOW + DAY, revokedAt: null, clientAddress: '127.0.0.1', userAgent: 'test', clientId: 'cli',
+        });
+      });
+
+      test('createSession is atomic: when the refresh token cannot be stored, no session is', async () => {
+        await store.createSession(newSession('s1', userId), 'same-hash');
+        await assert.rejects(store.createSession(newSession('s2', userId), 'same-hash'));
+        assert.equal(await store.getAuthState('s2'), undefined);
+      });
+
+      test('getAuthState returns undefined for an unknown session', async () => {
+        assert.equal(await store.getAuthState('nope'), undefined);
+      });
+
+      test('touchSession records use without reporting a change', async () => {
+        await store.createSession(newSession('s1', userId), 'rt1');
+        const changes = record(store);
+        await store.touchSession('s1', NOW + 1000);
+        assert.equal((await store.getAuthState('s1'))?.session.lastUsedAt, NOW + 1000);
+        assert.deepEqual(changes, []);
+      });
+
+      test('revokeSession marks it revoked once, reports it, and is false when unknown or already revoked', async () => {
+        await store.createSession(newSession('s1', userId), 'rt1');
+        const changes = record(store);
+        assert.equal(await store.revokeSession('s1', NOW + 1), true);
+        assert.equal((await store.getAuthState('s1'))?.session.revokedAt, NOW + 1);
+        assert.equal(await store.revokeSession('s1', NOW + 2), false);
+        assert.equal((await store.getAuthState('s1'))?.session.revokedAt, NOW + 1);
+        assert.equal(await store.revokeSession('unknown', NOW), false);
+        assert.deepEqual(changes[0], { kind: 'session', id: 's1' });
+      });
+
+      test('revokeUserSessions revokes every live session but the one kept, and counts them', async () => {
+        for (const id of ['a', 'b', 'c']) await store.createSession(newSession(id, userId), `rt-${id}`);
+        await store.revokeSession('c', NOW);
+        assert.equal(await store.revokeUserSessions(userId, NOW + 1, 'a'), 1);
+        assert.equal((await store.getAuthState('a'))?.session.revokedAt, null);
+        assert.equal((await store.getAuthState('b'))?.session.revokedAt, NOW + 1);
+        assert.equal((await store.getAuthState('c'))?.session.revokedAt, NOW);
+        assert.equal(await store.revokeUserSessions(userId, NOW + 2), 1);
+      });
+
+      test('listUserSessions lists live sessions newest first, and [] when there are none', async () => {
+        await store.createSession(newSession('old', userId, { createdAt: NOW }), 'rt-old');
+        await store.createSession(newSession('new', userId, { createdAt: NOW + 10 }), 'rt-new');
+        await store.createSession(newSession('gone', userId, { createdAt: NOW + 20 }), 'rt-gone');
+        await store.createSession(newSession('expired', userId, { createdAt: NOW + 30, expiresAt: NOW + 40 }), 'rt-expired');
+        await store.revokeSession('gone', NOW + 21);
+        assert.deepEqual((await store.listUserSessions(userId, NOW + 50)).map((s) => s.id), ['new', 'old']);
+        assert.deepEqual(await store.listUserSessions('someone-else', NOW), []);
+      });
+    });
+
+    describe('refresh tokens', () => {
+      let userId: string;
+      beforeEach(async () => {
+        userId = (await store.createUser(newUser('heidi'), NOW)).id;
+        await store.createSession(newSession('s1', userId), 'rt1');
+      });
+
+      test('findRefreshToken returns the token with its session and user, and undefined when unknown', async () => {
+        const state = await store.findRefreshToken('rt1');
+        assert.deepEqual(state?.refreshToken, { tokenHash: 'rt1', sessionId: 's1', createdAt: NOW, expiresAt: NOW + DAY, rotatedAt: null });
+        assert.equal(state?.session.id, 's1');
+        assert.equal(state?.user.id, userId);
+        assert.equal(await store.findRefreshToken('unknown'), undefined);
+      });
+
+      test('findRefreshToken still finds a token whose session was revoked (the caller decides)', async () => {
+        await store.revokeSession('s1', NOW + 1);
+        assert.equal((await store.findRefreshToken('rt1'))?.session.revokedAt, NOW + 1);
+      });
+
+      test('rotateRefreshToken writes the successor, moves the session expiry and reports the session', async () => {
+        const changes = record(store);
+        assert.equal(await store.rotateRefreshToken('rt1', { tokenHash: 'rt2', expiresAt: NOW + 2 * DAY }, NOW + 100), true);
+        assert.equal((await store.findRefreshToken('rt1'))?.refreshToken.rotatedAt, NOW + 100);
+        assert.equal((await store.findRefreshToken('rt2'))?.refreshToken.rotatedAt, null);
+        const { session } = (await store.getAuthState('s1'))!;
+        assert.equal(session.expiresAt, NOW + 2 * DAY);
+        assert.equal(session.lastUsedAt, NOW + 100);
+        assert.deepEqual(changes, [{ kind: 'session', id: 's1' }]);
+      });
+
+      test('rotateRefreshToken writes nothing for a rotated, unknown or revoked token', async () => {
+        await store.rotateRefreshToken('rt1', { tokenHash: 'rt2', expiresAt: NOW + 2 * DAY }, NOW + 1);
+        assert.equal(await store.rotateRefreshToken('rt1', { tokenHash: 'rt3', expiresAt: NOW + 3 * DAY }, NOW + 2), false);
+        assert.equal(await store.findRefreshToken('rt3'), undefined);
+        assert.equal(await store.rotateRefreshToken('unknown', { tokenHash: 'rt4', expiresAt: NOW + 3 * DAY }, NOW + 2), false);
+        await store.revokeSession('s1', NOW + 3);
+        assert.equal(await store.rotateRefreshToken('rt2', { tokenHash: 'rt5', expiresAt: NOW + 3 * DAY }, NOW + 4), false);
+        assert.equal(await store.findRefreshToken('rt5'), undefined);
+        assert.equal((await store.findRefreshToken('rt2'))?.refreshToken.rotatedAt, null);
+      });
+
+      test('rotateRefreshToken gives a token exactly one successor however many processes race', async () => {
+        const racers = await racingStores(3);
+        const results = await Promise.all(
+          Array.from({ length: 12 }, (_, i) => racers[i % racers.length]!.rotateRefreshToken('rt1', { tokenHash: `succ${i}`, expiresAt: NOW + 2 * DAY }, NOW + 10)),
+        );
+        assert.equal(results.filter(Boolean).length, 1);
+        const winner = results.indexOf(true);
+        for (let i = 0; i < 12; i++) assert.equal((await store.findRefreshToken(`succ${i}`)) !== undefined, i === winner);
+      });
+
+      test('rotateRefreshToken deletes rotated tokens that have expired', async () => {
+        await store.rotateRefreshToken('rt1', { tokenHash: 'rt2', expiresAt: NOW + 2 * DAY }, NOW + 1);
+        // At 1.5 days rt1 (rotated, expired after 1 day) is useless; rt2 (rotated, expires after 2) is not yet.
+        await store.rotateRefreshToken('rt2', { tokenHash: 'rt3', expiresAt: NOW + 4 * DAY }, NOW + 1.5 * DAY);
+        assert.equal(await store.findRefreshToken('rt1'), undefined);
+        assert.notEqual(await store.findRefreshToken('rt2'), undefined);
+      });
+    });
+
+    describe('changes from other processes', () => {
+      test('subscribe reports this store\'s writes until unsubscribed', async () => {
+        const user = await store.createUser(newUser('ivan'), NOW);
+        const changes = record(store);
+        await store.revokeUserSessions(user.id, NOW);
+        changes.stop();
+        await store.updateUser(user.id, { disabled: true }, NOW);
+        assert.deepEqual(changes, [{ kind: 'user', id: user.id }]);
+      });
+
+      if (database.name === 'sqlite') {
+        test('externalWriteSinceLastCheck is true once after another connection commits', async () => {
+          const other = await openAnother();
+          store.externalWriteSinceLastCheck();
+          assert.equal(store.externalWriteSinceLastCheck(), false);
+          await other.createUser(newUser('judy'), NOW);
+          assert.equal(store.externalWriteSinceLastCheck(), true);
+          assert.equal(store.externalWriteSinceLastCheck(), false);
+          await store.createUser(newUser('ken'), NOW);
+          assert.equal(store.externalWriteSinceLastCheck(), false);
+        });
+      } else {
+        test("subscribers hear another process's changes within a second (LISTEN/NOTIFY)", async () => {
+          const user = await store.createUser(newUser('judy'), NOW);
+          const other = await openAnother();
+          const heard = record(store);
+          // Once listening, nothing can have been missed, so the cache may be trusted.
+          await eventually(() => store.externalWriteSinceLastCheck() === false, 5_000);
+          const started = Date.now();
+          await other.updateUser(user.id, { disabled: true }, NOW);
+          await other.revokeSession('some-session', NOW);
+          await eventually(() => heard.length >= 2, 1_000);
+          assert.ok(Date.now() - started < 1_000);
+          // Separate NOTIFYs may travel on separate connections: their order is not promised.
+          const byKind = (a: StoreChange, b: StoreChange) => a.kind.localeCompare(b.kind);
+          assert.deepEqual(heard.sort(byKind), [{ kind: 'session', id: 'some-session' }, { kind: 'user', id: user.id }]);
+        });
+
+        test('a store does not hear its own notifications twice', async () => {
+          const user = await store.createUser(newUser('leo'), NOW);
+          const heard = record(store);
+          await eventually(() => store.externalWriteSinceLastCheck() === false, 5_000);
+          const other = await openAnother();
+          const otherHeard = record(other);
+          await eventually(() => other.externalWriteSinceLastCheck() === false, 5_000);
+          await store.updateUser(user.id, { fullName: 'Leo' }, NOW);
+          await eventually(() => otherHeard.length >= 1, 1_000);
+          assert.deepEqual(heard, [{ kind: 'user', id: user.id }]);
+        });
+      }
+    });
+  });
+}
