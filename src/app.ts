@@ -8,7 +8,7 @@
  */
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { LoggerOptions } from 'pino';
+import type { DestinationStream, LoggerOptions } from 'pino';
 import type { AuthService } from './core/auth-service.ts';
 import { DEFAULT_SECURITY_SCHEME, oauth2SecurityScheme, portcullis } from './fastify/plugin.ts';
 import { renderError } from './fastify/render-error.ts';
@@ -24,6 +24,8 @@ export interface BuildAppOptions {
   service: AuthService;
   /** pino options, or false for silence (tests). */
   logger?: LoggerOptions | false;
+  /** Where log lines go (default stdout); tests capture them here. */
+  logStream?: DestinationStream;
   trustProxy?: boolean | string;
 }
 
@@ -53,7 +55,7 @@ const routes = [usersMeRoutes, sessionRoutes, adminUsersRoutes, revokeRoutes, we
 export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
   const { service } = options;
   const app = Fastify({
-    logger: options.logger === undefined ? loggerOptions() : options.logger,
+    logger: options.logger === false ? false : { ...(options.logger ?? loggerOptions()), ...(options.logStream ? { stream: options.logStream } : {}) },
     trustProxy: options.trustProxy ?? false,
     // Router-level client errors (malformed or over-long path segments) get the same {"detail"} bodies.
     frameworkErrors: (error, request, reply) => renderError(error, request, reply),
@@ -67,8 +69,10 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     requestTimeout: 30_000,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });
-  app.addHook('onSend', async (_request, reply) => {
+  // Callback style: an async hook would cost every response a promise (docs/benchmarks.md).
+  app.addHook('onSend', (_request, reply, payload, done) => {
     reply.header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer');
+    done(null, payload);
   });
   await app.register(swagger, {
     openapi: {

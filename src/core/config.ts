@@ -113,6 +113,15 @@ export function loadConfig(options: { env?: Env; flags?: ConfigFlags } = {}): Re
   }
   const secretKey = env.PORTCULLIS_SECRET_KEY || undefined;
   const cores = availableParallelism();
+  const argon2 = Object.freeze({
+    memoryCost: int(env, 'PORTCULLIS_ARGON2_MEMORY', 65536, 1024, 4_194_304),
+    timeCost: int(env, 'PORTCULLIS_ARGON2_TIME', 3, 1, 100),
+    parallelism: int(env, 'PORTCULLIS_ARGON2_PARALLELISM', 4, 1, 64),
+  });
+  // One argon2 hash already computes its `parallelism` lanes on as many threads, so one hash
+  // per core would oversubscribe the CPU (and hold that many × memoryCost of RAM) for no more
+  // throughput, and starve the event loop during a login flood (docs/benchmarks.md).
+  const hashConcurrency = Math.max(1, Math.round(cores / Math.min(argon2.parallelism, cores)));
   const config: Config = {
     host,
     port: portNumber,
@@ -128,12 +137,8 @@ export function loadConfig(options: { env?: Env; flags?: ConfigFlags } = {}): Re
     scopes: parseScopes(env.PORTCULLIS_SCOPES),
     nodeEnv,
     production: nodeEnv === 'production',
-    argon2: Object.freeze({
-      memoryCost: int(env, 'PORTCULLIS_ARGON2_MEMORY', 65536, 1024, 4_194_304),
-      timeCost: int(env, 'PORTCULLIS_ARGON2_TIME', 3, 1, 100),
-      parallelism: int(env, 'PORTCULLIS_ARGON2_PARALLELISM', 4, 1, 64),
-    }),
-    hashConcurrency: int(env, 'PORTCULLIS_HASH_CONCURRENCY', cores, 1, 256),
+    argon2,
+    hashConcurrency: int(env, 'PORTCULLIS_HASH_CONCURRENCY', hashConcurrency, 1, 256),
     hashQueue: int(env, 'PORTCULLIS_HASH_QUEUE', cores * 8, 0, 100_000),
     logLevel: env.PORTCULLIS_LOG_LEVEL || env.LOG_LEVEL || 'info',
     trustProxy: env.PORTCULLIS_TRUST_PROXY ? (env.PORTCULLIS_TRUST_PROXY === 'true' ? true : env.PORTCULLIS_TRUST_PROXY) : false,

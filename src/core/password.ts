@@ -12,6 +12,8 @@
  * const { ok, needsRehash } = await hasher.verify(stored, 'secret');
  */
 import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { constants as osConstants, getPriority, setPriority } from 'node:os';
 import * as argon2 from '@node-rs/argon2';
 import * as bcrypt from '@node-rs/bcrypt';
 import type { Argon2Params } from './config.ts';
@@ -30,6 +32,8 @@ export interface PasswordHasher {
   verify(storedHash: string, password: string): Promise<VerifyResult>;
   /** The same work as `verify`, against a hash nobody knows the password of. Always false. */
   verifyDummy(password: string): Promise<false>;
+  /** Computes the dummy hash ahead of the first unknown-user login, so that one costs no extra. */
+  warm(): Promise<void>;
   /** True when a stored hash is in a format this hasher can check. */
   isSupportedHash(storedHash: string): boolean;
   readonly limiter: WorkLimiter;
@@ -53,20 +57,68 @@ export function isCurrentArgon2id(storedHash: string, params: Argon2Params): boo
   );
 }
 
+const HELPER_PRIORITY = osConstants.priority.PRIORITY_BELOW_NORMAL; // nice 10
+
+/**
+ * Lowers every thread of this process but the main one (the event loop) to "below normal"
+ * priority, and returns how many it lowered. On Linux the nice value is per thread and a new
+ * thread inherits its creator's, so argon2's lane threads, spawned by libuv's pool threads,
+ * also run below the event loop: during a login flood the kernel still gives the event loop a
+ * core at once (SPEC §3: a login flood must not stall bearer-protected routes). Where there is
+ * no /proc/self/task it does nothing; hashing works the same either way.
+ *
+ * @example
+ * await argon2.hash('warm-up'); // libuv's pool exists from the first job on
+ * lowerHelperThreadPriority();
+ */
+export function lowerHelperThreadPriority(): number {
+  let threads: string[];
+  try {
+    threads = readdirSync('/proc/self/task');
+  } catch {
+    return 0;
+  }
+  let lowered = 0;
+  for (const entry of threads) {
+    const tid = Number(entry);
+    if (!Number.isInteger(tid) || tid === process.pid) continue;
+    try {
+      // Only ever lower: raising a priority needs privileges, and an operator's nice stays.
+      if (getPriority(tid) < HELPER_PRIORITY) {
+        setPriority(tid, HELPER_PRIORITY);
+        lowered++;
+      }
+    } catch {
+      // The thread has exited since the listing.
+    }
+  }
+  return lowered;
+}
+
 export function createPasswordHasher(options: { params: Argon2Params; concurrency: number; queue: number }): PasswordHasher {
   const { params } = options;
   const limiter = createWorkLimiter({ concurrency: options.concurrency, queue: options.queue });
   const argonOptions = { ...params, algorithm: ARGON2ID };
   let verifications = 0;
   let dummyHash: Promise<string> | undefined;
+  // The first hash queued starts libuv's thread pool; from then on its threads run below the event loop.
+  let helpersLowered = false;
+  const started = <T>(work: Promise<T>): Promise<T> => {
+    if (!helpersLowered) {
+      helpersLowered = true;
+      lowerHelperThreadPriority();
+    }
+    return work;
+  };
 
-  const hash = (password: string): Promise<string> => limiter.run(() => argon2.hash(password, argonOptions));
+  const dummy = (): Promise<string> => (dummyHash ??= started(argon2.hash(randomBytes(24).toString('base64url'), argonOptions)));
+  const hash = (password: string): Promise<string> => limiter.run(() => started(argon2.hash(password, argonOptions)));
 
   const verifyRaw = async (storedHash: string, password: string): Promise<boolean> => {
     verifications++;
-    if (ARGON2_PHC.test(storedHash)) return argon2.verify(storedHash, password);
+    if (ARGON2_PHC.test(storedHash)) return started(argon2.verify(storedHash, password));
     // bcrypt reads at most 72 bytes; longer inputs are truncated by every implementation.
-    if (BCRYPT.test(storedHash)) return bcrypt.verify(password, storedHash.replace(/^\$2y\$/, '$2b$'));
+    if (BCRYPT.test(storedHash)) return started(bcrypt.verify(password, storedHash.replace(/^\$2y\$/, '$2b$')));
     return false;
   };
 
@@ -76,9 +128,11 @@ export function createPasswordHasher(options: { params: Argon2Params; concurrenc
       const ok = await limiter.run(() => verifyRaw(storedHash, password));
       return { ok, needsRehash: ok && !isCurrentArgon2id(storedHash, params) };
     },
+    async warm() {
+      await dummy();
+    },
     async verifyDummy(password) {
-      dummyHash ??= argon2.hash(randomBytes(24).toString('base64url'), argonOptions);
-      const stored = await dummyHash;
+      const stored = await dummy();
       await limiter.run(() => verifyRaw(stored, password));
       return false;
     },

@@ -100,6 +100,10 @@ const plugin: FastifyPluginAsync<PortcullisPluginOptions> = async (fastify: Fast
   fastify.decorateRequest('user', null as unknown as UserRecord);
   fastify.decorateRequest('principal', null as unknown as Principal);
   fastify.addHook('onRoute', (route) => protectRoute(route, service, schemeName));
+  // The dummy hash for unknown users is made before the first login needs it (SPEC §3 timing).
+  fastify.addHook('onReady', async () => {
+    service.hasher.warm().catch((error: unknown) => fastify.log.error({ err: error }, 'could not prepare the dummy password hash'));
+  });
   if (options.errorHandler !== false) {
     fastify.setErrorHandler((error, request, reply) => renderError(error, request, reply));
     fastify.setNotFoundHandler((_request, reply) => reply.code(404).send({ detail: 'Not Found' }));

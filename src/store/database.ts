@@ -9,13 +9,25 @@
  * const database = await openDatabase('sqlite:./data/portcullis.db');
  */
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
+import type BetterSqlite3Type from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import pg from 'pg';
 import type { StoreChange } from '../core/store.ts';
 import { createPgChangeFeed } from './pg-notify.ts';
 import type { Schema } from './schema.ts';
+
+/**
+ * better-sqlite3 12 is the last line that runs on Node 20, but on Node 24 its statement
+ * finalizers can abort the process (WiseLibs/better-sqlite3#1515: `RemoveEnvironmentCleanupHook`
+ * asserts once Node's environment is gone); 13 fixes that and needs Node 22. Both are installed
+ * (13 under the alias `better-sqlite3-napi`, with prebuilt N-API binaries) and the runtime picks
+ * the one made for it. The API is the same.
+ */
+const BetterSqlite3: typeof BetterSqlite3Type = createRequire(import.meta.url)(
+  Number(process.versions.node.split('.')[0]) >= 22 ? 'better-sqlite3-napi' : 'better-sqlite3',
+);
 
 export interface Database {
   readonly db: Kysely<Schema>;
