@@ -169,6 +169,11 @@ describe('SIGTERM under load', () => {
       }
       process.kill(server.child.pid!, 'SIGTERM');
       const inFlightAtSignal = count - answered;
+      // The signal arrives asynchronously: wait until the server has started shutting down.
+      while (!server.output().includes('"msg":"shutting down"')) {
+        assert.ok(Date.now() < deadline, 'the server did not react to SIGTERM');
+        await new Promise((r) => setTimeout(r, 5));
+      }
 
       // A new connection after the signal is refused (or answered 503 while closing).
       const late = await new Promise<string>((resolve) => {

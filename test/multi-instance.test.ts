@@ -136,3 +136,44 @@ describe('two instances on one PostgreSQL database', { skip: server.skip }, () =
     }
   });
 });
+
+describe('two instances signing with key pairs (EdDSA) on one PostgreSQL database', { skip: server.skip }, () => {
+  const env = { PORTCULLIS_TOKEN_ALGORITHM: 'EdDSA' };
+  let database: ScratchDatabase;
+  let a: ServerProcess;
+  let b: ServerProcess;
+
+  const kidOf = (jwt: string): string => (JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString()) as { kid: string }).kid;
+  const loginOn = async (instance: ServerProcess): Promise<string> => {
+    const response = await postForm(`${instance.url}/token`, { username: 'johndoe', password: 'secret' });
+    assert.equal(response.status, 200);
+    return ((await response.json()) as { access_token: string }).access_token;
+  };
+  const meStatus = async (instance: ServerProcess, token: string) => (await fetch(`${instance.url}/users/me`, { headers: { authorization: `Bearer ${token}` } })).status;
+
+  before(async () => {
+    database = await createPgDatabase(server.url!);
+    [a, b] = await Promise.all([spawnServer({ databaseUrl: database.url, args: ['--demo'], env }), spawnServer({ databaseUrl: database.url, args: ['--demo'], env })]);
+  });
+
+  after(async () => {
+    const codes = await Promise.all([a?.stop(), b?.stop()]);
+    await database?.drop();
+    assert.deepEqual(codes, [0, 0]);
+  });
+
+  test('a key rotation (from the CLI) reaches both instances within 1 second, and old tokens keep working', async () => {
+    const before = await loginOn(a);
+    assert.equal(kidOf(await loginOn(b)), kidOf(before), 'both instances sign with the one active key');
+    const out = new PassThrough();
+    let printed = '';
+    out.on('data', (c: Buffer) => (printed += c.toString()));
+    const code = await runCli(['keys', 'rotate'], { stdin: new PassThrough(), stdout: out, stderr: out, env: { ...SERVER_ENV, ...env, DATABASE_URL: database.url } });
+    assert.equal(code, 0, printed);
+    const delay = await measureUntil(async () => kidOf(await loginOn(a)) !== kidOf(before) && kidOf(await loginOn(b)) !== kidOf(before), 3 * PROPAGATION_BOUND_MS);
+    assert.ok(delay < PROPAGATION_BOUND_MS, `an instance still signed with the old key ${Math.round(delay)} ms after the rotation`);
+    const fresh = await loginOn(b);
+    assert.notEqual(kidOf(fresh), kidOf(before));
+    assert.deepEqual([await meStatus(a, fresh), await meStatus(b, fresh), await meStatus(a, before), await meStatus(b, before)], [200, 200, 200, 200]);
+  });
+});

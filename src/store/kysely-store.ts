@@ -118,7 +118,7 @@ export function createKyselyStore(database: Database): KyselyStore {
         const { error, results } = await migrator.migrateToLatest();
         if (error) {
           const failed = results?.find((r) => r.status === 'Error');
-          throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${String((error as Error).message ?? error)}`);
+          throw new Error(`migration ${failed ? `${failed.migrationName} ` : ''}failed: ${String((error as Error).message ?? error)}`);
         }
       });
     },
