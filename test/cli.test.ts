@@ -4,15 +4,12 @@
  * (disable, set-password, revoke, delete), a real server listens on the same file, as an
  * operator's would, and the test speaks HTTP to it (SPEC §2.2: the next request sees it).
  */
-import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { runCli } from '../src/cli/main.ts';
-import type { CliIo } from '../src/cli/io.ts';
 import { loadConfig } from '../src/core/config.ts';
 import { startServer, type RunningServer } from '../src/server.ts';
-import { tempDir } from './helpers.ts';
+import { runCliWith, tempDir } from './helpers.ts';
 
 interface CliResult {
   code: number;
@@ -32,19 +29,10 @@ function workspace(extraEnv: Record<string, string> = {}) {
   };
 
   /** Runs one CLI command; `stdin` is what would be piped in (nothing: an empty, non-terminal stdin). */
-  async function cli(argv: readonly string[], stdin = ''): Promise<CliResult> {
-    const input = new PassThrough();
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    stdout.on('data', (chunk: Buffer) => out.push(chunk));
-    stderr.on('data', (chunk: Buffer) => err.push(chunk));
-    input.end(stdin);
-    const io: CliIo = { stdin: input, stdout, stderr, env };
-    const code = await runCli(argv, io);
-    return { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+  function cli(argv: readonly string[], stdin = ''): Promise<CliResult> {
+    return runCliWith(env, argv, stdin);
   }
+
 
   /** `users list --json`, parsed. */
   async function listUsers(): Promise<Array<{ username: string; email: string | null; full_name: string | null; disabled: boolean; scopes: string[] }>> {

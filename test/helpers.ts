@@ -4,10 +4,13 @@
  * about hashing cost use their own), a manual clock, and the real Fastify app.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../src/app.ts';
+import { runCli } from '../src/cli/main.ts';
+import type { CliIo } from '../src/cli/io.ts';
 import { createAuthService, type AuthService, type AuthServiceOptions } from '../src/core/auth-service.ts';
 import { createManualClock, type ManualClock } from '../src/core/clock.ts';
 import { unlimitedLoginLimiter } from '../src/core/login-limiter.ts';
@@ -114,4 +117,19 @@ export function postForm(app: FastifyInstance, url: string, fields: Record<strin
 export async function refresh(app: FastifyInstance, refreshToken: string, extra: Record<string, string> = {}) {
   const response = await postForm(app, '/token', { grant_type: 'refresh_token', refresh_token: refreshToken, ...extra });
   return { response, body: response.json() as Record<string, unknown> };
+}
+
+/** Runs the CLI in-process with `env`; returns exit code and output. */
+export async function runCliWith(env: Record<string, string>, argv: readonly string[], stdin = ''): Promise<{ code: number; stdout: string; stderr: string }> {
+  const input = new PassThrough();
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  stdout.on('data', (chunk: Buffer) => out.push(chunk));
+  stderr.on('data', (chunk: Buffer) => err.push(chunk));
+  input.end(stdin);
+  const io: CliIo = { stdin: input, stdout, stderr, env };
+  const code = await runCli(argv, io);
+  return { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
 }

@@ -4,11 +4,8 @@
  * JWTs (forgeries must be built by hand: no library signs `alg: none` or HMAC-with-a-PEM).
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import { PassThrough } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../src/app.ts';
-import type { CliIo } from '../src/cli/io.ts';
-import { runCli } from '../src/cli/main.ts';
 import { createAuthService, type AuthService } from '../src/core/auth-service.ts';
 import { createManualClock, type ManualClock } from '../src/core/clock.ts';
 import { openKeyRing, type KeyRing } from '../src/core/key-ring.ts';
@@ -54,20 +51,6 @@ export async function createKeyedContext(
   };
 }
 
-/** Runs the CLI in-process with `env`; returns exit code and output. */
-export async function runCliWith(env: Record<string, string>, argv: readonly string[], stdin = ''): Promise<{ code: number; stdout: string; stderr: string }> {
-  const input = new PassThrough();
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  stdout.on('data', (chunk: Buffer) => out.push(chunk));
-  stderr.on('data', (chunk: Buffer) => err.push(chunk));
-  input.end(stdin);
-  const io: CliIo = { stdin: input, stdout, stderr, env };
-  const code = await runCli(argv, io);
-  return { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
-}
 
 const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
 

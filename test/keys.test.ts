@@ -18,7 +18,8 @@ import { keyRetentionMs, openPrivateKey } from '../src/core/signing-keys.ts';
 import { openRuntime } from '../src/runtime.ts';
 import { openStore, type KyselyStore } from '../src/store/index.ts';
 import { createSigningKeyStore } from '../src/store/signing-keys.ts';
-import { createKeyedContext, freshClaims, hmacToken, jwtHeader, jwtPayload, runCliWith, unsignedToken, type KeyedContext } from './keyed-context.ts';
+import { createKeyedContext, freshClaims, hmacToken, jwtHeader, jwtPayload, unsignedToken, type KeyedContext } from './keyed-context.ts';
+import { runCliWith } from './helpers.ts';
 import { createTestContext, getWithToken, JOHN, login, TEST_SECRET, tempDir, type TestContext } from './helpers.ts';
 import { createPgDatabase, pgServerOrSkip } from './pg.ts';
 
