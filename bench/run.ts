@@ -21,6 +21,7 @@
  *   BENCH_PORTCULLIS_<NAME>=value          passed to Portcullis as PORTCULLIS_<NAME> (experiments)
  *   BENCH_APT=0                            never apt-get install the FastAPI peer's packages
  *   BENCH_LOADGEN=wrk|autocannon           force a load generator
+ *   BENCH_REPORT_FROM=file.json            rewrite docs/ from saved results, measuring nothing
  */
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -154,7 +155,33 @@ async function profilePortcullis(context: BenchContext): Promise<BenchResults['p
   return { ...summary, requestsPerSecond: window.rps };
 }
 
+/** bench/hot-path.ts in its own process: the bearer check's cost per call, without HTTP. */
+function measureHotPath(): BenchResults['hotPath'] {
+  const out = execFileSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'hot-path.ts')], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  return JSON.parse(out.trim().split('\n').pop() ?? '{}') as BenchResults['hotPath'];
+}
+
+/** Rewrites docs/ from a saved results file (BENCH_REPORT_FROM=bench/results/latest.json) without measuring. */
+function writeDocs(results: BenchResults): void {
+  mkdirSync(docsDir, { recursive: true });
+  const mdFile = join(docsDir, 'benchmarks.md');
+  let existing: string | undefined;
+  try {
+    existing = readFileSync(mdFile, 'utf8');
+  } catch {
+    existing = undefined;
+  }
+  writeFileSync(mdFile, spliceReport(existing, renderReport(results)));
+  const s = results.settings;
+  writeFileSync(join(docsDir, 'benchmarks.svg'), renderChart(results.summary, `${results.machine.cpuModel}, ${results.machine.cores} cores, Node ${results.machine.node}, ${results.date.slice(0, 10)}; ${s.rounds} rounds × ${s.duration} s`));
+  log(`report: ${mdFile} and benchmarks.svg`);
+}
+
 async function main(): Promise<void> {
+  if (process.env.BENCH_REPORT_FROM) {
+    writeDocs(JSON.parse(readFileSync(process.env.BENCH_REPORT_FROM, 'utf8')) as BenchResults);
+    return;
+  }
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   log(`Portcullis bench: ${cpu}, ${cpus().length} cores, Node ${process.version}`);
   log(`load generator: ${loadgen.kind === 'wrk' ? loadgen.version : `autocannon — wrk is not installed, so the bench falls back to ${loadgen.version}`}`);
@@ -219,6 +246,16 @@ async function main(): Promise<void> {
       }
     }
 
+    let hotPath: BenchResults['hotPath'];
+    if (ready.includes(portcullis) && settings.scenarios.includes('A') && process.env.BENCH_PROFILE !== '0') {
+      try {
+        hotPath = measureHotPath();
+        log(`bearer check in-process: authenticate ${hotPath?.authenticateUs.toFixed(2)} µs (token ${hotPath?.verifyTokenUs.toFixed(2)} µs, SQLite data_version ${hotPath?.externalWriteCheckUs.toFixed(2)} µs)`);
+      } catch (error) {
+        log(`  hot-path timing failed: ${(error as Error).message}`);
+      }
+    }
+
     const complete =
       Object.keys(skipped).length === 0 &&
       selected.length === TARGETS.length &&
@@ -258,6 +295,7 @@ async function main(): Promise<void> {
       ceilings,
       summary,
       ...(profile ? { profile } : {}),
+      ...(hotPath ? { hotPath } : {}),
       complete,
     };
 
@@ -268,23 +306,8 @@ async function main(): Promise<void> {
     writeFileSync(join(resultsDir, 'latest.json'), json);
     log(`raw results: ${resultFile}`);
 
-    const writeDocs = process.env.BENCH_DOCS === '1' || (process.env.BENCH_DOCS !== '0' && complete);
-    const block = renderReport(results);
-    if (writeDocs) {
-      mkdirSync(docsDir, { recursive: true });
-      const mdFile = join(docsDir, 'benchmarks.md');
-      let existing: string | undefined;
-      try {
-        existing = readFileSync(mdFile, 'utf8');
-      } catch {
-        existing = undefined;
-      }
-      writeFileSync(mdFile, spliceReport(existing, block));
-      writeFileSync(join(docsDir, 'benchmarks.svg'), renderChart(summary, `${cpu}, ${cpus().length} cores, Node ${process.version}, ${date.slice(0, 10)}; ${settings.rounds} rounds × ${settings.durationSeconds} s`));
-      log(`report: ${mdFile} and benchmarks.svg`);
-    } else {
-      log('docs/ left unchanged (partial run; BENCH_DOCS=1 writes it anyway)');
-    }
+    if (process.env.BENCH_DOCS === '1' || (process.env.BENCH_DOCS !== '0' && complete)) writeDocs(results);
+    else log('docs/ left unchanged (partial run; BENCH_DOCS=1 writes it anyway)');
 
     log('');
     for (const goal of checkGoals(summary)) {

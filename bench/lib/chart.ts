@@ -59,7 +59,7 @@ function panels(summary: Summary): Panel[] {
     { title: 'C. /users/me p99 during a login flood', unit: 'ms', better: 'lower', bars: bars((id) => t[id]?.c?.meP99Ms, auth) },
     { title: 'C. logins/s during the flood', unit: '/s', better: 'higher', bars: [...bars((id) => t[id]?.c?.loginsPerSecond, auth), ...ceiling] },
     { title: 'C. /users/me requests/s during the flood (paced load)', unit: 'req/s', better: 'higher', bars: bars((id) => t[id]?.c?.meRequestsPerSecond, auth) },
-    { title: 'D. peak RSS', unit: 'MB', better: 'lower', bars: bars((id) => (t[id] ? t[id].peakRssBytes / 1e6 : undefined)) },
+    { title: 'D. peak RSS during C (hello-world: whole run)', unit: 'MB', better: 'lower', bars: bars((id) => (t[id] ? t[id].peakRssBytes / 1e6 : undefined)) },
     { title: 'D. cold start (spawn → first 200)', unit: 'ms', better: 'lower', bars: bars((id) => t[id]?.coldStartMs) },
   ].filter((p) => p.bars.length > 0) as Panel[];
 }

@@ -8,7 +8,7 @@
  * await stopProcess(server);
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 /** A server the bench started; `output` keeps the last lines it wrote, for error messages. */
@@ -116,12 +116,18 @@ export async function stopProcess(proc: BenchProcess, graceMs = 5000): Promise<v
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux
 
-/** CPU seconds (user + system, all threads, exited threads included) a process has used. */
-export function cpuSeconds(pid: number): number {
+/** CPU seconds in user and kernel mode (all threads, exited threads included) a process has used. */
+export function cpuTimes(pid: number): { user: number; system: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  return { user: Number(fields[11]) / CLOCK_TICKS, system: Number(fields[12]) / CLOCK_TICKS };
+}
+
+/** CPU seconds (user + system) a process has used. */
+export function cpuSeconds(pid: number): number {
+  const { user, system } = cpuTimes(pid);
+  return user + system;
 }
 
 /** A line of /proc/PID/status in bytes (VmHWM = peak resident set, VmRSS = resident now). */
@@ -129,6 +135,19 @@ export function memoryBytes(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
   return match ? Number(match[1]) * 1024 : NaN;
+}
+
+/**
+ * Resets a process's VmHWM to its current resident set (Linux ≥ 4.0: "5" to clear_refs), so a
+ * later VmHWM is the peak of what ran in between. False when the kernel refuses.
+ */
+export function resetPeakRss(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Busy and total CPU time of the whole machine, in seconds (from /proc/stat). */

@@ -30,6 +30,7 @@ function medianRecord<T extends object>(records: readonly (T | undefined)[]): T 
 export interface TargetSummary {
   coldStartMs: number;
   peakRssBytes: number;
+  lifetimePeakRssBytes: number;
   a?: ScenarioA;
   b?: ScenarioB;
   c?: ScenarioC;
@@ -48,6 +49,7 @@ export function summarise(rows: readonly TargetRound[], ceilings: readonly Ceili
     const s: TargetSummary = {
       coldStartMs: median(mine.map((r) => r.coldStartMs)),
       peakRssBytes: median(mine.map((r) => r.peakRssBytes)),
+      lifetimePeakRssBytes: median(mine.map((r) => r.lifetimePeakRssBytes)),
     };
     const a = medianRecord(mine.map((r) => r.a));
     const b = medianRecord(mine.map((r) => r.b));
@@ -90,7 +92,7 @@ export function checkGoals(summary: Summary): Goal[] {
     goal('B: logins/s, Portcullis ÷ raw argon2 verify', ratio(p?.b?.loginsPerSecond, summary.ceiling), 0.9, 'min', '×'),
     goal('C: /users/me p99 during the login flood', p?.c?.meP99Ms, 50, 'max', 'ms'),
     goal('C: logins/s during the flood ÷ raw argon2 verify', ratio(p?.c?.loginsPerSecond, summary.ceiling), 0.8, 'min', '×'),
-    goal('D: peak RSS', p ? p.peakRssBytes / 1e6 : undefined, RSS_LIMIT_BYTES / 1e6, 'max', 'MB'),
+    goal('D: peak RSS during C', p ? p.peakRssBytes / 1e6 : undefined, RSS_LIMIT_BYTES / 1e6, 'max', 'MB'),
     goal('D: cold start (spawn → first 200 on /healthz)', p?.coldStartMs, 1000, 'max', 'ms'),
   ];
 }

@@ -65,6 +65,8 @@ export interface AccessTokens {
 
 export const LEEWAY_SECONDS = 5;
 const MAX_TOKEN_LENGTH = 8192;
+/** Tokens whose signature was checked, kept by their exact text (about 1 KiB each). */
+const VERIFIED_CACHE_SIZE = 4096;
 
 type Verify = (token: string) => Record<string, unknown>;
 
@@ -73,8 +75,13 @@ export function createAccessTokens(options: { keys: KeySet; issuer: string; ttlS
   const clock = options.clock ?? systemClock;
   let sign: (payload: Record<string, unknown>) => string;
   let byKid: Map<string | undefined, Verify>;
+  // A bearer token is sent again on every request: once its signature, algorithm, issuer and
+  // claims passed, a repeat of the exact same text skips decoding and the signature check
+  // (never the time checks). Emptied when the keys change, so a removed key stops at once.
+  const verified = new Map<string, VerifiedAccessToken>();
 
   const setKeys = (keys: KeySet): void => {
+    verified.clear();
     const s = keys.signing;
     sign = createSigner({ key: s.privateKey, algorithm: s.alg, ...(s.kid ? { kid: s.kid } : {}) });
     byKid = new Map();
@@ -106,6 +113,32 @@ export function createAccessTokens(options: { keys: KeySet; issuer: string; ttlS
     }
   };
 
+  /** Signature, pinned algorithm, issuer and claim types; not time. Throws InvalidTokenError. */
+  const verifySignedClaims = (token: string): VerifiedAccessToken => {
+    if (token.length > MAX_TOKEN_LENGTH || token.split('.').length !== 3) throw new InvalidTokenError();
+    const verify = byKid.get(kidOf(token));
+    if (!verify) throw new InvalidTokenError();
+    let payload: Record<string, unknown>;
+    try {
+      payload = verify(token);
+    } catch {
+      throw new InvalidTokenError();
+    }
+    const { sub, sid, scope, iat, exp, jti, iss } = payload;
+    if (
+      typeof sub !== 'string' ||
+      typeof sid !== 'string' ||
+      typeof scope !== 'string' ||
+      typeof iat !== 'number' ||
+      typeof exp !== 'number' ||
+      typeof jti !== 'string' ||
+      typeof iss !== 'string'
+    ) {
+      throw new InvalidTokenError();
+    }
+    return { sub, sid, scope, iat, exp, jti, iss, scopes: parseScope(scope) };
+  };
+
   return {
     issue({ sub, sid, scope }) {
       const iat = Math.floor(clock() / 1000);
@@ -121,30 +154,15 @@ export function createAccessTokens(options: { keys: KeySet; issuer: string; ttlS
       return { token: sign(claims as unknown as Record<string, unknown>), expiresIn: ttlSeconds, claims };
     },
     verify(token) {
-      if (token.length > MAX_TOKEN_LENGTH || token.split('.').length !== 3) throw new InvalidTokenError();
-      const verify = byKid.get(kidOf(token));
-      if (!verify) throw new InvalidTokenError();
-      let payload: Record<string, unknown>;
-      try {
-        payload = verify(token);
-      } catch {
-        throw new InvalidTokenError();
-      }
-      const { sub, sid, scope, iat, exp, jti, iss } = payload;
-      if (
-        typeof sub !== 'string' ||
-        typeof sid !== 'string' ||
-        typeof scope !== 'string' ||
-        typeof iat !== 'number' ||
-        typeof exp !== 'number' ||
-        typeof jti !== 'string' ||
-        typeof iss !== 'string'
-      ) {
-        throw new InvalidTokenError();
+      let claims = verified.get(token);
+      if (claims === undefined) {
+        claims = verifySignedClaims(token);
+        if (verified.size >= VERIFIED_CACHE_SIZE) verified.clear();
+        verified.set(token, claims);
       }
       const now = clock() / 1000;
-      if (exp + LEEWAY_SECONDS <= now || iat - LEEWAY_SECONDS > now) throw new InvalidTokenError();
-      return { sub, sid, scope, iat, exp, jti, iss, scopes: parseScope(scope) };
+      if (claims.exp + LEEWAY_SECONDS <= now || claims.iat - LEEWAY_SECONDS > now) throw new InvalidTokenError();
+      return claims;
     },
     setKeys,
   };
