@@ -29,6 +29,11 @@ export interface Principal {
 export interface Authenticator {
   /** Throws InvalidTokenError (401), InsufficientScopeError (403) or InactiveUserError (400). */
   authenticate(token: string, requiredScopes: readonly string[]): Promise<Principal>;
+  /**
+   * The same checks without waiting, when the session's state is cached: the Principal, or
+   * undefined when the store must be read (then call `authenticate`). Throws as `authenticate`.
+   */
+  authenticateCached(token: string, requiredScopes: readonly string[]): Principal | undefined;
   /** Drops every cached entry (tests, or after an outage). */
   clear(): void;
   readonly cacheSize: number;
@@ -55,11 +60,14 @@ export function createAuthenticator(options: { tokens: AccessTokens; store: Stor
     } else bySession.clear();
   });
 
-  const load = async (sid: string): Promise<AuthState | undefined> => {
+  /** The cached state of a session, after dropping the cache if another process wrote. */
+  const cachedState = (sid: string): AuthState | undefined => {
     // Another process (the CLI, a second instance on the same SQLite file) may have written.
     if (store.externalWriteSinceLastCheck()) clear();
-    const cached = bySession.get(sid);
-    if (cached) return cached;
+    return bySession.get(sid);
+  };
+
+  const fetchState = async (sid: string): Promise<AuthState | undefined> => {
     const before = generation;
     const state = await store.getAuthState(sid);
     // Keep the answer only if nothing changed while it was being read.
@@ -70,26 +78,35 @@ export function createAuthenticator(options: { tokens: AccessTokens; store: Stor
     return state;
   };
 
+  /** The checks after the signature: session live, user present, the subject, scopes, active. */
+  const decide = (claims: VerifiedAccessToken, state: AuthState | undefined, requiredScopes: readonly string[]): Principal => {
+    const now = clock();
+    if (!state || state.user.id !== claims.sub) throw new InvalidTokenError();
+    // SPEC §2.2: a user disabled after the token was issued gets 400 "Inactive user", even
+    // though disabling also ended the sessions (so re-enabling does not revive the token).
+    const ended = state.session.revokedAt !== null || state.session.expiresAt + LEEWAY_SECONDS * 1000 <= now;
+    if (ended && !state.user.disabled) throw new InvalidTokenError();
+    const { user, session } = state;
+    // Scopes the user has lost since the token was issued no longer count.
+    const scopes = claims.scopes.filter((s) => user.scopes.includes(s));
+    if (!requiredScopes.every((s) => scopes.includes(s))) throw new InsufficientScopeError(requiredScopes);
+    if (user.disabled) throw new InactiveUserError();
+    if (now - session.lastUsedAt > TOUCH_INTERVAL_MS) {
+      session.lastUsedAt = now;
+      store.touchSession(session.id, now).catch(() => {});
+    }
+    return { user, sessionId: session.id, scopes, token: claims };
+  };
+
   return {
     async authenticate(token, requiredScopes) {
       const claims = tokens.verify(token);
-      const state = await load(claims.sid);
-      const now = clock();
-      if (!state || state.user.id !== claims.sub) throw new InvalidTokenError();
-      // SPEC §2.2: a user disabled after the token was issued gets 400 "Inactive user", even
-      // though disabling also ended the sessions (so re-enabling does not revive the token).
-      const ended = state.session.revokedAt !== null || state.session.expiresAt + LEEWAY_SECONDS * 1000 <= now;
-      if (ended && !state.user.disabled) throw new InvalidTokenError();
-      const { user, session } = state;
-      // Scopes the user has lost since the token was issued no longer count.
-      const scopes = claims.scopes.filter((s) => user.scopes.includes(s));
-      if (!requiredScopes.every((s) => scopes.includes(s))) throw new InsufficientScopeError(requiredScopes);
-      if (user.disabled) throw new InactiveUserError();
-      if (now - session.lastUsedAt > TOUCH_INTERVAL_MS) {
-        session.lastUsedAt = now;
-        store.touchSession(session.id, now).catch(() => {});
-      }
-      return { user, sessionId: session.id, scopes, token: claims };
+      return decide(claims, cachedState(claims.sid) ?? (await fetchState(claims.sid)), requiredScopes);
+    },
+    authenticateCached(token, requiredScopes) {
+      const claims = tokens.verify(token);
+      const state = cachedState(claims.sid);
+      return state ? decide(claims, state, requiredScopes) : undefined;
     },
     clear,
     get cacheSize() {

@@ -60,18 +60,32 @@ export function oauth2SecurityScheme(service: AuthService, tokenUrl = 'token') {
   return { type: 'oauth2', flows: { password: { tokenUrl, refreshUrl: tokenUrl, scopes: { ...service.scopes } } } } as const;
 }
 
-/** Builds the onRequest hook that authenticates a route's callers. */
+/**
+ * Builds the onRequest hook that authenticates a route's callers. Callback-style, so a token
+ * whose session is cached is decided without a promise; errors are answered here, so the
+ * status, body and WWW-Authenticate are right under any error handler.
+ */
 export function requireAuth(service: AuthService, scopes: readonly string[]) {
-  return async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    try {
-      const principal = await service.authenticate(parseAuthorization(request.headers.authorization), scopes);
+  const { authenticator } = service;
+  return function authenticate(request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void {
+    const fail = (error: unknown): void => {
+      if (error instanceof PortcullisError) void reply.code(error.statusCode).headers(error.headers()).send({ detail: error.detail });
+      else done(error as Error);
+    };
+    const accept = (principal: Principal): void => {
       request.principal = principal;
       request.user = principal.user;
+      done();
+    };
+    let token: string;
+    try {
+      token = parseAuthorization(request.headers.authorization);
+      const principal = authenticator.authenticateCached(token, scopes);
+      if (principal) return accept(principal);
     } catch (error) {
-      // Answered here, so the status, body and WWW-Authenticate are right under any error handler.
-      if (!(error instanceof PortcullisError)) throw error;
-      return reply.code(error.statusCode).headers(error.headers()).send({ detail: error.detail });
+      return fail(error);
     }
+    authenticator.authenticate(token, scopes).then(accept, fail);
   };
 }
 
