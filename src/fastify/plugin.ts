@@ -13,7 +13,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest,
 import fp from 'fastify-plugin';
 import type { AuthService } from '../core/auth-service.ts';
 import type { Principal } from '../core/authenticate.ts';
-import { PortcullisError } from '../core/errors.ts';
+import { InvalidTokenError, PortcullisError } from '../core/errors.ts';
 import type { UserRecord } from '../core/store.ts';
 import { parseAuthorization } from './bearer.ts';
 import { renderError } from './render-error.ts';
@@ -80,12 +80,18 @@ export function requireAuth(service: AuthService, scopes: readonly string[]) {
     let token: string;
     try {
       token = parseAuthorization(request.headers.authorization);
-      const principal = authenticator.authenticateCached(token, scopes);
-      if (principal) return accept(principal);
     } catch (error) {
       return fail(error);
     }
-    authenticator.authenticate(token, scopes).then(accept, fail);
+    try {
+      const principal = authenticator.authenticateCached(token, scopes);
+      if (principal) return accept(principal);
+    } catch (error) {
+      // With a key ring, a token of a key rotated in by another process is only known after
+      // a reload, which the full path does; every other failure is final.
+      if (!(error instanceof InvalidTokenError && service.keyRing)) return fail(error);
+    }
+    service.authenticate(token, scopes).then(accept, fail);
   };
 }
 
