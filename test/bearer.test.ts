@@ -42,6 +42,7 @@ describe('bearer-protected routes', () => {
     assert.equal(response.statusCode, 200);
     assert.deepEqual(response.json(), { username: 'johndoe', email: 'johndoe@example.com', full_name: 'John Doe', disabled: false, scopes: ['me'] });
     assert.ok(!response.body.includes('argon2'), 'no password hash in the response');
+    assert.equal(response.headers['cache-control'], 'no-store', 'no shared cache keeps the answer');
   });
 
   test('accepts the Bearer scheme in any letter case (RFC 7235 §2.1)', async () => {

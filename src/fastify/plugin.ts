@@ -75,6 +75,9 @@ export function requireAuth(service: AuthService, scopes: readonly string[]) {
     const accept = (principal: Principal): void => {
       request.principal = principal;
       request.user = principal.user;
+      // Answers to authenticated requests are the caller's own data: no shared cache keeps
+      // them (OWASP REST Security Cheat Sheet, "Security headers"). A handler may override it.
+      reply.header('cache-control', 'no-store');
       done();
     };
     let token: string;
