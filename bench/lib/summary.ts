@@ -6,7 +6,7 @@
  * const summary = summarise(rows, ceilings);
  * for (const goal of checkGoals(summary)) console.log(goal.label, goal.met);
  */
-import type { CeilingRound, ScenarioA, ScenarioB, ScenarioC, TargetRound } from './scenarios.ts';
+import type { CeilingRound, TargetRound } from './scenarios.ts';
 import type { TargetId } from './targets.ts';
 
 /** The median of the finite values; NaN when there are none. */
@@ -26,15 +26,8 @@ function medianRecord<T extends object>(records: readonly (T | undefined)[]): T 
   return out as T;
 }
 
-/** One target's medians over the rounds. */
-export interface TargetSummary {
-  coldStartMs: number;
-  peakRssBytes: number;
-  lifetimePeakRssBytes: number;
-  a?: ScenarioA;
-  b?: ScenarioB;
-  c?: ScenarioC;
-}
+/** One target's medians over the rounds: a round's figures without its labels. */
+export type TargetSummary = Omit<TargetRound, 'target' | 'round'>;
 
 export interface Summary {
   targets: Partial<Record<TargetId, TargetSummary>>;
