@@ -27,6 +27,15 @@ export async function openRuntime(config: Readonly<Config>, options: { clock?: C
   const secretKey = resolveSecretKey(config);
   const store = await openStore(config.databaseUrl);
   let keyRing: KeyRing | undefined;
+  // The client connects in the background: a Redis that is down at start-up gives 503s on
+  // login until it answers, as a database outage does (SPEC §4), instead of refusing to start.
+  // Loaded only when configured: ioredis costs ~30 ms of start-up.
+  const redisLimiter = config.redisUrl ? await import('./store/redis-login-limiter.ts') : undefined;
+  const redis = config.redisUrl ? redisLimiter?.createRedisClient(config.redisUrl) : undefined;
+  const closeRedis = async (): Promise<void> => {
+    // QUIT lets pending commands finish; when Redis is away it fails (bounded), so just drop the socket.
+    await redis?.quit().catch(() => redis.disconnect());
+  };
   try {
     if (options.migrate !== false) await store.migrate();
     if (isAsymmetric(config.tokenAlgorithm)) {
@@ -41,6 +50,7 @@ export async function openRuntime(config: Readonly<Config>, options: { clock?: C
       });
       keyRing.start();
     }
+    const limits = { maxFailures: config.loginMaxFailures, windowSeconds: config.loginWindow, addressMaxFailures: config.addressMaxFailures };
     const service = createAuthService({
       store,
       secretKey,
@@ -52,12 +62,9 @@ export async function openRuntime(config: Readonly<Config>, options: { clock?: C
       argon2: config.argon2,
       hashConcurrency: config.hashConcurrency,
       hashQueue: config.hashQueue,
-      // SPEC §4: failed logins are counted in the database, so every instance on it agrees.
-      limiter: createDatabaseLoginLimiter(store, {
-        maxFailures: config.loginMaxFailures,
-        windowSeconds: config.loginWindow,
-        addressMaxFailures: config.addressMaxFailures,
-      }),
+      // SPEC §4: failed logins are counted in Redis when configured, else in the database, so
+      // every instance on it agrees.
+      limiter: redis && redisLimiter ? redisLimiter.createRedisLoginLimiter(redis, limits) : createDatabaseLoginLimiter(store, limits),
       keyRing,
       ...(options.clock ? { clock: options.clock } : {}),
     });
@@ -68,11 +75,13 @@ export async function openRuntime(config: Readonly<Config>, options: { clock?: C
       service,
       close: async () => {
         ring?.close();
+        await closeRedis();
         await store.close();
       },
     };
   } catch (error) {
     keyRing?.close();
+    await closeRedis();
     await store.close();
     throw error;
   }

@@ -1,6 +1,7 @@
 /**
- * The failed-login limiter (SPEC §4): through `POST /token` as a client sees it, and the
- * database limiter's own contract, on SQLite and on PostgreSQL.
+ * The failed-login limiter (SPEC §4): through `POST /token` as a client sees it — with the
+ * database limiter on SQLite and on PostgreSQL, and with the Redis limiter — and the database
+ * limiter's own contract (the Redis limiter's is in redis-login-limiter.test.ts).
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -13,8 +14,10 @@ import type { LoginLimiter } from '../src/core/login-limiter.ts';
 import { usernameKey } from '../src/core/username.ts';
 import { openRuntime } from '../src/runtime.ts';
 import { addressFailureKey, createDatabaseLoginLimiter, limiterAddress, openStore, pairFailureKey, type KyselyStore } from '../src/store/index.ts';
+import { createRedisLoginLimiter } from '../src/store/redis-login-limiter.ts';
 import { createTestContext, JOHN, tempDir, TEST_SECRET, type TestContext } from './helpers.ts';
 import { scratchDatabase, testDatabases } from './pg.ts';
+import { redisServerOrSkip, testRedis } from './redis.ts';
 
 const WINDOW_S = 900;
 const MAX = 5;
@@ -24,6 +27,32 @@ const B = '198.51.100.7';
 const T_RUNTIME = 1_700_000_000_000;
 
 const databases = await testDatabases();
+const redisServer = await redisServerOrSkip();
+const HTTP_LIMITS = { maxFailures: MAX, windowSeconds: WINDOW_S, addressMaxFailures: ADDRESS_MAX };
+
+/** Where the HTTP cases count failures: the database limiter on each database, and Redis (over SQLite). */
+const limiterVariants: { name: string; skip: string | false; open(): Promise<TestContext> }[] = [
+  ...databases.map((database) => ({
+    name: database.name,
+    skip: database.skip,
+    open: () => createTestContext({ databaseUrl: database.url, databaseLimiter: HTTP_LIMITS }),
+  })),
+  {
+    name: 'redis',
+    skip: redisServer.skip,
+    async open() {
+      const redis = testRedis(redisServer.url as string);
+      const t = await createTestContext({ limiter: createRedisLoginLimiter(redis.redis, { ...HTTP_LIMITS, keyPrefix: redis.keyPrefix }) });
+      return {
+        ...t,
+        async close() {
+          await t.close();
+          await redis.close();
+        },
+      };
+    },
+  },
+];
 
 /** Logs in from `address` (app.inject's remoteAddress is the client address Fastify sees). */
 function attempt(t: TestContext, username: string, password: string, address: string): Promise<LightMyRequestResponse> {
@@ -52,11 +81,11 @@ function assertWrongPassword(response: LightMyRequestResponse): void {
   assert.equal((response.json() as { error: string }).error, 'invalid_grant');
 }
 
-for (const database of databases) {
-  describe(`failed-login limiting at POST /token on ${database.name}`, { skip: database.skip }, () => {
+for (const variant of limiterVariants) {
+  describe(`failed-login limiting at POST /token on ${variant.name}`, { skip: variant.skip }, () => {
     let t: TestContext;
     before(async () => {
-      t = await createTestContext({ databaseUrl: database.url, databaseLimiter: { maxFailures: MAX, windowSeconds: WINDOW_S, addressMaxFailures: ADDRESS_MAX } });
+      t = await variant.open();
     });
     after(() => t.close());
 

@@ -100,6 +100,15 @@ function tokenAlgorithm(raw: string | undefined): SigningAlgorithm {
   return alg;
 }
 
+function redisUrl(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  // Checked here so a typo fails at start-up, not as a 503 on every login.
+  if (!/^rediss?:\/\/[^\s]*$/.test(raw.trim())) {
+    throw new ConfigError('REDIS_URL', `must start with redis:// or rediss://, got ${JSON.stringify(raw.replace(/:[^:@/]*@/, ':***@'))}`);
+  }
+  return raw.trim();
+}
+
 /** Reads, validates and freezes the configuration. */
 export function loadConfig(options: { env?: Env; flags?: ConfigFlags } = {}): Readonly<Config> {
   const env = options.env ?? process.env;
@@ -142,7 +151,7 @@ export function loadConfig(options: { env?: Env; flags?: ConfigFlags } = {}): Re
     hashQueue: int(env, 'PORTCULLIS_HASH_QUEUE', cores * 8, 0, 100_000),
     logLevel: env.PORTCULLIS_LOG_LEVEL || env.LOG_LEVEL || 'info',
     trustProxy: env.PORTCULLIS_TRUST_PROXY ? (env.PORTCULLIS_TRUST_PROXY === 'true' ? true : env.PORTCULLIS_TRUST_PROXY) : false,
-    redisUrl: env.REDIS_URL || undefined,
+    redisUrl: redisUrl(env.REDIS_URL),
     tokenAlgorithm: tokenAlgorithm(env.PORTCULLIS_TOKEN_ALGORITHM),
   };
   return Object.freeze(config);

@@ -44,6 +44,21 @@ function wholeNumber(name: string, value: number): number {
 }
 
 /**
+ * The limits with SPEC §1's defaults applied, validated once when a limiter is built (a bad
+ * value throws ConfigError) and shared by every LoginLimiter implementation.
+ *
+ * @example
+ * const { maxFailures, addressMaxFailures, windowMs } = loginLimits({ maxFailures: 3 });
+ */
+export function loginLimits(options: DatabaseLoginLimiterOptions): { maxFailures: number; addressMaxFailures: number; windowMs: number } {
+  return {
+    maxFailures: wholeNumber('maxFailures', options.maxFailures ?? 5),
+    addressMaxFailures: wholeNumber('addressMaxFailures', options.addressMaxFailures ?? 100),
+    windowMs: wholeNumber('windowSeconds', options.windowSeconds ?? 900) * 1000,
+  };
+}
+
+/**
  * The address a limit is counted for: IPv4-mapped IPv6 (`::ffff:1.2.3.4`) is the IPv4
  * client, and IPv6 clients count per /64 — one host usually holds a whole /64, so counting
  * single IPv6 addresses would let it pick a fresh address for every guess.
@@ -83,9 +98,7 @@ export function addressFailureKey(address: string): string {
 
 /** A LoginLimiter over the store's database (SQLite or PostgreSQL). */
 export function createDatabaseLoginLimiter(store: KyselyStore, options: DatabaseLoginLimiterOptions = {}): LoginLimiter {
-  const maxFailures = wholeNumber('maxFailures', options.maxFailures ?? 5);
-  const addressMaxFailures = wholeNumber('addressMaxFailures', options.addressMaxFailures ?? 100);
-  const windowMs = wholeNumber('windowSeconds', options.windowSeconds ?? 900) * 1000;
+  const { maxFailures, addressMaxFailures, windowMs } = loginLimits(options);
   const { db } = store.database;
   let lastPrune = -Infinity;
 
