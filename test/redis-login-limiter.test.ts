@@ -13,6 +13,7 @@ import { loadConfig } from '../src/core/config.ts';
 import { ConfigError, StoreUnavailableError, TooManyAttemptsError } from '../src/core/errors.ts';
 import type { LoginLimiter } from '../src/core/login-limiter.ts';
 import { usernameKey } from '../src/core/username.ts';
+import { buildApp } from '../src/app.ts';
 import { openRuntime } from '../src/runtime.ts';
 import { addressFailureKey, pairFailureKey } from '../src/store/login-limiter.ts';
 import { createRedisClient, createRedisLoginLimiter, type RedisLoginLimiterOptions } from '../src/store/redis-login-limiter.ts';
@@ -231,11 +232,34 @@ test('an unreachable Redis gives StoreUnavailableError (503) instead of hanging'
   const redis = createRedisClient(`redis://127.0.0.1:${port}`);
   try {
     const limiter = createRedisLoginLimiter(redis);
-    for (const call of [limiter.check(key, A, T0), limiter.recordFailure(key, A, T0), limiter.recordSuccess(key, A, T0)]) {
-      await assert.rejects(call, (error) => error instanceof StoreUnavailableError && error.statusCode === 503);
+    for (const call of [limiter.check(key, A, T0), limiter.recordFailure(key, A, T0), limiter.recordSuccess(key, A, T0), limiter.ping?.()]) {
+      await assert.rejects(call as Promise<void>, (error) => error instanceof StoreUnavailableError && error.statusCode === 503);
     }
   } finally {
     redis.disconnect();
+  }
+});
+
+test('/readyz answers 503 while the Redis of the limiter cannot be reached', { timeout: 30_000 }, async () => {
+  const port = await new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+  const folder = tempDir();
+  const runtime = await openRuntime(
+    loadConfig({ env: { DATABASE_URL: `sqlite:${join(folder.path, 'ready.db')}`, REDIS_URL: `redis://127.0.0.1:${port}`, PORTCULLIS_SECRET_KEY: TEST_SECRET } }),
+  );
+  const app = await buildApp({ service: runtime.service, logger: false });
+  try {
+    const response = await app.inject({ method: 'GET', url: '/readyz' });
+    assert.equal(response.statusCode, 503);
+    assert.equal(typeof response.json().detail, 'string');
+  } finally {
+    await app.close();
+    await runtime.close();
+    folder.remove();
   }
 });
 

@@ -12,6 +12,8 @@ export interface LoginLimiter {
   check(usernameKey: string, address: string, now: number): Promise<void>;
   recordFailure(usernameKey: string, address: string, now: number): Promise<void>;
   recordSuccess(usernameKey: string, address: string, now: number): Promise<void>;
+  /** Resolves when the limiter's own backend (if it has one apart from the store) answers; for /readyz. */
+  ping?(): Promise<void>;
 }
 
 /** A limiter that never refuses, for apps that rate-limit elsewhere. */

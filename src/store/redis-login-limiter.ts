@@ -136,5 +136,10 @@ export function createRedisLoginLimiter(redis: Redis, options: RedisLoginLimiter
         // SPEC §4: a success resets the pair only; the address keeps its count.
         await redis.del(pairKey(usernameKey, address));
       }),
+
+    ping: () =>
+      guard(async () => {
+        await redis.ping();
+      }),
   };
 }

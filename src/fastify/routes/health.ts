@@ -1,4 +1,4 @@
-/** `GET /healthz` (the process is alive) and `GET /readyz` (the database answers; 503 otherwise). */
+/** `GET /healthz` (the process is alive) and `GET /readyz` (the database, and Redis when the limiter uses it, answer; 503 otherwise). */
 import type { FastifyInstance } from 'fastify';
 
 export async function healthRoutes(app: FastifyInstance): Promise<void> {
@@ -7,7 +7,7 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
   app.get('/readyz', { schema: hidden }, async (_request, reply) => {
     try {
       await Promise.race([
-        app.portcullis.store.ping(),
+        Promise.all([app.portcullis.store.ping(), app.portcullis.limiter.ping?.()]),
         new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000).unref()),
       ]);
       return { status: 'ready' };
