@@ -3,7 +3,9 @@
  * with cheap argon2id parameters (the production ones cost ~100 ms a hash; tests that are
  * about hashing cost use their own), a manual clock, and the real Fastify app.
  */
+import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +15,7 @@ import { runCli } from '../src/cli/main.ts';
 import type { CliIo } from '../src/cli/io.ts';
 import { createAuthService, type AuthService, type AuthServiceOptions } from '../src/core/auth-service.ts';
 import { createManualClock, type ManualClock } from '../src/core/clock.ts';
+import { TooManyAttemptsError } from '../src/core/errors.ts';
 import { unlimitedLoginLimiter } from '../src/core/login-limiter.ts';
 import type { NewAccount } from '../src/core/users.ts';
 import { createDatabaseLoginLimiter, openStore, type DatabaseLoginLimiterOptions, type KyselyStore } from '../src/store/index.ts';
@@ -132,4 +135,25 @@ export async function runCliWith(env: Record<string, string>, argv: readonly str
   const io: CliIo = { stdin: input, stdout, stderr, env };
   const code = await runCli(argv, io);
   return { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+}
+
+/** Awaits a promise that must fail with TooManyAttemptsError (429) and returns the error. */
+export async function refusal(promise: Promise<unknown>): Promise<TooManyAttemptsError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof TooManyAttemptsError, String(error));
+    return error;
+  }
+  assert.fail('expected TooManyAttemptsError');
+}
+
+/** A loopback port that was just free: nothing listens there, so connecting is refused. */
+export function closedLoopbackPort(): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
 }

@@ -9,13 +9,13 @@ import { after, before, describe, test } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import { createManualClock } from '../src/core/clock.ts';
 import { loadConfig } from '../src/core/config.ts';
-import { ConfigError, TooManyAttemptsError } from '../src/core/errors.ts';
+import { ConfigError } from '../src/core/errors.ts';
 import type { LoginLimiter } from '../src/core/login-limiter.ts';
 import { usernameKey } from '../src/core/username.ts';
 import { openRuntime } from '../src/runtime.ts';
 import { addressFailureKey, createDatabaseLoginLimiter, limiterAddress, openStore, pairFailureKey, type KyselyStore } from '../src/store/index.ts';
 import { createRedisLoginLimiter } from '../src/store/redis-login-limiter.ts';
-import { createTestContext, JOHN, tempDir, TEST_SECRET, type TestContext } from './helpers.ts';
+import { createTestContext, JOHN, refusal, tempDir, TEST_SECRET, type TestContext } from './helpers.ts';
 import { scratchDatabase, testDatabases } from './pg.ts';
 import { redisServerOrSkip, testRedis } from './redis.ts';
 
@@ -255,15 +255,6 @@ async function withLimiter(url: string, options: Parameters<typeof createDatabas
   }
 }
 
-async function refusal(promise: Promise<unknown>): Promise<TooManyAttemptsError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof TooManyAttemptsError, String(error));
-    return error;
-  }
-  assert.fail('expected TooManyAttemptsError');
-}
 
 for (const database of databases) {
   describe(`database login limiter on ${database.name}`, { skip: database.skip }, () => {

@@ -5,19 +5,18 @@
  * uses Redis when REDIS_URL is set.
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createManualClock } from '../src/core/clock.ts';
 import { loadConfig } from '../src/core/config.ts';
-import { ConfigError, StoreUnavailableError, TooManyAttemptsError } from '../src/core/errors.ts';
+import { ConfigError, StoreUnavailableError } from '../src/core/errors.ts';
 import type { LoginLimiter } from '../src/core/login-limiter.ts';
 import { usernameKey } from '../src/core/username.ts';
 import { buildApp } from '../src/app.ts';
 import { openRuntime } from '../src/runtime.ts';
 import { addressFailureKey, pairFailureKey } from '../src/store/login-limiter.ts';
 import { createRedisClient, createRedisLoginLimiter, type RedisLoginLimiterOptions } from '../src/store/redis-login-limiter.ts';
-import { JOHN, tempDir, TEST_SECRET } from './helpers.ts';
+import { closedLoopbackPort, JOHN, refusal, tempDir, TEST_SECRET } from './helpers.ts';
 import { redisServerOrSkip, testRedis, type TestRedis } from './redis.ts';
 
 const A = '203.0.113.1';
@@ -28,15 +27,6 @@ const options = { maxFailures: 3, windowSeconds: 60, addressMaxFailures: 10 };
 
 const server = await redisServerOrSkip();
 
-async function refusal(promise: Promise<unknown>): Promise<TooManyAttemptsError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof TooManyAttemptsError, String(error));
-    return error;
-  }
-  assert.fail('expected TooManyAttemptsError');
-}
 
 describe('Redis login limiter', { skip: server.skip }, () => {
   let redis: TestRedis;
@@ -222,13 +212,7 @@ describe('Redis login limiter', { skip: server.skip }, () => {
 });
 
 test('an unreachable Redis gives StoreUnavailableError (503) instead of hanging', { timeout: 30_000 }, async () => {
-  // A loopback port that was just free: nothing listens there, so connecting is refused.
-  const port = await new Promise<number>((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
+  const port = await closedLoopbackPort();
   const redis = createRedisClient(`redis://127.0.0.1:${port}`);
   try {
     const limiter = createRedisLoginLimiter(redis);
@@ -241,12 +225,7 @@ test('an unreachable Redis gives StoreUnavailableError (503) instead of hanging'
 });
 
 test('/readyz answers 503 while the Redis of the limiter cannot be reached', { timeout: 30_000 }, async () => {
-  const port = await new Promise<number>((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
+  const port = await closedLoopbackPort();
   const folder = tempDir();
   const runtime = await openRuntime(
     loadConfig({ env: { DATABASE_URL: `sqlite:${join(folder.path, 'ready.db')}`, REDIS_URL: `redis://127.0.0.1:${port}`, PORTCULLIS_SECRET_KEY: TEST_SECRET } }),
