@@ -37,7 +37,10 @@ export interface KeyRing {
   keySet(): KeySet;
   /** The public JWKS of the verifying keys. */
   jwks(): Jwks;
-  /** Re-reads the keys from the store (concurrent calls share one read). */
+  /**
+   * Re-reads the keys from the store with a read that starts after the call, so every change
+   * committed before it is seen; calls made while a read is in flight share the next one.
+   */
   reload(): Promise<void>;
   /** Reloads when `token`'s header names a kid this ring does not know (at most every 100 ms); never throws. */
   reloadForUnknownKid(token: string): Promise<void>;
@@ -152,7 +155,26 @@ export async function openKeyRing(options: KeyRingOptions): Promise<KeyRing> {
     rebuild();
   };
 
-  const reload = (): Promise<void> => (inflight ??= load().finally(() => (inflight = undefined)));
+  // A caller of reload() must see every change committed before its call. A read already in
+  // flight may have taken its snapshot before that change (PostgreSQL READ COMMITTED: each
+  // statement sees what was committed when it began), so joining it is not enough: callers
+  // that arrive while a read is in flight share one more read, started once it ends.
+  let queued: Promise<void> | undefined;
+  const reload = (): Promise<void> => {
+    if (inflight === undefined) {
+      const read = load().finally(() => {
+        if (inflight === read) inflight = undefined;
+      });
+      inflight = read;
+      return read;
+    }
+    return (queued ??= inflight
+      .catch(() => {})
+      .then(() => {
+        queued = undefined;
+        return reload();
+      }));
+  };
   const quietReload = (): void => void reload().catch(() => {});
   const unsubscribe = store.onKeysChanged(quietReload);
   await load();
