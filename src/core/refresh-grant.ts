@@ -104,9 +104,11 @@ export async function refreshGrant(
 /** Checks that the token's session can still be refreshed and returns the scopes to grant. */
 function usableOrThrow(deps: RefreshGrantDeps, state: RefreshTokenState, requested: readonly string[], now: number): string[] {
   const { session, user, refreshToken } = state;
+  // SPEC §2.1: a user disabled since the login is told so. Disabling also ended the session,
+  // so this is checked first; the session stays ended when the user is enabled again.
+  if (user.disabled) throw new InactiveUserError();
   if (session.revokedAt !== null) throw new InvalidGrantError('Refresh token was revoked');
   if (refreshToken.expiresAt <= now || session.expiresAt <= now) throw new InvalidGrantError('Refresh token expired');
-  if (user.disabled) throw new InactiveUserError();
   return refreshScopes(requested, session.scopes, user.scopes, deps.scopes);
 }
 
