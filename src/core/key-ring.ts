@@ -46,8 +46,8 @@ export interface KeyRing {
   reloadForUnknownKid(token: string): Promise<void>;
   /** Retires the active key and makes a new one active, here at once. */
   rotate(): Promise<{ current: SigningKeyRecord; previous: SigningKeyRecord | undefined }>;
-  /** AccessTokens signing with the active key and verifying with the ring's keys. */
-  accessTokens(options: { issuer: string; clock?: Clock }): AccessTokens;
+  /** AccessTokens signing with the active key and verifying with the ring's keys (`issuer` as in `createAccessTokens`). */
+  accessTokens(options: { issuer?: string | undefined; clock?: Clock }): AccessTokens;
   /** Re-reads the keys every `intervalMs` (unref'd timer) until `close`. */
   start(intervalMs?: number): void;
   close(): void;
