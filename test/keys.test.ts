@@ -314,6 +314,22 @@ async function concurrencySuite(name: string, open: () => Promise<{ url: string;
       assert.equal(ring.keySet().signing.kid, current.kid);
       assert.ok(ring.keySet().verifying.some((k) => k.kid === before), 'the retired key still verifies');
     });
+
+    test('a burst of tokens naming unknown kids costs one read of the keys, not one each', async (t) => {
+      const database = await open();
+      t.after(() => database.drop());
+      const [mine] = await stores(database.url, 1);
+      t.after(() => mine!.close());
+      const real = createSigningKeyStore(mine!);
+      let reads = 0;
+      const counted: SigningKeyStore = { ...real, listSigningKeys: () => (reads++, real.listSigningKeys()), onKeysChanged: () => () => {} };
+      const ring = await openKeyRing({ store: counted, algorithm: 'EdDSA', secretKey: TEST_SECRET, accessTokenTtl: 1800 });
+      t.after(() => ring.close());
+      reads = 0;
+      const forged = unsignedToken({ kid: 'no-such-kid' }, { sub: 'x' });
+      await Promise.all(Array.from({ length: 50 }, () => ring.reloadForUnknownKid(forged)));
+      assert.equal(reads, 1);
+    });
   });
 }
 

@@ -194,8 +194,14 @@ export async function openKeyRing(options: KeyRingOptions): Promise<KeyRing> {
     async reloadForUnknownKid(token) {
       const kid = headerKid(token);
       if (kid === undefined || current!.verifying.some((k) => k.kid === kid)) return;
+      // Anyone can send a token naming any kid: such tokens join a read in flight rather
+      // than queue one more (reload() would), and start at most one read per 100 ms.
+      if (inflight !== undefined) {
+        await inflight.catch(() => {});
+        return;
+      }
       const now = performance.now();
-      if (inflight === undefined && now - lastUnknownKidReload < UNKNOWN_KID_RELOAD_MS) return;
+      if (now - lastUnknownKidReload < UNKNOWN_KID_RELOAD_MS) return;
       lastUnknownKidReload = now;
       // Opportunistic: if the store cannot answer, the token is judged on the keys at hand.
       await reload().catch(() => {});
