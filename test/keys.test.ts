@@ -14,7 +14,7 @@ import { createSigner } from 'fast-jwt';
 import { buildApp } from '../src/app.ts';
 import { loadConfig } from '../src/core/config.ts';
 import { openKeyRing, type KeyRing } from '../src/core/key-ring.ts';
-import { keyRetentionMs, openPrivateKey } from '../src/core/signing-keys.ts';
+import { keyRetentionMs, openPrivateKey, type SigningKeyStore } from '../src/core/signing-keys.ts';
 import { openRuntime } from '../src/runtime.ts';
 import { openStore, type KyselyStore } from '../src/store/index.ts';
 import { createSigningKeyStore } from '../src/store/signing-keys.ts';
@@ -267,6 +267,68 @@ async function concurrencySuite(name: string, open: () => Promise<{ url: string;
         assert.equal(ring.keySet().signing.kid, active[0]!.kid);
         assert.equal(ring.keySet().verifying.length, 4, 'every retired key still verifies');
       }
+    });
+
+    // Regression (issue 8): reload() joined a read already in flight, whose snapshot could
+    // predate a rotation committed by another instance, so the ring kept signing with the
+    // retired key after `await reload()`. Here that interleaving is forced with a latch.
+    test('reload() sees a rotation committed before the call, even while an older read is in flight', async (t) => {
+      const database = await open();
+      t.after(() => database.drop());
+      const [mine, theirs] = await stores(database.url, 2);
+      t.after(() => Promise.all([mine!.close(), theirs!.close()]));
+      const real = createSigningKeyStore(mine!);
+      let latch: { queried: () => void; answer: Promise<void> } | undefined;
+      // The real store, with the answer of one read held back after its query ran; no change
+      // events, so nothing but the test's own reload() calls reads the keys.
+      const latched: SigningKeyStore = {
+        ...real,
+        listSigningKeys: async () => {
+          const rows = await real.listSigningKeys();
+          const held = latch;
+          latch = undefined;
+          if (held) {
+            held.queried();
+            await held.answer;
+          }
+          return rows;
+        },
+        onKeysChanged: () => () => {},
+      };
+      const options = { algorithm: 'EdDSA', secretKey: TEST_SECRET, accessTokenTtl: 1800 } as const;
+      const ring = await openKeyRing({ store: latched, ...options });
+      t.after(() => ring.close());
+      const other = await openKeyRing({ store: createSigningKeyStore(theirs!), ...options });
+      t.after(() => other.close());
+      const before = ring.keySet().signing.kid;
+
+      let release!: () => void;
+      const queried = new Promise<void>((resolve) => (latch = { queried: resolve, answer: new Promise((r) => (release = r)) }));
+      const older = ring.reload();
+      await queried; // that read's query ran: it saw the keys before the rotation
+      const { current } = await other.rotate();
+      const newer = ring.reload(); // called after the rotation committed
+      release();
+      await Promise.all([older, newer]);
+      assert.notEqual(current.kid, before);
+      assert.equal(ring.keySet().signing.kid, current.kid);
+      assert.ok(ring.keySet().verifying.some((k) => k.kid === before), 'the retired key still verifies');
+    });
+
+    test('a burst of tokens naming unknown kids costs one read of the keys, not one each', async (t) => {
+      const database = await open();
+      t.after(() => database.drop());
+      const [mine] = await stores(database.url, 1);
+      t.after(() => mine!.close());
+      const real = createSigningKeyStore(mine!);
+      let reads = 0;
+      const counted: SigningKeyStore = { ...real, listSigningKeys: () => (reads++, real.listSigningKeys()), onKeysChanged: () => () => {} };
+      const ring = await openKeyRing({ store: counted, algorithm: 'EdDSA', secretKey: TEST_SECRET, accessTokenTtl: 1800 });
+      t.after(() => ring.close());
+      reads = 0;
+      const forged = unsignedToken({ kid: 'no-such-kid' }, { sub: 'x' });
+      await Promise.all(Array.from({ length: 50 }, () => ring.reloadForUnknownKid(forged)));
+      assert.equal(reads, 1);
     });
   });
 }

@@ -278,6 +278,34 @@ test('a refresh for a user disabled since login is invalid_grant "Inactive user"
   }
 });
 
+// Regression (issue 8): disabling ends the user's sessions, and the refresh answered "Refresh
+// token was revoked"; SPEC §2.1 names the reason instead. Only the message differs: the
+// session stays ended, also once the user is enabled again.
+test('a refresh after the user was disabled is "Inactive user", and the session stays ended after re-enabling', async () => {
+  const { ctx, tokens } = await johnContext();
+  try {
+    const john = await ctx.store.findUserByUsername(JOHN.username);
+    const sid = sidOf(ctx, tokens.access_token);
+    await ctx.service.updateUser(john!.id, { disabled: true });
+    const { response, body } = await refresh(ctx.app, tokens.refresh_token);
+    assert.equal(response.statusCode, 400);
+    assert.deepEqual(body, { error: 'invalid_grant', error_description: 'Inactive user', detail: 'Inactive user' });
+    const session = await ctx.store.database.db.selectFrom('sessions').select('revoked_at').where('id', '=', sid).executeTakeFirstOrThrow();
+    assert.notEqual(session.revoked_at, null, 'disabling ended the session');
+    assert.deepEqual((await refreshRows(ctx, sid)).map((r) => r.rotated_at), [null], 'nothing was rotated');
+
+    await ctx.service.updateUser(john!.id, { disabled: false });
+    const again = await refresh(ctx.app, tokens.refresh_token);
+    assert.equal(again.response.statusCode, 400);
+    assert.deepEqual(again.body, { error: 'invalid_grant', error_description: 'Refresh token was revoked', detail: 'Refresh token was revoked' });
+    assertInvalidToken(await getWithToken(ctx.app, '/users/me', tokens.access_token));
+    // A fresh login is the way back in.
+    assert.equal((await login(ctx.app, JOHN.username, JOHN.password)).response.statusCode, 200);
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('an unknown refresh token is invalid_grant and a missing one is invalid_request', async () => {
   const { ctx } = await johnContext();
   try {

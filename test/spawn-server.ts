@@ -17,6 +17,7 @@ export const BIN = fileURLToPath(new URL('../bin/portcullis.js', import.meta.url
 export const SERVER_ENV = Object.freeze({
   PORTCULLIS_SECRET_KEY: TEST_SECRET,
   // Equal on every instance (docs/deployment.md): tokens carry it and are checked against it.
+  // Pass `PORTCULLIS_ISSUER: ''` in `env` for the unset default (test/issuer.test.ts).
   PORTCULLIS_ISSUER: TEST_ISSUER,
   PORTCULLIS_ARGON2_MEMORY: '1024',
   PORTCULLIS_ARGON2_TIME: '1',

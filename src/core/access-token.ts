@@ -1,8 +1,8 @@
 /**
  * Access tokens: JWTs carrying `sub` (user id), `scope`, `sid` (session), `iat`, `exp`,
  * `jti` and `iss` (SPEC §3). Verification pins the algorithm of the key that signed the
- * token (never the token's own `alg` claim: RFC 8725 §3.1), the issuer, and checks time
- * against an injected clock with at most 5 s of leeway.
+ * token (never the token's own `alg` claim: RFC 8725 §3.1), the issuer when one is configured,
+ * and checks time against an injected clock with at most 5 s of leeway.
  *
  * @example
  * const tokens = createAccessTokens({ keys: hmacKeySet(secret), issuer, ttlSeconds: 1800 });
@@ -14,6 +14,7 @@ import { createSigner, createVerifier } from 'fast-jwt';
 import type { Clock } from './clock.ts';
 import { systemClock } from './clock.ts';
 import { InvalidTokenError } from './errors.ts';
+import { issuerInEffect } from './issuer.ts';
 import { parseScope } from './scopes.ts';
 
 export type SigningAlgorithm = 'HS256' | 'EdDSA' | 'ES256' | 'RS256';
@@ -56,8 +57,12 @@ export interface VerifiedAccessToken extends AccessTokenClaims {
 }
 
 export interface AccessTokens {
-  issue(input: { sub: string; sid: string; scope: readonly string[] }): { token: string; expiresIn: number; claims: AccessTokenClaims };
-  /** Verifies signature, algorithm, issuer and time; throws InvalidTokenError otherwise. */
+  /**
+   * Signs a token. Its `iss` is the issuer in effect (`issuerInEffect`): the configured
+   * issuer, else `origin`, the `scheme://host[:port]` the token request was addressed to.
+   */
+  issue(input: { sub: string; sid: string; scope: readonly string[]; origin?: string | undefined }): { token: string; expiresIn: number; claims: AccessTokenClaims };
+  /** Verifies signature, algorithm, issuer (when configured) and time; throws InvalidTokenError otherwise. */
   verify(token: string): VerifiedAccessToken;
   /** Swaps the key set (key rotation); tokens of keys no longer listed stop verifying. */
   setKeys(keys: KeySet): void;
@@ -70,7 +75,16 @@ const VERIFIED_CACHE_SIZE = 4096;
 
 type Verify = (token: string) => Record<string, unknown>;
 
-export function createAccessTokens(options: { keys: KeySet; issuer: string; ttlSeconds: number; clock?: Clock }): AccessTokens {
+/**
+ * Signs and verifies access tokens with a key set. With `issuer`, every token carries it and
+ * a token naming another is refused; without it, a token's `iss` is the origin its request
+ * reached, and any `iss` is accepted from a token these keys verify (they are the
+ * deployment's own: see `issuer.ts`).
+ *
+ * @example
+ * const tokens = createAccessTokens({ keys: hmacKeySet(secret), issuer: 'https://auth.example.com', ttlSeconds: 1800 });
+ */
+export function createAccessTokens(options: { keys: KeySet; issuer?: string | undefined; ttlSeconds: number; clock?: Clock }): AccessTokens {
   const { issuer, ttlSeconds } = options;
   const clock = options.clock ?? systemClock;
   let sign: (payload: Record<string, unknown>) => string;
@@ -91,7 +105,8 @@ export function createAccessTokens(options: { keys: KeySet; issuer: string; ttlS
         createVerifier({
           key: k.publicKey,
           algorithms: [k.alg], // pinned per key: `alg: none` or HS256-with-a-public-key never pass
-          allowedIss: issuer,
+          // RFC 9068 §4: the issuer must match; only a configured one can be matched.
+          ...(issuer !== undefined ? { allowedIss: issuer } : {}),
           ignoreExpiration: true, // checked below against the injected clock
           ignoreNotBefore: true,
           cache: 4096,
@@ -140,7 +155,7 @@ export function createAccessTokens(options: { keys: KeySet; issuer: string; ttlS
   };
 
   return {
-    issue({ sub, sid, scope }) {
+    issue({ sub, sid, scope, origin }) {
       const iat = Math.floor(clock() / 1000);
       const claims: AccessTokenClaims = {
         sub,
@@ -149,7 +164,7 @@ export function createAccessTokens(options: { keys: KeySet; issuer: string; ttlS
         iat,
         exp: iat + ttlSeconds,
         jti: randomBytes(16).toString('base64url'),
-        iss: issuer,
+        iss: issuerInEffect(issuer, origin),
       };
       return { token: sign(claims as unknown as Record<string, unknown>), expiresIn: ttlSeconds, claims };
     },

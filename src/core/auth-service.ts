@@ -5,7 +5,7 @@
  * over it.
  *
  * @example
- * const auth = createAuthService({ store, secretKey, issuer: 'http://127.0.0.1:8000' });
+ * const auth = createAuthService({ store, secretKey, issuer: 'https://auth.example.com' });
  * const tokens = await auth.passwordGrant({ username, password, scope: '', client });
  */
 import { createAccessTokens, hmacKeySet, type AccessTokens, type KeySet } from './access-token.ts';
@@ -13,6 +13,7 @@ import { createAuthenticator, type Authenticator, type Principal } from './authe
 import { systemClock, type Clock } from './clock.ts';
 import type { Argon2Params } from './config.ts';
 import { ConfigError } from './errors.ts';
+import { issuerInEffect } from './issuer.ts';
 import type { KeyRing } from './key-ring.ts';
 import { unlimitedLoginLimiter, type LoginLimiter } from './login-limiter.ts';
 import { createPasswordHasher, type PasswordHasher } from './password.ts';
@@ -30,7 +31,11 @@ export interface AuthServiceOptions {
   store: Store;
   /** HMAC key for HS256 tokens and refresh rotation; at least 32 bytes. */
   secretKey: string;
-  issuer: string;
+  /**
+   * The issuer identifier (`iss`, the metadata's `issuer`), e.g. `https://auth.example.com`.
+   * Omitted: each request's own origin, and tokens are not pinned to one (`issuer.ts`).
+   */
+  issuer?: string | undefined;
   /** Asymmetric keys; when absent tokens are HS256 with `secretKey`. */
   keys?: KeySet | undefined;
   /** Stored, rotating asymmetric keys (`openKeyRing`); wins over `keys`. */
@@ -54,7 +59,10 @@ export interface AuthService {
   readonly limiter: LoginLimiter;
   readonly scopes: ScopeCatalog;
   readonly clock: Clock;
-  readonly issuer: string;
+  /** The configured issuer; undefined when the issuer is each request's origin (see `issuerFor`). */
+  readonly issuer: string | undefined;
+  /** The issuer in effect for a request addressed to `origin` (`scheme://host[:port]`). */
+  issuerFor(origin: string | undefined): string;
   readonly accessTokenTtl: number;
   readonly refreshTokenTtl: number;
   readonly refreshReuseGrace: number;
@@ -95,7 +103,10 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
   if (typeof options.secretKey !== 'string' || Buffer.byteLength(options.secretKey) < 32) {
     throw new ConfigError('secretKey', 'must be a string of at least 32 bytes');
   }
-  if (!options.issuer) throw new ConfigError('issuer', 'is required');
+  if (options.issuer !== undefined && (typeof options.issuer !== 'string' || options.issuer === '')) {
+    throw new ConfigError('issuer', 'must be a non-empty string (or omitted)');
+  }
+  const issuer = options.issuer;
   const store = options.store;
   const clock = options.clock ?? systemClock;
   const scopes = options.scopes ?? DEFAULT_SCOPES;
@@ -111,8 +122,8 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
   if (keyRing && keyRing.accessTokenTtl !== accessTokenTtl) throw new ConfigError('keyRing', 'must be opened with the same accessTokenTtl as the service');
   const staticKeys = options.keys ?? hmacKeySet(options.secretKey);
   const tokens = keyRing
-    ? keyRing.accessTokens({ issuer: options.issuer, clock })
-    : createAccessTokens({ keys: staticKeys, issuer: options.issuer, ttlSeconds: accessTokenTtl, clock });
+    ? keyRing.accessTokens({ issuer, clock })
+    : createAccessTokens({ keys: staticKeys, issuer, ttlSeconds: accessTokenTtl, clock });
   // New tokens use the newest key at once, also when another process (the CLI) rotated it:
   // one cheap read of the keys before issuing (grants already read the database).
   const freshKeys = async <T>(issue: () => Promise<T>): Promise<T> => {
@@ -136,7 +147,8 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     limiter,
     scopes,
     clock,
-    issuer: options.issuer,
+    issuer,
+    issuerFor: (origin) => issuerInEffect(issuer, origin),
     accessTokenTtl,
     refreshTokenTtl,
     refreshReuseGrace,

@@ -26,7 +26,14 @@ test('flags override environment variables, which override defaults', () => {
   assert.equal(config.port, 9100);
   assert.equal(config.host, '::1');
   assert.equal(config.databaseUrl, 'sqlite:/tmp/b.db');
-  assert.equal(config.issuer, 'http://[::1]:9100');
+});
+
+test('the issuer is PORTCULLIS_ISSUER when set, and never derived from how this process listens', () => {
+  // SPEC §1 "issuer": unset, it is each request's origin (core/issuer.ts), not http://HOST:PORT.
+  assert.equal(loadConfig({ env: {} }).issuer, undefined);
+  assert.equal(loadConfig({ env: { PORT: '9000', HOST: '0.0.0.0' }, flags: { port: '9100', host: '::1' } }).issuer, undefined);
+  assert.equal(loadConfig({ env: { PORTCULLIS_ISSUER: '' } }).issuer, undefined);
+  assert.equal(loadConfig({ env: { PORTCULLIS_ISSUER: 'https://auth.example.com' }, flags: { port: '9100' } }).issuer, 'https://auth.example.com');
 });
 
 test('adds operator scopes to the default catalog', () => {

@@ -30,7 +30,8 @@ export interface Config {
   loginMaxFailures: number;
   loginWindow: number;
   addressMaxFailures: number;
-  issuer: string;
+  /** `PORTCULLIS_ISSUER`; undefined: the issuer is each request's origin (`issuer.ts`). */
+  issuer: string | undefined;
   scopes: ScopeCatalog;
   nodeEnv: string;
   production: boolean;
@@ -142,7 +143,8 @@ export function loadConfig(options: { env?: Env; flags?: ConfigFlags } = {}): Re
     loginMaxFailures: int(env, 'PORTCULLIS_LOGIN_MAX_FAILURES', 5, 1),
     loginWindow: int(env, 'PORTCULLIS_LOGIN_WINDOW', 900, 1),
     addressMaxFailures: int(env, 'PORTCULLIS_ADDRESS_MAX_FAILURES', 100, 1),
-    issuer: env.PORTCULLIS_ISSUER || `http://${host.includes(':') ? `[${host}]` : host}:${portNumber}`,
+    // SPEC §1: unset, the default must not depend on how this process listens.
+    issuer: env.PORTCULLIS_ISSUER || undefined,
     scopes: parseScopes(env.PORTCULLIS_SCOPES),
     nodeEnv,
     production: nodeEnv === 'production',

@@ -17,3 +17,4 @@ export * from './store.ts';
 export * from './users.ts';
 export * from './username.ts';
 export * from './work-limiter.ts';
+export * from './issuer.ts';

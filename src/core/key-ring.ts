@@ -37,14 +37,17 @@ export interface KeyRing {
   keySet(): KeySet;
   /** The public JWKS of the verifying keys. */
   jwks(): Jwks;
-  /** Re-reads the keys from the store (concurrent calls share one read). */
+  /**
+   * Re-reads the keys from the store with a read that starts after the call, so every change
+   * committed before it is seen; calls made while a read is in flight share the next one.
+   */
   reload(): Promise<void>;
   /** Reloads when `token`'s header names a kid this ring does not know (at most every 100 ms); never throws. */
   reloadForUnknownKid(token: string): Promise<void>;
   /** Retires the active key and makes a new one active, here at once. */
   rotate(): Promise<{ current: SigningKeyRecord; previous: SigningKeyRecord | undefined }>;
-  /** AccessTokens signing with the active key and verifying with the ring's keys. */
-  accessTokens(options: { issuer: string; clock?: Clock }): AccessTokens;
+  /** AccessTokens signing with the active key and verifying with the ring's keys (`issuer` as in `createAccessTokens`). */
+  accessTokens(options: { issuer?: string | undefined; clock?: Clock }): AccessTokens;
   /** Re-reads the keys every `intervalMs` (unref'd timer) until `close`. */
   start(intervalMs?: number): void;
   close(): void;
@@ -152,7 +155,26 @@ export async function openKeyRing(options: KeyRingOptions): Promise<KeyRing> {
     rebuild();
   };
 
-  const reload = (): Promise<void> => (inflight ??= load().finally(() => (inflight = undefined)));
+  // A caller of reload() must see every change committed before its call. A read already in
+  // flight may have taken its snapshot before that change (PostgreSQL READ COMMITTED: each
+  // statement sees what was committed when it began), so joining it is not enough: callers
+  // that arrive while a read is in flight share one more read, started once it ends.
+  let queued: Promise<void> | undefined;
+  const reload = (): Promise<void> => {
+    if (inflight === undefined) {
+      const read = load().finally(() => {
+        if (inflight === read) inflight = undefined;
+      });
+      inflight = read;
+      return read;
+    }
+    return (queued ??= inflight
+      .catch(() => {})
+      .then(() => {
+        queued = undefined;
+        return reload();
+      }));
+  };
   const quietReload = (): void => void reload().catch(() => {});
   const unsubscribe = store.onKeysChanged(quietReload);
   await load();
@@ -172,8 +194,14 @@ export async function openKeyRing(options: KeyRingOptions): Promise<KeyRing> {
     async reloadForUnknownKid(token) {
       const kid = headerKid(token);
       if (kid === undefined || current!.verifying.some((k) => k.kid === kid)) return;
+      // Anyone can send a token naming any kid: such tokens join a read in flight rather
+      // than queue one more (reload() would), and start at most one read per 100 ms.
+      if (inflight !== undefined) {
+        await inflight.catch(() => {});
+        return;
+      }
       const now = performance.now();
-      if (inflight === undefined && now - lastUnknownKidReload < UNKNOWN_KID_RELOAD_MS) return;
+      if (now - lastUnknownKidReload < UNKNOWN_KID_RELOAD_MS) return;
       lastUnknownKidReload = now;
       // Opportunistic: if the store cannot answer, the token is judged on the keys at hand.
       await reload().catch(() => {});

@@ -31,6 +31,11 @@ export interface ClientContext {
   address: string;
   userAgent: string | null;
   clientId: string | null;
+  /**
+   * `scheme://host[:port]` the request was addressed to: the `iss` of its tokens when no
+   * issuer is configured (`issuerInEffect`).
+   */
+  origin?: string | undefined;
 }
 
 export interface GrantDeps {
@@ -96,6 +101,6 @@ export async function startSession(
     },
     hashRefreshToken(refreshToken),
   );
-  const { token, expiresIn } = deps.tokens.issue({ sub: userId, sid, scope: scopes });
+  const { token, expiresIn } = deps.tokens.issue({ sub: userId, sid, scope: scopes, origin: client.origin });
   return { access_token: token, token_type: 'bearer', expires_in: expiresIn, refresh_token: refreshToken, scope: scopes.join(' ') };
 }

@@ -76,7 +76,7 @@ export async function refreshGrant(
   if (state && state.refreshToken.rotatedAt === null) {
     const granted = usableOrThrow(deps, state, requested, now);
     const next = { tokenHash: hashRefreshToken(successor), expiresAt: now + deps.refreshTokenTtl * 1000 };
-    if (await store.rotateRefreshToken(tokenHash, next, now)) return respond(deps, state, granted, successor);
+    if (await store.rotateRefreshToken(tokenHash, next, now)) return respond(deps, state, granted, successor, input.client);
     // Another request rotated it first, or the session was revoked meanwhile: read again. A
     // race lost inside the grace window is a reuse and gets the winner's same successor.
     state = await store.findRefreshToken(tokenHash);
@@ -98,19 +98,21 @@ export async function refreshGrant(
     throw new InvalidGrantError('Refresh token was already used');
   }
   const granted = usableOrThrow(deps, state, requested, now);
-  return respond(deps, state, granted, successor);
+  return respond(deps, state, granted, successor, input.client);
 }
 
 /** Checks that the token's session can still be refreshed and returns the scopes to grant. */
 function usableOrThrow(deps: RefreshGrantDeps, state: RefreshTokenState, requested: readonly string[], now: number): string[] {
   const { session, user, refreshToken } = state;
+  // SPEC §2.1: a user disabled since the login is told so. Disabling also ended the session,
+  // so this is checked first; the session stays ended when the user is enabled again.
+  if (user.disabled) throw new InactiveUserError();
   if (session.revokedAt !== null) throw new InvalidGrantError('Refresh token was revoked');
   if (refreshToken.expiresAt <= now || session.expiresAt <= now) throw new InvalidGrantError('Refresh token expired');
-  if (user.disabled) throw new InactiveUserError();
   return refreshScopes(requested, session.scopes, user.scopes, deps.scopes);
 }
 
-function respond(deps: RefreshGrantDeps, state: RefreshTokenState, scopes: string[], refreshToken: string): TokenResponse {
-  const { token, expiresIn } = deps.tokens.issue({ sub: state.user.id, sid: state.session.id, scope: scopes });
+function respond(deps: RefreshGrantDeps, state: RefreshTokenState, scopes: string[], refreshToken: string, client: ClientContext): TokenResponse {
+  const { token, expiresIn } = deps.tokens.issue({ sub: state.user.id, sid: state.session.id, scope: scopes, origin: client.origin });
   return { access_token: token, token_type: 'bearer', expires_in: expiresIn, refresh_token: refreshToken, scope: scopes.join(' ') };
 }

@@ -1,5 +1,6 @@
 export * from './bearer.ts';
 export * from './form.ts';
+export * from './origin.ts';
 export * from './plugin.ts';
 export * from './render-error.ts';
 export { adminUsersRoutes, createUserSchema, updateUserSchema } from './routes/admin-users.ts';

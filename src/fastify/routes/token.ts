@@ -9,6 +9,7 @@ import type { AuthService } from '../../core/auth-service.ts';
 import { InvalidRequestError, PortcullisError, UnsupportedGrantTypeError } from '../../core/errors.ts';
 import { renderError } from '../render-error.ts';
 import { parseBasicCredentials, parseForm } from '../form.ts';
+import { requestOrigin } from '../origin.ts';
 
 export const TOKEN_BODY_LIMIT = 16 * 1024;
 const UNSUPPORTED = Symbol('unsupported content type');
@@ -129,7 +130,7 @@ export async function tokenRoutes(app: FastifyInstance, options: { service: Auth
       const fields = formBody(request);
       const grantType = fields.grant_type ?? 'password';
       const { clientId } = clientCredentials(request, fields);
-      const client = { address: request.ip, userAgent: request.headers['user-agent']?.slice(0, 512) ?? null, clientId };
+      const client = { address: request.ip, userAgent: request.headers['user-agent']?.slice(0, 512) ?? null, clientId, origin: requestOrigin(request) };
       if (grantType === 'password') {
         return service.passwordGrant({ username: required(fields, 'username'), password: required(fields, 'password'), scope: fields.scope, client });
       }

@@ -3,13 +3,16 @@
  * authorization server metadata, and `GET /.well-known/jwks.json`, the public keys that
  * verify access tokens (RFC 7517) — `{"keys": []}` under HS256, never the HMAC secret.
  * Endpoint URLs are the issuer plus the route's path; an endpoint is advertised only when
- * its route is registered in this app.
+ * its route is registered in this app. The issuer is the one in effect (`core/issuer.ts`):
+ * the configured one, else the origin the metadata was requested at (RFC 8414 §3.3: the
+ * `issuer` a client gets is the one it fetched the metadata from).
  *
  * @example
  * await app.register(wellKnownRoutes); // after the plugin, e.g. in app.ts's route list
  */
 import type { FastifyInstance } from 'fastify';
 import type { AuthService } from '../../core/auth-service.ts';
+import { requestOrigin } from '../origin.ts';
 
 /** Where the advertised endpoints live in this app. */
 export interface WellKnownOptions {
@@ -72,9 +75,15 @@ const jwksSchema = {
   required: ['keys'],
 } as const;
 
-/** The RFC 8414 metadata of a service, for the routes registered in `app`. */
-export function authorizationServerMetadata(app: FastifyInstance, service: AuthService, options: WellKnownOptions = {}): Record<string, unknown> {
-  const base = service.issuer.replace(/\/+$/, '');
+/** The RFC 8414 metadata of a service, for the routes registered in `app`, as seen by a request to `origin`. */
+export function authorizationServerMetadata(
+  app: FastifyInstance,
+  service: AuthService,
+  options: WellKnownOptions = {},
+  origin?: string,
+): Record<string, unknown> {
+  const issuer = service.issuerFor(origin);
+  const base = issuer.replace(/\/+$/, '');
   const has = (method: 'GET' | 'POST', url: string): boolean => app.hasRoute({ method, url });
   const tokenPath = options.tokenPath ?? '/token';
   const revocationPath = options.revocationPath ?? '/revoke';
@@ -82,7 +91,7 @@ export function authorizationServerMetadata(app: FastifyInstance, service: AuthS
   // nothing authenticates it, which RFC 8414 §2 spells "none".
   const authMethods = ['none'];
   return {
-    issuer: service.issuer,
+    issuer,
     ...(has('POST', tokenPath) ? { token_endpoint: `${base}${tokenPath}`, token_endpoint_auth_methods_supported: authMethods } : {}),
     ...(has('POST', revocationPath) ? { revocation_endpoint: `${base}${revocationPath}`, revocation_endpoint_auth_methods_supported: authMethods } : {}),
     jwks_uri: `${base}${JWKS_PATH}`,
@@ -97,15 +106,19 @@ export function authorizationServerMetadata(app: FastifyInstance, service: AuthS
 /** Registers the metadata and JWKS routes. */
 export async function wellKnownRoutes(app: FastifyInstance, options: WellKnownOptions = {}): Promise<void> {
   const service = options.service ?? app.portcullis;
-  // Built on first request, when every route of the app is registered.
+  // Built on first request, when every route of the app is registered; with no configured
+  // issuer it depends on the request's origin, so it is built for each request.
   let metadata: Record<string, unknown> | undefined;
 
   app.get(
     METADATA_PATH,
     { schema: { summary: 'Authorization server metadata (RFC 8414)', tags: ['discovery'], response: { 200: metadataSchema } } },
-    async (_request, reply) => {
+    async (request, reply) => {
       reply.header('cache-control', 'public, max-age=300');
-      return (metadata ??= authorizationServerMetadata(app, service, options));
+      if (service.issuer !== undefined) return (metadata ??= authorizationServerMetadata(app, service, options));
+      // A shared cache must not hand one origin's metadata to a request for another.
+      reply.header('vary', 'host, x-forwarded-host, x-forwarded-proto');
+      return authorizationServerMetadata(app, service, options, requestOrigin(request));
     },
   );
 
