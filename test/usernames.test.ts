@@ -149,6 +149,7 @@ describe(`the ${PRECIS_USERNAME_KEY_MIGRATION} migration`, () => {
     ['οδοσ', 'pw-sigma-2'], // key unchanged
     ['Maß', 'pw-mass'], // key changes, no collision
     ['johndoe', 'pw-john'],
+    ['sur\ud800x', 'pw-ghost'], // a ghost of the old rules: the driver stored U+FFFD for the surrogate
   ] as const;
 
   /** A database as the previous release left it, with accounts that fold together now. */
@@ -161,7 +162,7 @@ describe(`the ${PRECIS_USERNAME_KEY_MIGRATION} migration`, () => {
     for (const [username, password] of OLD_USERS) {
       await database.db
         .insertInto('users')
-        .values({ id: `id-${username}`, username, username_key: oldKey(username), email: null, full_name: null, disabled: 0, password_hash: await hasher.hash(password), scopes: 'me', created_at: at, updated_at: at })
+        .values({ id: username === 'sur\ud800x' ? 'id-ghost' : `id-${username}`, username, username_key: oldKey(username), email: null, full_name: null, disabled: 0, password_hash: await hasher.hash(password), scopes: 'me', created_at: at, updated_at: at })
         .execute();
       at += 1000;
     }
@@ -191,6 +192,9 @@ describe(`the ${PRECIS_USERNAME_KEY_MIGRATION} migration`, () => {
         const rows = await store.database.db.selectFrom('users').select(['id', 'username', 'username_key']).orderBy('id').execute();
         for (const row of rows) assert.equal(row.username_key, usernameKey(row.username), `${row.username}: the key is the name's key`);
         const byId = Object.fromEntries(rows.map((r) => [r.id, r.username]));
+        const ghost = byId['id-ghost']!;
+        delete byId['id-ghost'];
+        assert.match(ghost, /^sur\ufffd+x$/, 'stored with U+FFFD (once on PostgreSQL, once per byte on SQLite)');
         assert.deepEqual(byId, {
           'id-Straße': 'Straße~3',
           'id-STRASSE': 'STRASSE',
@@ -213,6 +217,7 @@ describe(`the ${PRECIS_USERNAME_KEY_MIGRATION} migration`, () => {
             ['ΟΔΟΣ~2', 'pw-sigma-1', 'ΟΔΟΣ~2'],
             ['οδος', 'pw-sigma-2', 'οδοσ'],
             ['MASS', 'pw-mass', 'Maß'],
+            [ghost, 'pw-ghost', ghost], // the ghost is reachable under the name as stored
           ];
           for (const [name, password, expected] of logins) {
             const { response, body } = await login(app, name, password);

@@ -115,7 +115,9 @@ function suffixedName(username: string, n: number): string {
  * two existing accounts now share a key, neither is lost: the one whose key is unchanged keeps
  * it (else the one created first), and each other one is renamed `NAME~2` (`~3`…, whichever is
  * free), so that it stays reachable by that name through login, the admin API and the CLI, and
- * `username_key` stays the key of `username`. Each rename is reported (`report`).
+ * `username_key` stays the key of `username`. Each rename is reported (`report`). Accounts
+ * created with a lone surrogate in their name (issue 15) were stored with U+FFFD in its place
+ * and could not be found; their rows are rewritten so that name finds them.
  */
 function precisUsernameKey(report: (notice: string) => void): Migration {
   return {
@@ -147,7 +149,10 @@ function precisUsernameKey(report: (notice: string) => void): Migration {
           );
         }
       }
-      const changing = users.filter((u) => target.get(u.id)!.key !== u.username_key);
+      // A name created with a lone surrogate reads back with U+FFFD; SQLite may hold invalid
+      // UTF-8 bytes under it, which no lookup matches: such rows are written again.
+      const garbled = (u: (typeof users)[number]): boolean => u.username.includes('\ufffd') || u.username_key.includes('\ufffd');
+      const changing = users.filter((u) => target.get(u.id)!.key !== u.username_key || garbled(u));
       // Two passes keep the unique key satisfied at every step: first park each changing row
       // under a key no name has (names have no spaces), then give it its new key.
       for (const user of changing) await db.updateTable('users').set({ username_key: ` ${user.id}` }).where('id', '=', user.id).execute();
@@ -157,7 +162,7 @@ function precisUsernameKey(report: (notice: string) => void): Migration {
         const renamed = username !== user.username;
         await db
           .updateTable('users')
-          .set({ username_key: key, ...(renamed ? { username, updated_at: now } : {}) })
+          .set({ username_key: key, ...(renamed ? { username, updated_at: now } : garbled(user) ? { username } : {}) })
           .where('id', '=', user.id)
           .execute();
       }
