@@ -28,8 +28,8 @@ export function normalizeUsername(raw: string): string {
  * Unicode Default Case Folding, full form (the C and F mappings of CaseFolding.txt; Unicode
  * §3.13 toCasefold), as RFC 8265 §3.3.2 rule 3 asks: `ß` → `ss`, `ẞ` → `ss`, final `ς` → `σ`,
  * `İ` → `i̇`. JavaScript has no case-folding function; per code point, lower → upper → lower
- * case gives exactly the full folding (compared with CaseFolding.txt over every code point)
- * except for two cases handled here: dotless `ı`, which has no default folding (only the Turkic
+ * case gives exactly the full folding (checked against Unicode 15's CaseFolding.txt over every
+ * code point; later additions are simple upper → lower pairs) except for two cases handled here: dotless `ı`, which has no default folding (only the Turkic
  * one, which default folding leaves out), and Cherokee, which folds to its *upper* case
  * letters. Per code point, so the final-sigma rule of `toLowerCase` never applies.
  *

@@ -61,6 +61,9 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
  * The hook (preHandler: after every body parser and schema, before the handler): checks path
  * parameters, query and body; throws the route's kind of client error on the first string
  * that cannot be stored.
+ *
+ * @example
+ * app.addHook('preHandler', textGuard); // GET /users/a%00b → 422 [{"loc": ["path", "username"], …}]
  */
 export async function textGuard(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
   const found =
