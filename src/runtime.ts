@@ -20,6 +20,8 @@ export interface Runtime {
   config: Readonly<Config>;
   store: KyselyStore;
   service: AuthService;
+  /** What the migrations run by this process had to tell the operator (see `Store.migrate`). */
+  migrationNotices: readonly string[];
   close(): Promise<void>;
 }
 
@@ -37,7 +39,7 @@ export async function openRuntime(config: Readonly<Config>, options: { clock?: C
     await redis?.quit().catch(() => redis.disconnect());
   };
   try {
-    if (options.migrate !== false) await store.migrate();
+    const migrationNotices = options.migrate !== false ? await store.migrate() : [];
     if (isAsymmetric(config.tokenAlgorithm)) {
       // Creates the first key pair on first start (once, however many instances race) and
       // re-reads the keys every second, so a rotation by the CLI or another instance lands.
@@ -73,6 +75,7 @@ export async function openRuntime(config: Readonly<Config>, options: { clock?: C
       config,
       store,
       service,
+      migrationNotices,
       close: async () => {
         ring?.close();
         await closeRedis();

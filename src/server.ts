@@ -39,6 +39,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const { config } = options;
   const runtime = await openRuntime(config, options.clock ? { clock: options.clock } : {});
   const app = await buildApp({ service: runtime.service, logger: options.logger ?? loggerOptions(config.logLevel), trustProxy: config.trustProxy });
+  // Logged at migrate time: the operator must learn of renamed accounts (README, "Usernames").
+  for (const notice of runtime.migrationNotices) app.log.warn({ migration: true }, notice);
   try {
     if (options.demo) {
       const created = await seedDemoUsers(runtime.service);

@@ -113,6 +113,25 @@ describe('bearer-protected routes', () => {
     }
   });
 
+  test('honours nbf with the same 5 s leeway as exp (RFC 7519 §4.1.5)', async () => {
+    const now = Math.floor(t.clock() / 1000);
+    assertInvalidToken(await getWithToken(t.app, '/users/me', signed({ ...claims, iat: now, nbf: now + 6 })));
+    assertInvalidToken(await getWithToken(t.app, '/users/me', signed({ ...claims, iat: now, nbf: now + 3600 })));
+    assert.equal((await getWithToken(t.app, '/users/me', signed({ ...claims, iat: now, nbf: now + 5 }))).statusCode, 200, 'inside the leeway');
+    assert.equal((await getWithToken(t.app, '/users/me', signed({ ...claims, iat: now, nbf: now - 60 }))).statusCode, 200, 'already valid');
+    assertInvalidToken(await getWithToken(t.app, '/users/me', signed({ ...claims, iat: now, nbf: String(now) })));
+    // The same token turns valid once the clock reaches nbf − leeway (the verified-token cache
+    // keeps the time checks).
+    const early = signed({ ...claims, iat: now, nbf: now + 60 });
+    assertInvalidToken(await getWithToken(t.app, '/users/me', early));
+    t.clock.set((now + 55) * 1000);
+    try {
+      assert.equal((await getWithToken(t.app, '/users/me', early)).statusCode, 200);
+    } finally {
+      t.clock.set(Date.now());
+    }
+  });
+
   test('answers a token whose session does not exist with 401 invalid_token', async () => {
     assertInvalidToken(await getWithToken(t.app, '/users/me', signed({ ...claims, sid: 'no-such-session' })));
   });

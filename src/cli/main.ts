@@ -26,6 +26,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   const config = (flags: ConfigFlags = {}) => loadConfig({ env: io.env, flags: { databaseUrl: program.opts<{ databaseUrl?: string }>().databaseUrl, ...flags } });
   const withRuntime = async <T>(fn: (runtime: Runtime) => Promise<T>): Promise<T> => {
     const runtime = await openRuntime(config());
+    // Any command may be the one that migrates: what a migration reports is shown there.
+    for (const notice of runtime.migrationNotices) io.stderr.write(`notice: ${notice}\n`);
     try {
       return await fn(runtime);
     } finally {

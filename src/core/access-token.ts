@@ -2,7 +2,8 @@
  * Access tokens: JWTs carrying `sub` (user id), `scope`, `sid` (session), `iat`, `exp`,
  * `jti` and `iss` (SPEC §3). Verification pins the algorithm of the key that signed the
  * token (never the token's own `alg` claim: RFC 8725 §3.1), the issuer when one is configured,
- * and checks time against an injected clock with at most 5 s of leeway.
+ * and checks time against an injected clock with at most 5 s of leeway: `exp`, `iat` and, when
+ * present, `nbf` (RFC 7519 §4.1.5).
  *
  * @example
  * const tokens = createAccessTokens({ keys: hmacKeySet(secret), issuer, ttlSeconds: 1800 });
@@ -49,6 +50,8 @@ export interface AccessTokenClaims {
   exp: number;
   jti: string;
   iss: string;
+  /** Not before (RFC 7519 §4.1.5): never issued by Portcullis, honoured when a token has it. */
+  nbf?: number;
 }
 
 /** Verified claims, with the scope already split. */
@@ -139,7 +142,7 @@ export function createAccessTokens(options: { keys: KeySet; issuer?: string | un
     } catch {
       throw new InvalidTokenError();
     }
-    const { sub, sid, scope, iat, exp, jti, iss } = payload;
+    const { sub, sid, scope, iat, exp, jti, iss, nbf } = payload;
     if (
       typeof sub !== 'string' ||
       typeof sid !== 'string' ||
@@ -147,11 +150,12 @@ export function createAccessTokens(options: { keys: KeySet; issuer?: string | un
       typeof iat !== 'number' ||
       typeof exp !== 'number' ||
       typeof jti !== 'string' ||
-      typeof iss !== 'string'
+      typeof iss !== 'string' ||
+      (nbf !== undefined && typeof nbf !== 'number')
     ) {
       throw new InvalidTokenError();
     }
-    return { sub, sid, scope, iat, exp, jti, iss, scopes: parseScope(scope) };
+    return { sub, sid, scope, iat, exp, jti, iss, ...(nbf === undefined ? {} : { nbf }), scopes: parseScope(scope) };
   };
 
   return {
@@ -177,6 +181,8 @@ export function createAccessTokens(options: { keys: KeySet; issuer?: string | un
       }
       const now = clock() / 1000;
       if (claims.exp + LEEWAY_SECONDS <= now || claims.iat - LEEWAY_SECONDS > now) throw new InvalidTokenError();
+      // RFC 7519 §4.1.5: not accepted before `nbf`, with the same leeway as `exp` (§4.1.4).
+      if (claims.nbf !== undefined && claims.nbf - LEEWAY_SECONDS > now) throw new InvalidTokenError();
       return claims;
     },
     setKeys,

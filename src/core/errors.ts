@@ -163,7 +163,7 @@ export class NotFoundError extends PortcullisError {
   }
 }
 
-/** 409: a username that is already taken (compared case-insensitively after NFKC). */
+/** 409: a username that is already taken (compared by `usernameKey`: NFKC, RFC 8265 case folding). */
 export class ConflictError extends PortcullisError {
   readonly code = 'PCL_CONFLICT';
   readonly statusCode = 409;

@@ -15,7 +15,7 @@ import type { PasswordHasher } from './password.ts';
 import { assertKnownScopes, grantScopes, parseScope, type ScopeCatalog } from './scopes.ts';
 import { generateRefreshToken, generateSessionId, hashRefreshToken } from './session-token.ts';
 import type { Store } from './store.ts';
-import { usernameKey, usernameProblem } from './username.ts';
+import { loginNameProblem, usernameKey } from './username.ts';
 
 /** The successful token response body (RFC 6749 §5.1). */
 export interface TokenResponse {
@@ -60,7 +60,9 @@ export async function passwordGrant(
   const key = usernameKey(input.username);
   await limiter.check(key, input.client.address, clock());
 
-  const user = usernameProblem(input.username) === undefined ? await store.findUserByUsername(input.username) : undefined;
+  // Only a name some stored account could have is looked up (not the stricter rules for new
+  // names: accounts created before them must still log in).
+  const user = loginNameProblem(input.username) === undefined ? await store.findUserByUsername(input.username) : undefined;
   const verified = user ? await hasher.verify(user.passwordHash, input.password) : { ok: await hasher.verifyDummy(input.password), needsRehash: false };
   if (!user || !verified.ok) {
     await limiter.recordFailure(key, input.client.address, clock());

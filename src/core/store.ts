@@ -10,7 +10,7 @@ import type { LoginLimiter } from './login-limiter.ts';
 export interface UserRecord {
   /** Stable opaque id; the `sub` of access tokens. */
   id: string;
-  /** As given, in Unicode NFKC. */
+  /** As given, in Unicode NFKC (compared with RFC 8265 case folding: core/username.ts). */
   username: string;
   email: string | null;
   fullName: string | null;
@@ -101,11 +101,11 @@ export type StoreChange =
   | { kind: 'all' };
 
 export interface UserStore {
-  /** The user whose username matches case-insensitively after NFKC, or undefined. */
+  /** The user whose username has the same key (`usernameKey`: NFKC, case folding), or undefined. */
   findUserByUsername(username: string): Promise<UserRecord | undefined>;
   /** The user with this id, or undefined. */
   findUserById(id: string): Promise<UserRecord | undefined>;
-  /** Inserts a user; throws ConflictError when the username (case-insensitive, NFKC) is taken. */
+  /** Inserts a user; throws ConflictError when the username's key (`usernameKey`) is taken. */
   createUser(user: NewUser, now: number): Promise<UserRecord>;
   /**
    * Creates each user whose username is free and skips the rest, atomically per user.
@@ -165,8 +165,12 @@ export interface Store extends UserStore, SessionStore {
    */
   createLoginLimiter?(options: { maxFailures?: number; windowSeconds?: number; addressMaxFailures?: number }): LoginLimiter;
   readonly dialect: 'sqlite' | 'postgres';
-  /** Brings the schema up to date; idempotent and safe to run from several processes. */
-  migrate(): Promise<void>;
+  /**
+   * Brings the schema up to date; idempotent and safe to run from several processes. Returns
+   * what the migrations that ran now have to tell the operator (e.g. accounts renamed because
+   * their names collided under a new comparison rule), one sentence each; usually nothing.
+   */
+  migrate(): Promise<string[]>;
   /** Resolves when the database answers, rejects with StoreUnavailableError otherwise. */
   ping(): Promise<void>;
   /**

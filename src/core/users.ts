@@ -11,6 +11,7 @@ import { NotFoundError, ValidationError, type ValidationIssue } from './errors.t
 import type { PasswordHasher } from './password.ts';
 import { DEFAULT_USER_SCOPES, type ScopeCatalog } from './scopes.ts';
 import type { Store, UserPatch, UserRecord } from './store.ts';
+import { textProblem } from './text.ts';
 import { normalizeUsername, passwordProblem, usernameProblem } from './username.ts';
 
 /** The user object of every API response: never the hash or the internal id. */
@@ -53,6 +54,11 @@ function fieldIssues(
   loc: string,
 ): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
+  // SPEC §4: NUL and lone surrogates never reach the database (PostgreSQL refuses NUL).
+  for (const [field, value] of [['email', input.email], ['full_name', input.fullName]] as const) {
+    const problem = value == null ? undefined : textProblem(value);
+    if (problem) issues.push({ loc: [loc, field], msg: `String ${problem}`, type: 'value_error' });
+  }
   if (input.email != null && (input.email.length > 320 || !EMAIL.test(input.email))) {
     issues.push({ loc: [loc, 'email'], msg: 'value is not a valid email address', type: 'value_error' });
   }

@@ -8,6 +8,7 @@
  * parseForm(Buffer.from('grant_type=password&username=johndoe')) // { grant_type: 'password', username: 'johndoe' }
  */
 import { InvalidRequestError } from '../core/errors.ts';
+import { textProblem } from '../core/text.ts';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -53,12 +54,17 @@ export function parseBasicCredentials(header: string | undefined): { clientId: s
   const decoded = Buffer.from(header.slice(space + 1).trim(), 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon === -1) throw new InvalidRequestError('Malformed HTTP Basic credentials');
+  let credentials: { clientId: string; clientSecret: string };
   try {
-    return {
+    credentials = {
       clientId: decodeURIComponent(decoded.slice(0, colon).replaceAll('+', ' ')),
       clientSecret: decodeURIComponent(decoded.slice(colon + 1).replaceAll('+', ' ')),
     };
   } catch {
     throw new InvalidRequestError('Malformed HTTP Basic credentials');
   }
+  // The client id is stored with the session: no NUL may reach the database (SPEC §4).
+  const problem = textProblem(credentials.clientId) ?? textProblem(credentials.clientSecret);
+  if (problem) throw new InvalidRequestError(`HTTP Basic credentials ${problem}`);
+  return credentials;
 }

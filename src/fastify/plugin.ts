@@ -3,7 +3,8 @@
  * bearer token declaratively, with scopes — the TypeScript counterpart of FastAPI's
  * `OAuth2PasswordBearer` + `Security(..., scopes=[...])` (SPEC §5). A protected route gets an
  * `onRequest` hook that authenticates before the body is read, a typed `request.user`, and
- * its OpenAPI security requirement and 401/403 responses.
+ * its OpenAPI security requirement and 401/403 responses. Every route registered after it
+ * refuses NUL characters and lone surrogates in its input (`text-guard.ts`).
  *
  * @example
  * await app.register(portcullis, { service });
@@ -18,6 +19,7 @@ import type { UserRecord } from '../core/store.ts';
 import { parseAuthorization } from './bearer.ts';
 import { renderError } from './render-error.ts';
 import { tokenRoutes } from './routes/token.ts';
+import { textGuard } from './text-guard.ts';
 
 /** What a route asks of its caller: any valid bearer token (`true`), or these scopes. */
 export type AuthRequirement = true | { scopes: readonly string[] };
@@ -123,6 +125,10 @@ const plugin: FastifyPluginAsync<PortcullisPluginOptions> = async (fastify: Fast
   fastify.decorateRequest('user', null as unknown as UserRecord);
   fastify.decorateRequest('principal', null as unknown as Principal);
   fastify.addHook('onRoute', (route) => protectRoute(route, service, schemeName));
+  // SPEC §4: no NUL or lone surrogate in a path parameter, query or body reaches a handler
+  // (PostgreSQL cannot store NUL). For every route registered after the plugin; preHandler,
+  // so that bodies attached by other plugins' hooks (multipart) are checked too.
+  fastify.addHook('preHandler', textGuard);
   // The dummy hash for unknown users is made before the first login needs it (SPEC §3 timing).
   fastify.addHook('onReady', async () => {
     service.hasher.warm().catch((error: unknown) => fastify.log.error({ err: error }, 'could not prepare the dummy password hash'));

@@ -11,10 +11,11 @@ import { randomUUID } from 'node:crypto';
 import { Migrator, type Selectable } from 'kysely';
 import { ConflictError, StoreUnavailableError } from '../core/errors.ts';
 import type { AuthState, NewUser, RefreshTokenRecord, SessionRecord, Store, StoreChange, UserRecord } from '../core/store.ts';
+import { textProblem } from '../core/text.ts';
 import { usernameKey } from '../core/username.ts';
 import type { Database } from './database.ts';
 import { createDatabaseLoginLimiter } from './login-limiter.ts';
-import { migrationProvider } from './migrations.ts';
+import { createMigrationProvider, MIGRATION_TABLES } from './migrations.ts';
 import type { RefreshTokensTable, SessionsTable, UsersTable } from './schema.ts';
 
 const splitScopes = (s: string): string[] => (s === '' ? [] : s.split(' '));
@@ -113,14 +114,16 @@ export function createKyselyStore(database: Database): KyselyStore {
     async migrate() {
       // Several processes may start together (`serve --workers N`, N instances): the lock
       // makes them migrate one after the other, and the later ones find nothing to do.
+      const notices: string[] = [];
       await database.withMigrationLock(async (migrationDb) => {
-        const migrator = new Migrator({ db: migrationDb, provider: migrationProvider, migrationTableName: 'portcullis_migrations', migrationLockTableName: 'portcullis_migrations_lock' });
+        const migrator = new Migrator({ db: migrationDb, provider: createMigrationProvider((notice) => notices.push(notice)), ...MIGRATION_TABLES });
         const { error, results } = await migrator.migrateToLatest();
         if (error) {
           const failed = results?.find((r) => r.status === 'Error');
           throw new Error(`migration ${failed ? `${failed.migrationName} ` : ''}failed: ${String((error as Error).message ?? error)}`);
         }
       });
+      return notices;
     },
 
     ping: () => guard(async () => {
@@ -140,6 +143,8 @@ export function createKyselyStore(database: Database): KyselyStore {
 
     findUserByUsername: (username) =>
       guard(async () => {
+        // No stored name holds NUL or a lone surrogate; PostgreSQL would refuse the query.
+        if (textProblem(username)) return undefined;
         const row = await db.selectFrom('users').selectAll().where('username_key', '=', usernameKey(username)).executeTakeFirst();
         return row ? toUser(row) : undefined;
       }),

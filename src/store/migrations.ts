@@ -1,9 +1,20 @@
 /**
  * The schema, as an ordered list of migrations in code (Kysely's Migrator keeps track of
  * which ran, under a lock, so several processes may migrate at once). The same SQL types work
- * on SQLite and PostgreSQL: text ids, bigint milliseconds, integer booleans.
+ * on SQLite and PostgreSQL: text ids, bigint milliseconds, integer booleans. A migration may
+ * have something to tell the operator (see `precisUsernameKey`): it reports it through the
+ * callback the provider was made with, and `store.migrate()` returns it.
+ *
+ * @example
+ * const notices: string[] = [];
+ * new Migrator({ db, provider: createMigrationProvider((n) => notices.push(n)), ...MIGRATION_TABLES });
  */
 import { type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { usernameKey } from '../core/username.ts';
+import type { Schema } from './schema.ts';
+
+/** The tables in which Kysely's Migrator records what ran, and its lock. */
+export const MIGRATION_TABLES = Object.freeze({ migrationTableName: 'portcullis_migrations', migrationLockTableName: 'portcullis_migrations_lock' });
 
 const migrations: Record<string, Migration> = {
   '0001_users_sessions': {
@@ -89,8 +100,88 @@ const migrations: Record<string, Migration> = {
   },
 };
 
-export const migrationProvider: MigrationProvider = {
-  async getMigrations() {
-    return migrations;
-  },
-};
+/** Name of the migration that moves username keys to RFC 8265 case folding. */
+export const PRECIS_USERNAME_KEY_MIGRATION = '2026-12-02-precis-username-key';
+
+/** A name that no longer has a key of its own: `name~2`, `name~3`…, at most 128 characters. */
+function suffixedName(username: string, n: number): string {
+  const suffix = `~${n}`;
+  return [...username].slice(0, 128 - suffix.length).join('') + suffix;
+}
+
+/**
+ * Recomputes every user's `username_key` with RFC 8265 case folding (core/username.ts), which
+ * joins names that lower-casing kept apart (`Straße` and `STRASSE`, `ΟΔΟΣ` and `οδοσ`). Where
+ * two existing accounts now share a key, neither is lost: the one whose key is unchanged keeps
+ * it (else the one created first), and each other one is renamed `NAME~2` (`~3`…, whichever is
+ * free), so that it stays reachable by that name through login, the admin API and the CLI, and
+ * `username_key` stays the key of `username`. Each rename is reported (`report`). Accounts
+ * created with a lone surrogate in their name (issue 15) were stored with U+FFFD in its place
+ * and could not be found; their rows are rewritten so that name finds them.
+ */
+function precisUsernameKey(report: (notice: string) => void): Migration {
+  return {
+    async up(anyDb: Kysely<unknown>) {
+      const db = anyDb as unknown as Kysely<Schema>;
+      const users = await db.selectFrom('users').select(['id', 'username', 'username_key', 'created_at']).orderBy('created_at').orderBy('id').execute();
+      const groups = new Map<string, typeof users>();
+      for (const user of users) {
+        const key = usernameKey(user.username);
+        const group = groups.get(key);
+        if (group) group.push(user);
+        else groups.set(key, [user]);
+      }
+      const taken = new Set(groups.keys());
+      const target = new Map<string, { username: string; key: string }>();
+      for (const [key, group] of groups) {
+        const keeper = group.find((u) => u.username_key === key) ?? group[0]!;
+        target.set(keeper.id, { username: keeper.username, key });
+        for (const user of group) {
+          if (user === keeper) continue;
+          let n = 2;
+          let name = suffixedName(user.username, n);
+          while (taken.has(usernameKey(name))) name = suffixedName(user.username, ++n);
+          taken.add(usernameKey(name));
+          target.set(user.id, { username: name, key: usernameKey(name) });
+          report(
+            `username ${JSON.stringify(user.username)} folds to the same key as ${JSON.stringify(keeper.username)} under RFC 8265 case folding; ` +
+              `renamed ${JSON.stringify(name)} so that both accounts stay reachable (tell the user, or delete the account you do not need)`,
+          );
+        }
+      }
+      // A name created with a lone surrogate reads back with U+FFFD; SQLite may hold invalid
+      // UTF-8 bytes under it, which no lookup matches: such rows are written again.
+      const garbled = (u: (typeof users)[number]): boolean => u.username.includes('\ufffd') || u.username_key.includes('\ufffd');
+      const changing = users.filter((u) => target.get(u.id)!.key !== u.username_key || garbled(u));
+      // Two passes keep the unique key satisfied at every step: first park each changing row
+      // under a key no name has (names have no spaces), then give it its new key.
+      for (const user of changing) await db.updateTable('users').set({ username_key: ` ${user.id}` }).where('id', '=', user.id).execute();
+      const now = Date.now();
+      for (const user of changing) {
+        const { username, key } = target.get(user.id)!;
+        const renamed = username !== user.username;
+        await db
+          .updateTable('users')
+          .set({ username_key: key, ...(renamed ? { username, updated_at: now } : garbled(user) ? { username } : {}) })
+          .where('id', '=', user.id)
+          .execute();
+      }
+    },
+    // No way down: the renames cannot be told from chosen names. The old keys were only
+    // lower-cased, and nothing else depends on them.
+  };
+}
+
+/**
+ * The migrations, in order; `report` receives what a migration has to tell the operator.
+ *
+ * @example
+ * const provider = createMigrationProvider((notice) => console.warn(notice));
+ */
+export function createMigrationProvider(report: (notice: string) => void = () => {}): MigrationProvider {
+  return {
+    async getMigrations() {
+      return { ...migrations, [PRECIS_USERNAME_KEY_MIGRATION]: precisUsernameKey(report) };
+    },
+  };
+}

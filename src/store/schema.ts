@@ -3,7 +3,7 @@
 export interface UsersTable {
   id: string;
   username: string;
-  /** NFKC + lower case: the uniqueness key. */
+  /** `usernameKey(username)` (NFKC, RFC 8265 case folding, NFC): the uniqueness key. */
   username_key: string;
   email: string | null;
   full_name: string | null;

@@ -30,7 +30,7 @@ export const MAX_PAGE_SIZE = 200;
 
 // Outer bounds only: the core applies the exact rules (a username is 1–128 characters *after*
 // NFKC, which may lengthen or shorten it) and answers in the same 422 shape.
-const username = { type: 'string', minLength: 1, maxLength: 1024, description: '1–128 characters after Unicode NFKC, no spaces or control characters; unique case-insensitively' } as const;
+const username = { type: 'string', minLength: 1, maxLength: 1024, description: '1–128 characters after Unicode NFKC: letters, digits and printable ASCII (RFC 8265 IdentifierClass), not `.` or `..`; unique under Unicode case folding (`Straße` = `STRASSE`)' } as const;
 const password = { type: 'string', format: 'password', minLength: 8, maxLength: 1024, description: '8–1024 characters' } as const;
 const email = { type: ['string', 'null'], maxLength: 320 } as const;
 const fullName = { type: ['string', 'null'], maxLength: 256 } as const;
@@ -123,7 +123,7 @@ export async function adminUsersRoutes(app: FastifyInstance): Promise<void> {
         body: createUserSchema,
         response: {
           201: { description: 'The new user', ...publicUserSchema },
-          409: { description: 'The username is taken (compared case-insensitively after NFKC)', ...detail },
+          409: { description: 'The username is taken (compared after NFKC and Unicode case folding, RFC 8265)', ...detail },
           422: validationFailure,
         },
       },

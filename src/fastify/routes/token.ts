@@ -87,6 +87,19 @@ export function clientCredentials(request: FastifyRequest, fields: Record<string
   return { clientId: basic?.clientId ?? fields.client_id ?? null };
 }
 
+/**
+ * The User-Agent as the session keeps it: at most 512 UTF-16 units, without control characters
+ * (NUL included: PostgreSQL cannot store it) or lone surrogates (one may be left by the cut).
+ * A header is only informative, so odd bytes are dropped rather than refused (SPEC §4).
+ *
+ * @example
+ * storedUserAgent('curl/8\u0000') // 'curl/8'
+ */
+export function storedUserAgent(header: string | undefined): string | null {
+  if (header === undefined) return null;
+  return header.slice(0, 512).replace(/[\p{Cc}\p{Cs}]/gu, '');
+}
+
 function required(fields: Record<string, string>, name: string): string {
   const value = fields[name];
   if (value === undefined || value === '') throw new InvalidRequestError(`Missing required parameter: ${name}`);
@@ -130,7 +143,7 @@ export async function tokenRoutes(app: FastifyInstance, options: { service: Auth
       const fields = formBody(request);
       const grantType = fields.grant_type ?? 'password';
       const { clientId } = clientCredentials(request, fields);
-      const client = { address: request.ip, userAgent: request.headers['user-agent']?.slice(0, 512) ?? null, clientId, origin: requestOrigin(request) };
+      const client = { address: request.ip, userAgent: storedUserAgent(request.headers['user-agent']), clientId, origin: requestOrigin(request) };
       if (grantType === 'password') {
         return service.passwordGrant({ username: required(fields, 'username'), password: required(fields, 'password'), scope: fields.scope, client });
       }
