@@ -59,6 +59,11 @@ export function toRefreshToken(row: Selectable<RefreshTokensTable>): RefreshToke
   };
 }
 
+/** Sessions ended per statement when a login goes over the cap (bounds the `IN` list). */
+const END_BATCH = 500;
+/** Up to this many sessions ended at once are announced one by one; more, as one change of the user. */
+const END_ONE_BY_ONE = 16;
+
 /** Thrown inside a rotation's transaction to roll it back (the session was revoked meanwhile). */
 class RotationAborted extends Error {}
 
@@ -231,9 +236,17 @@ export function createKyselyStore(database: Database): KyselyStore {
         return ran;
       }),
 
-    createSession: (session, refreshTokenHash) =>
+    createSession: (session, refreshTokenHash, options = {}) =>
       guard(async () => {
-        await db.transaction().execute(async (trx) => {
+        const { maxSessions } = options;
+        const ended = await db.transaction().execute(async (trx) => {
+          if (maxSessions !== undefined) {
+            // The lock that serialises one user's logins, taken first: a write to the user's
+            // row (changing nothing). On PostgreSQL (READ COMMITTED) a racing login waits here
+            // until this one commits, and its later statements then see this session; SQLite
+            // serialises writers anyway, and a write first takes its lock at once.
+            await trx.updateTable('users').set((eb) => ({ updated_at: eb.ref('updated_at') })).where('id', '=', session.userId).execute();
+          }
           await trx
             .insertInto('sessions')
             .values({
@@ -253,7 +266,30 @@ export function createKyselyStore(database: Database): KyselyStore {
             .insertInto('refresh_tokens')
             .values({ token_hash: refreshTokenHash, session_id: session.id, created_at: session.createdAt, expires_at: session.expiresAt, rotated_at: null })
             .execute();
+          if (maxSessions === undefined) return [];
+          // SPEC §4: the new session and the maxSessions - 1 most recently used others stay.
+          const others = await trx
+            .selectFrom('sessions')
+            .select('id')
+            .where('user_id', '=', session.userId)
+            .where('revoked_at', 'is', null)
+            .where('expires_at', '>', session.createdAt)
+            .where('id', '!=', session.id)
+            .orderBy('last_used_at', 'desc')
+            .orderBy('created_at', 'desc')
+            .orderBy('id', 'desc')
+            .execute();
+          const over = others.slice(Math.max(0, maxSessions - 1)).map((row) => row.id);
+          for (let i = 0; i < over.length; i += END_BATCH) {
+            await trx.updateTable('sessions').set({ revoked_at: session.createdAt }).where('id', 'in', over.slice(i, i + END_BATCH)).execute();
+          }
+          return over;
         });
+        // Like any revoke, every instance drops the ended sessions from its cache; many at once
+        // (a lowered cap meeting an old pile) go as one change of the user.
+        if (ended.length > END_ONE_BY_ONE) emit({ kind: 'user', id: session.userId });
+        else for (const id of ended) emit({ kind: 'session', id });
+        return ended;
       }),
 
     getAuthState: (sessionId) =>
@@ -344,18 +380,12 @@ export function createKyselyStore(database: Database): KyselyStore {
         return true;
       }),
 
-    listUserSessions: (userId, now) =>
+    listUserSessions: (userId, now, { limit, offset }) =>
       guard(async () => {
-        const rows = await db
-          .selectFrom('sessions')
-          .selectAll()
-          .where('user_id', '=', userId)
-          .where('revoked_at', 'is', null)
-          .where('expires_at', '>', now)
-          .orderBy('created_at', 'desc')
-          .orderBy('id', 'desc')
-          .execute();
-        return rows.map(toSession);
+        const live = db.selectFrom('sessions').where('user_id', '=', userId).where('revoked_at', 'is', null).where('expires_at', '>', now);
+        const rows = await live.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).offset(offset).execute();
+        const { total } = await live.select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow();
+        return { items: rows.map(toSession), total: Number(total) };
       }),
 
     async close() {
