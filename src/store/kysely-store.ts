@@ -8,14 +8,14 @@
  * const store = createKyselyStore(await openDatabase(url)); await store.migrate();
  */
 import { randomUUID } from 'node:crypto';
-import { Migrator, type Selectable } from 'kysely';
+import { Migrator, type Selectable, type Transaction } from 'kysely';
 import { ConflictError, StoreUnavailableError } from '../core/errors.ts';
 import type { AuthState, NewUser, RefreshTokenRecord, SessionRecord, Store, StoreChange, UserRecord } from '../core/store.ts';
 import { usernameKey } from '../core/username.ts';
 import type { Database } from './database.ts';
 import { createDatabaseLoginLimiter } from './login-limiter.ts';
 import { migrationProvider } from './migrations.ts';
-import type { RefreshTokensTable, SessionsTable, UsersTable } from './schema.ts';
+import type { RefreshTokensTable, Schema, SessionsTable, UsersTable } from './schema.ts';
 
 const splitScopes = (s: string): string[] => (s === '' ? [] : s.split(' '));
 
@@ -63,6 +63,17 @@ export function toRefreshToken(row: Selectable<RefreshTokensTable>): RefreshToke
 const END_BATCH = 500;
 /** Up to this many sessions ended at once are announced one by one; more, as one change of the user. */
 const END_ONE_BY_ONE = 16;
+
+/**
+ * Takes the lock that serialises writes to one user's set of sessions, inside a transaction: a
+ * write to the user's row that changes nothing. On PostgreSQL (READ COMMITTED) a second
+ * transaction waits on the row lock until the first commits, and its later statements then
+ * see the first one's sessions; SQLite serialises writers anyway, and a write as the first
+ * statement takes its lock at once (no read-to-write upgrade that could fail as busy).
+ */
+async function lockUser(trx: Transaction<Schema>, userId: string): Promise<void> {
+  await trx.updateTable('users').set((eb) => ({ updated_at: eb.ref('updated_at') })).where('id', '=', userId).execute();
+}
 
 /** Thrown inside a rotation's transaction to roll it back (the session was revoked meanwhile). */
 class RotationAborted extends Error {}
@@ -240,13 +251,9 @@ export function createKyselyStore(database: Database): KyselyStore {
       guard(async () => {
         const { maxSessions } = options;
         const ended = await db.transaction().execute(async (trx) => {
-          if (maxSessions !== undefined) {
-            // The lock that serialises one user's logins, taken first: a write to the user's
-            // row (changing nothing). On PostgreSQL (READ COMMITTED) a racing login waits here
-            // until this one commits, and its later statements then see this session; SQLite
-            // serialises writers anyway, and a write first takes its lock at once.
-            await trx.updateTable('users').set((eb) => ({ updated_at: eb.ref('updated_at') })).where('id', '=', session.userId).execute();
-          }
+          // Taken first, so a racing login waits here until this one commits and then sees
+          // this session (see lockUser).
+          if (maxSessions !== undefined) await lockUser(trx, session.userId);
           await trx
             .insertInto('sessions')
             .values({
@@ -315,9 +322,15 @@ export function createKyselyStore(database: Database): KyselyStore {
 
     revokeUserSessions: (userId, at, keep) =>
       guard(async () => {
-        let query = db.updateTable('sessions').set({ revoked_at: at }).where('user_id', '=', userId).where('revoked_at', 'is', null);
-        if (keep !== undefined) query = query.where('id', '!=', keep);
-        const result = await query.executeTakeFirst();
+        const result = await db.transaction().execute(async (trx) => {
+          // The user's row first, as a login over the session cap takes it (createSession):
+          // both then touch the user's sessions one after the other, never in crossed order
+          // (which PostgreSQL would break as a deadlock).
+          await lockUser(trx, userId);
+          let query = trx.updateTable('sessions').set({ revoked_at: at }).where('user_id', '=', userId).where('revoked_at', 'is', null);
+          if (keep !== undefined) query = query.where('id', '!=', keep);
+          return query.executeTakeFirst();
+        });
         emit({ kind: 'user', id: userId });
         return Number(result.numUpdatedRows);
       }),
