@@ -29,6 +29,15 @@ async function loginFrom(t: TestContext, address = '127.0.0.1'): Promise<Tokens>
   return response.json() as Tokens;
 }
 
+/** Resolves once `predicate` holds, polling; fails after `ms`. */
+async function until(predicate: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 const sidOf = (t: TestContext, tokens: Tokens): string => t.service.tokens.verify(tokens.access_token).sid;
 const ids = (response: LightMyRequestResponse): string[] => (response.json() as Array<{ id: string }>).map((s) => s.id);
 
@@ -56,6 +65,8 @@ for (const database of await testDatabases()) {
         // A is the oldest but is used again later (use is recorded at most once a minute).
         t.clock.advance(70_000);
         assert.equal((await getWithToken(t.app, '/users/me', a.access_token)).statusCode, 200);
+        // The use is written in the background (on PostgreSQL, on another connection): wait for it.
+        await until(async () => (await t.store.getAuthState(sidOf(t, a)))?.session.lastUsedAt === t.clock(), 5_000, "A's use was recorded");
         const d = await loginFrom(t);
 
         const ended = await getWithToken(t.app, '/users/me', b.access_token);
