@@ -52,7 +52,12 @@ export async function openRuntime(config: Readonly<Config>, options: { clock?: C
       });
       keyRing.start();
     }
-    const limits = { maxFailures: config.loginMaxFailures, windowSeconds: config.loginWindow, addressMaxFailures: config.addressMaxFailures };
+    const limits = {
+      maxFailures: config.loginMaxFailures,
+      windowSeconds: config.loginWindow,
+      addressMaxFailures: config.addressMaxFailures,
+      addressMaxLogins: config.addressMaxLogins,
+    };
     const service = createAuthService({
       store,
       secretKey,
@@ -64,6 +69,8 @@ export async function openRuntime(config: Readonly<Config>, options: { clock?: C
       argon2: config.argon2,
       hashConcurrency: config.hashConcurrency,
       hashQueue: config.hashQueue,
+      hashPerAddress: config.hashPerAddress,
+      maxSessions: config.maxSessions,
       // SPEC §4: failed logins are counted in Redis when configured, else in the database, so
       // every instance on it agrees.
       limiter: redis && redisLimiter ? redisLimiter.createRedisLoginLimiter(redis, limits) : createDatabaseLoginLimiter(store, limits),

@@ -139,11 +139,19 @@ describe('SIGTERM under load', () => {
   test('lets in-flight requests finish, refuses new ones and exits 0', async () => {
     const dir = tempDir();
     try {
-      // Slower hashing and one hash at a time keep logins in flight when the signal comes.
+      // Slower hashing and one hash at a time keep logins in flight when the signal comes. The
+      // twelve clients all come from 127.0.0.1, so their address gets room for all of them.
       const server = await spawnServer({
         databaseUrl: `sqlite:${dir.path}/sigterm.db`,
         args: ['--demo'],
-        env: { PORTCULLIS_LOG_LEVEL: 'info', PORTCULLIS_ARGON2_MEMORY: '16384', PORTCULLIS_ARGON2_TIME: '2', PORTCULLIS_HASH_CONCURRENCY: '1', PORTCULLIS_HASH_QUEUE: '100' },
+        env: {
+          PORTCULLIS_LOG_LEVEL: 'info',
+          PORTCULLIS_ARGON2_MEMORY: '16384',
+          PORTCULLIS_ARGON2_TIME: '2',
+          PORTCULLIS_HASH_CONCURRENCY: '1',
+          PORTCULLIS_HASH_QUEUE: '100',
+          PORTCULLIS_HASH_PER_ADDRESS: '100',
+        },
       });
       const count = 12;
       let answered = 0;

@@ -8,6 +8,18 @@ import { after, before, describe, test } from 'node:test';
 import { DEFAULT_ARGON2 } from '../src/core/auth-service.ts';
 import { ALICE, createTestContext, getWithToken, JOHN, login, type TestContext } from './helpers.ts';
 
+/** Logs in from a client address of its own (each has its own fair share of the hashing slots). */
+async function loginFrom(t: TestContext, address: string, username: string, password: string) {
+  const response = await t.app.inject({
+    method: 'POST',
+    url: '/token',
+    remoteAddress: address,
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: new URLSearchParams({ username, password }).toString(),
+  });
+  return { response, body: response.json() as Record<string, unknown> };
+}
+
 describe('the same hashing work on every failure branch', () => {
   let t: TestContext;
   before(async () => {
@@ -56,7 +68,7 @@ describe('hashing under a login flood', () => {
   test('GET /users/me completes before the first of several in-flight logins does', async () => {
     const order: string[] = [];
     const logins = Array.from({ length: 6 }, (_, i) =>
-      login(t.app, JOHN.username, i % 2 ? JOHN.password : 'wrong-password').then(({ response }) => {
+      loginFrom(t, `198.51.100.${i + 1}`, JOHN.username, i % 2 ? JOHN.password : 'wrong-password').then(({ response }) => {
         order.push(`login:${response.statusCode}`);
       }),
     );
@@ -73,7 +85,8 @@ describe('hashing under a login flood', () => {
   test('sheds logins past the bound with 503 and Retry-After, and serves the rest', async () => {
     const { concurrency, queue } = { concurrency: 2, queue: 4 };
     const shedBefore = t.service.hasher.limiter.stats.shed;
-    const responses = await Promise.all(Array.from({ length: concurrency + queue + 3 }, () => login(t.app, JOHN.username, JOHN.password)));
+    // From as many addresses, so that only the global bound applies (one address would be held to its fair share first).
+    const responses = await Promise.all(Array.from({ length: concurrency + queue + 3 }, (_, i) => loginFrom(t, `192.0.2.${i + 1}`, JOHN.username, JOHN.password)));
     const statuses = responses.map((r) => r.response.statusCode);
     assert.equal(statuses.filter((s) => s === 200).length, concurrency + queue, statuses.join(','));
     const shed = responses.filter((r) => r.response.statusCode === 503);

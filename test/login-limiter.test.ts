@@ -22,13 +22,14 @@ import { redisServerOrSkip, testRedis } from './redis.ts';
 const WINDOW_S = 900;
 const MAX = 5;
 const ADDRESS_MAX = 12;
+const ADDRESS_MAX_LOGINS = 6;
 const A = '203.0.113.1';
 const B = '198.51.100.7';
 const T_RUNTIME = 1_700_000_000_000;
 
 const databases = await testDatabases();
 const redisServer = await redisServerOrSkip();
-const HTTP_LIMITS = { maxFailures: MAX, windowSeconds: WINDOW_S, addressMaxFailures: ADDRESS_MAX };
+const HTTP_LIMITS = { maxFailures: MAX, windowSeconds: WINDOW_S, addressMaxFailures: ADDRESS_MAX, addressMaxLogins: ADDRESS_MAX_LOGINS };
 
 /** Where the HTTP cases count failures: the database limiter on each database, and Redis (over SQLite). */
 const limiterVariants: { name: string; skip: string | false; open(): Promise<TestContext> }[] = [
@@ -231,6 +232,23 @@ for (const variant of limiterVariants) {
       assertRefused(await attempt(t, mapped, JOHN.password, '::ffff:192.0.2.99'));
     });
 
+    test('bounds successful logins per address: past the limit every login from it gets 429 until they leave the window', async () => {
+      const name = await user('busy-user');
+      const address = '203.0.113.80';
+      const start = t.clock();
+      for (let i = 0; i < ADDRESS_MAX_LOGINS; i++) {
+        assert.equal((await attempt(t, name, JOHN.password, address)).statusCode, 200);
+        t.clock.advance(1_000);
+      }
+      assertRefused(await attempt(t, name, JOHN.password, address), WINDOW_S - ADDRESS_MAX_LOGINS);
+      assertRefused(await attempt(t, 'someone-else', 'whatever-password', address));
+      // Another address is not affected, and the first success leaving the window lets one more in.
+      assert.equal((await attempt(t, name, JOHN.password, '203.0.113.81')).statusCode, 200);
+      t.clock.set(start + WINDOW_S * 1000);
+      assert.equal((await attempt(t, name, JOHN.password, address)).statusCode, 200);
+      assertRefused(await attempt(t, name, JOHN.password, address));
+    });
+
     test('counts usernames by their NFKC, case-folded key', async () => {
       await user('keyed-user');
       const address = '203.0.113.70';
@@ -320,6 +338,31 @@ for (const database of databases) {
         await limiter.check(nasty, A, T0);
       }));
 
+    test('a shed attempt counts toward the address only, never the pair', () =>
+      withLimiter(database.url, { maxFailures: 3, windowSeconds: 60, addressMaxFailures: 4 }, async (limiter) => {
+        for (let i = 0; i < 3; i++) await limiter.recordShed(A, T0 + i * 1000);
+        await limiter.check(key, A, T0 + 3000);
+        await limiter.recordShed(A, T0 + 3000);
+        // Four shed attempts: the address is refused for every username, until the first leaves.
+        assert.equal((await refusal(limiter.check(usernameKey('alice'), A, T0 + 3000))).retryAfterSeconds, 57);
+        await limiter.check(key, B, T0 + 3000);
+        // A success does not clear them (they are the address's, not the pair's).
+        await limiter.recordSuccess(key, A, T0 + 3000);
+        await refusal(limiter.check(key, A, T0 + 3000));
+        await limiter.check(key, A, T0 + 60_000);
+      }));
+
+    test('successful logins count per address, in the window, up to their own limit', () =>
+      withLimiter(database.url, { maxFailures: 3, windowSeconds: 60, addressMaxFailures: 10, addressMaxLogins: 3 }, async (limiter) => {
+        for (let i = 0; i < 2; i++) await limiter.recordSuccess(usernameKey(`user-${i}`), A, T0 + i * 1000);
+        await limiter.check(key, A, T0 + 2000);
+        await limiter.recordSuccess(key, A, T0 + 2000);
+        assert.equal((await refusal(limiter.check(key, A, T0 + 2000))).retryAfterSeconds, 58);
+        await refusal(limiter.check(usernameKey('alice'), A, T0 + 2000));
+        await limiter.check(key, B, T0 + 2000);
+        await limiter.check(key, A, T0 + 60_000);
+      }));
+
     test('every limiter on the same database sees the same counts', async () => {
       const folder = database.name === 'sqlite' ? tempDir() : undefined;
       const scratch = await scratchDatabase(folder ? `sqlite:${join(folder.path, 'shared.db')}` : database.url);
@@ -344,7 +387,7 @@ for (const database of databases) {
   });
 }
 
-test('the runtime limits logins with PORTCULLIS_LOGIN_MAX_FAILURES, _LOGIN_WINDOW and _ADDRESS_MAX_FAILURES', async () => {
+test('the runtime limits logins with PORTCULLIS_LOGIN_MAX_FAILURES, _LOGIN_WINDOW, _ADDRESS_MAX_FAILURES and _ADDRESS_MAX_LOGINS', async () => {
   const folder = tempDir();
   const clock = createManualClock(T_RUNTIME);
   const env = {
@@ -353,6 +396,7 @@ test('the runtime limits logins with PORTCULLIS_LOGIN_MAX_FAILURES, _LOGIN_WINDO
     PORTCULLIS_LOGIN_MAX_FAILURES: '2',
     PORTCULLIS_LOGIN_WINDOW: '30',
     PORTCULLIS_ADDRESS_MAX_FAILURES: '3',
+    PORTCULLIS_ADDRESS_MAX_LOGINS: '2',
     PORTCULLIS_ARGON2_MEMORY: '1024',
     PORTCULLIS_ARGON2_TIME: '1',
     PORTCULLIS_ARGON2_PARALLELISM: '1',
@@ -370,6 +414,10 @@ test('the runtime limits logins with PORTCULLIS_LOGIN_MAX_FAILURES, _LOGIN_WINDO
     await refusal(grant('whatever-password', A, 'a-third-name'));
     clock.advance(30_000);
     await grant(JOHN.password, A);
+    // Two successes from one address in the window are its last (B's first has left it).
+    await grant(JOHN.password, B);
+    await grant(JOHN.password, B);
+    await refusal(grant(JOHN.password, B));
   } finally {
     await runtime.close();
     folder.remove();
@@ -398,7 +446,7 @@ describe('limiter addresses and options', () => {
   test('refuses limits that are not whole numbers of at least 1 when it is built', async () => {
     const store = await openStore('sqlite::memory:');
     try {
-      for (const bad of [{ maxFailures: 0 }, { windowSeconds: 1.5 }, { addressMaxFailures: -1 }, { maxFailures: Number.NaN }]) {
+      for (const bad of [{ maxFailures: 0 }, { windowSeconds: 1.5 }, { addressMaxFailures: -1 }, { maxFailures: Number.NaN }, { addressMaxLogins: 0 }]) {
         assert.throws(() => createDatabaseLoginLimiter(store, bad), ConfigError, JSON.stringify(bad));
       }
     } finally {

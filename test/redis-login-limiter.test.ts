@@ -14,7 +14,7 @@ import type { LoginLimiter } from '../src/core/login-limiter.ts';
 import { usernameKey } from '../src/core/username.ts';
 import { buildApp } from '../src/app.ts';
 import { openRuntime } from '../src/runtime.ts';
-import { addressFailureKey, pairFailureKey } from '../src/store/login-limiter.ts';
+import { addressFailureKey, addressLoginKey, pairFailureKey } from '../src/store/login-limiter.ts';
 import { createRedisClient, createRedisLoginLimiter, type RedisLoginLimiterOptions } from '../src/store/redis-login-limiter.ts';
 import { closedLoopbackPort, JOHN, refusal, tempDir, TEST_SECRET } from './helpers.ts';
 import { redisServerOrSkip, testRedis, type TestRedis } from './redis.ts';
@@ -124,6 +124,31 @@ describe('Redis login limiter', { skip: server.skip }, () => {
     await l.check(key, A, T0 + 60_000);
   });
 
+  test('a shed attempt counts toward the address only, never the pair', async () => {
+    const l = limiter({ maxFailures: 3, windowSeconds: 60, addressMaxFailures: 4 });
+    for (let i = 0; i < 3; i++) await l.recordShed(A, T0 + i * 1000);
+    await l.check(key, A, T0 + 3000);
+    await l.recordShed(A, T0 + 3000);
+    // Four shed attempts: the address is refused for every username, until the first leaves.
+    assert.equal((await refusal(l.check(usernameKey('alice'), A, T0 + 3000))).retryAfterSeconds, 57);
+    await l.check(key, B, T0 + 3000);
+    // A success does not clear them (they are the address's, not the pair's).
+    await l.recordSuccess(key, A, T0 + 3000);
+    await refusal(l.check(key, A, T0 + 3000));
+    await l.check(key, A, T0 + 60_000);
+  });
+
+  test('successful logins count per address, in the window, up to their own limit', async () => {
+    const l = limiter({ maxFailures: 3, windowSeconds: 60, addressMaxFailures: 10, addressMaxLogins: 3 });
+    for (let i = 0; i < 2; i++) await l.recordSuccess(usernameKey(`user-${i}`), A, T0 + i * 1000);
+    await l.check(key, A, T0 + 2000);
+    await l.recordSuccess(key, A, T0 + 2000);
+    assert.equal((await refusal(l.check(key, A, T0 + 2000))).retryAfterSeconds, 58);
+    await refusal(l.check(usernameKey('alice'), A, T0 + 2000));
+    await l.check(key, B, T0 + 2000);
+    await l.check(key, A, T0 + 60_000);
+  });
+
   test('counts an IPv6 client per /64 and IPv4-mapped IPv6 as its IPv4 address', async () => {
     const l = limiter();
     for (let i = 1; i <= 3; i++) await l.recordFailure(key, `2001:db8:1:2::${i}`, T0);
@@ -147,6 +172,11 @@ describe('Redis login limiter', { skip: server.skip }, () => {
     // A failure that left the window is dropped by the next one, not kept until the key expires.
     await l.recordFailure(key, A, T0 + 120_000);
     assert.equal(await redis.redis.zcard(keyPrefix + pairFailureKey(key, A)), 1);
+    // A success clears the pair and counts under its own expiring key.
+    await l.recordSuccess(key, A, T0 + 120_000);
+    assert.equal(await redis.redis.exists(keyPrefix + pairFailureKey(key, A)), 0);
+    const ttl = await redis.redis.pttl(keyPrefix + addressLoginKey(A));
+    assert.ok(ttl > 0 && ttl <= 60_000, `${ttl}`);
   });
 
   test('takes any username and address text, NUL bytes and all, as data', async () => {
@@ -253,7 +283,7 @@ test('REDIS_URL must be a redis:// or rediss:// URL, and its password stays out 
 test('refuses Redis limiter limits that are not whole numbers of at least 1 when it is built', () => {
   const redis = createRedisClient('redis://127.0.0.1:1', { connectTimeoutMs: 100 });
   try {
-    for (const bad of [{ maxFailures: 0 }, { windowSeconds: 1.5 }, { addressMaxFailures: -1 }]) {
+    for (const bad of [{ maxFailures: 0 }, { windowSeconds: 1.5 }, { addressMaxFailures: -1 }, { addressMaxLogins: 0 }]) {
       assert.throws(() => createRedisLoginLimiter(redis, bad), ConfigError, JSON.stringify(bad));
     }
   } finally {

@@ -291,14 +291,84 @@ for (const database of await testDatabases()) {
         assert.equal(await store.revokeUserSessions(userId, NOW + 2), 1);
       });
 
-      test('listUserSessions lists live sessions newest first, and [] when there are none', async () => {
+      test('listUserSessions lists live sessions newest first with their total, and [] when there are none', async () => {
         await store.createSession(newSession('old', userId, { createdAt: NOW }), 'rt-old');
         await store.createSession(newSession('new', userId, { createdAt: NOW + 10 }), 'rt-new');
         await store.createSession(newSession('gone', userId, { createdAt: NOW + 20 }), 'rt-gone');
         await store.createSession(newSession('expired', userId, { createdAt: NOW + 30, expiresAt: NOW + 40 }), 'rt-expired');
         await store.revokeSession('gone', NOW + 21);
-        assert.deepEqual((await store.listUserSessions(userId, NOW + 50)).map((s) => s.id), ['new', 'old']);
-        assert.deepEqual(await store.listUserSessions('someone-else', NOW), []);
+        const all = await store.listUserSessions(userId, NOW + 50, { limit: 50, offset: 0 });
+        assert.deepEqual([all.items.map((s) => s.id), all.total], [['new', 'old'], 2]);
+        assert.deepEqual(await store.listUserSessions('someone-else', NOW, { limit: 50, offset: 0 }), { items: [], total: 0 });
+      });
+
+      test('listUserSessions pages: limit and offset pick a slice, the total stays the count of all live sessions', async () => {
+        for (let i = 0; i < 7; i++) await store.createSession(newSession(`p${i}`, userId, { createdAt: NOW + i }), `rt-p${i}`);
+        const page = (limit: number, offset: number) => store.listUserSessions(userId, NOW + 100, { limit, offset });
+        const ids = async (limit: number, offset: number) => {
+          const { items, total } = await page(limit, offset);
+          assert.equal(total, 7);
+          return items.map((s) => s.id);
+        };
+        assert.deepEqual(await ids(3, 0), ['p6', 'p5', 'p4']);
+        assert.deepEqual(await ids(3, 3), ['p3', 'p2', 'p1']);
+        assert.deepEqual(await ids(3, 6), ['p0']);
+        assert.deepEqual(await ids(3, 7), []);
+        assert.deepEqual(await ids(200, 0), ['p6', 'p5', 'p4', 'p3', 'p2', 'p1', 'p0']);
+      });
+
+      test('createSession without maxSessions ends nothing', async () => {
+        for (let i = 0; i < 4; i++) assert.deepEqual(await store.createSession(newSession(`n${i}`, userId, { createdAt: NOW + i }), `rt-n${i}`), []);
+        assert.equal((await store.listUserSessions(userId, NOW + 10, { limit: 50, offset: 0 })).total, 4);
+      });
+
+      test('createSession with maxSessions ends the least recently used live sessions beyond it, and announces each', async () => {
+        for (const [i, id] of ['a', 'b', 'c'].entries()) await store.createSession(newSession(id, userId, { createdAt: NOW + i }), `rt-${id}`, { maxSessions: 3 });
+        // 'a' is the oldest but was used last; 'b' is the least recently used.
+        await store.touchSession('a', NOW + 50);
+        const changes = record(store);
+        assert.deepEqual(await store.createSession(newSession('d', userId, { createdAt: NOW + 100 }), 'rt-d', { maxSessions: 3 }), ['b']);
+        assert.equal((await store.getAuthState('b'))?.session.revokedAt, NOW + 100);
+        const live = await store.listUserSessions(userId, NOW + 100, { limit: 50, offset: 0 });
+        assert.deepEqual([live.items.map((s) => s.id), live.total], [['d', 'c', 'a'], 3]);
+        assert.deepEqual(changes, [{ kind: 'session', id: 'b' }]);
+        // Its refresh token goes with it: the session is revoked, so it cannot rotate.
+        assert.equal(await store.rotateRefreshToken('rt-b', { tokenHash: 'rt-b2', expiresAt: NOW + DAY }, NOW + 101), false);
+      });
+
+      test('createSession with maxSessions counts only live sessions and never ends the new one', async () => {
+        await store.createSession(newSession('revoked', userId), 'rt-revoked');
+        await store.revokeSession('revoked', NOW);
+        await store.createSession(newSession('expired', userId, { expiresAt: NOW + 5 }), 'rt-expired');
+        await store.createSession(newSession('live', userId, { createdAt: NOW + 1 }), 'rt-live');
+        assert.deepEqual(await store.createSession(newSession('newest', userId, { createdAt: NOW + 10 }), 'rt-newest', { maxSessions: 2 }), []);
+        // A cap of 1: only the new session stays, even though 'live' has the same use time.
+        await store.touchSession('live', NOW + 20);
+        assert.deepEqual((await store.createSession(newSession('only', userId, { createdAt: NOW + 20 }), 'rt-only', { maxSessions: 1 })).sort(), ['live', 'newest']);
+        assert.deepEqual((await store.listUserSessions(userId, NOW + 20, { limit: 50, offset: 0 })).items.map((s) => s.id), ['only']);
+      });
+
+      test('createSession with maxSessions brings an old pile of sessions down to the cap in one login, announced as one user change', async () => {
+        for (let i = 0; i < 40; i++) await store.createSession(newSession(`old${i}`, userId, { createdAt: NOW + i }), `rt-old${i}`);
+        const changes = record(store);
+        const ended = await store.createSession(newSession('fresh', userId, { createdAt: NOW + 100 }), 'rt-fresh', { maxSessions: 5 });
+        assert.equal(ended.length, 36);
+        const live = await store.listUserSessions(userId, NOW + 100, { limit: 50, offset: 0 });
+        assert.deepEqual(live.items.map((s) => s.id), ['fresh', 'old39', 'old38', 'old37', 'old36']);
+        assert.deepEqual(changes, [{ kind: 'user', id: userId }]);
+      });
+
+      test('createSession with maxSessions holds the cap however many logins of one user race', async () => {
+        const racers = await racingStores(3);
+        const cap = 4;
+        const ended = await Promise.all(
+          Array.from({ length: 15 }, (_, i) => racers[i % racers.length]!.createSession(newSession(`r${i}`, userId, { createdAt: NOW + i }), `rt-r${i}`, { maxSessions: cap })),
+        );
+        const live = await store.listUserSessions(userId, NOW + 100, { limit: 50, offset: 0 });
+        assert.equal(live.total, cap, `live: ${live.items.map((s) => s.id).join(',')}`);
+        // Every session that is not live was ended by exactly one racer.
+        assert.equal(ended.flat().length, 15 - cap);
+        assert.equal(new Set(ended.flat()).size, 15 - cap);
       });
     });
 

@@ -78,6 +78,11 @@ export const portcullis: Target = {
         DATABASE_URL: `sqlite:${join(context.workDir, 'portcullis.db')}`,
         // Request logging at info would measure pino, not authentication (see docs/benchmarks.md).
         PORTCULLIS_LOG_LEVEL: 'warn',
+        // Every load comes from one address (127.0.0.1): without these, the per-address fair
+        // share of hashing and the successful-login limit (SPEC §4) would turn B's and C's
+        // logins into 503s and 429s, and the bench would measure the limits, not the logins.
+        PORTCULLIS_HASH_PER_ADDRESS: '100000',
+        PORTCULLIS_ADDRESS_MAX_LOGINS: '1000000000',
         ...context.portcullisEnv,
       }),
     });

@@ -22,7 +22,7 @@ import { refreshGrant } from './refresh-grant.ts';
 import { DEFAULT_SCOPES, type ScopeCatalog } from './scopes.ts';
 import { deriveRotationKey } from './session-token.ts';
 import { publicJwks, type Jwks } from './signing-keys.ts';
-import { changePassword, endSession, listSessions, logout, revokeToken, type PasswordChange, type SessionView } from './sessions.ts';
+import { changePassword, endSession, listSessions, logout, revokeToken, type PageRequest, type PasswordChange, type SessionView } from './sessions.ts';
 import type { Store } from './store.ts';
 import { createUserAccount, updateUserAccount, type AccountChanges, type NewAccount } from './users.ts';
 import type { UserRecord } from './store.ts';
@@ -47,6 +47,10 @@ export interface AuthServiceOptions {
   argon2?: Argon2Params;
   hashConcurrency?: number;
   hashQueue?: number;
+  /** Hashing jobs (running or queued) one client address may hold at once (SPEC §4 fair share). Default 2. */
+  hashPerAddress?: number;
+  /** Live sessions per user; a login beyond it ends the least recently used (SPEC §4). Default 100. */
+  maxSessions?: number;
   limiter?: LoginLimiter;
   clock?: Clock;
 }
@@ -66,6 +70,7 @@ export interface AuthService {
   readonly accessTokenTtl: number;
   readonly refreshTokenTtl: number;
   readonly refreshReuseGrace: number;
+  readonly maxSessions: number;
   /** Key that derives a refresh token's successor (never leaves the process). */
   readonly rotationKey: Buffer;
   passwordGrant(input: { username: string; password: string; scope: string | undefined; client: ClientContext }): Promise<TokenResponse>;
@@ -73,8 +78,8 @@ export interface AuthService {
   refreshGrant(input: { refreshToken: string; scope: string | undefined; client: ClientContext }): Promise<TokenResponse>;
   /** Ends the session of an access or refresh token (RFC 7009); unknown tokens are ignored. */
   revokeToken(input: { token: string; tokenTypeHint?: string | undefined }): Promise<boolean>;
-  /** The user's live sessions, newest first, `current` marking `currentSessionId`. */
-  listSessions(userId: string, currentSessionId?: string): Promise<SessionView[]>;
+  /** One page (default: the first 50) of the user's live sessions, newest first, `current` marking `currentSessionId`, with their total. */
+  listSessions(userId: string, currentSessionId?: string, page?: PageRequest): Promise<{ items: SessionView[]; total: number }>;
   /** Ends one of the user's own live sessions; NotFoundError for any other id. */
   endSession(userId: string, sessionId: string): Promise<void>;
   /** Ends the given (the caller's) session. */
@@ -93,9 +98,22 @@ export interface AuthService {
 }
 
 export const DEFAULT_ARGON2: Argon2Params = Object.freeze({ memoryCost: 65536, timeCost: 3, parallelism: 4 });
+/** SPEC §4's default cap on a user's live sessions. */
+export const DEFAULT_MAX_SESSIONS = 100;
+/**
+ * Hashing jobs one client address may hold by default: one hashing and one waiting keeps a
+ * single client's logins flowing back to back, and leaves every other place of the shared
+ * queue to other addresses.
+ */
+export const DEFAULT_HASH_PER_ADDRESS = 2;
 
 function positive(name: string, value: number): number {
   if (!Number.isInteger(value) || value < 0) throw new ConfigError(name, `must be a whole number ≥ 0, got ${value}`);
+  return value;
+}
+
+function atLeastOne(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) throw new ConfigError(name, `must be a whole number ≥ 1, got ${value}`);
   return value;
 }
 
@@ -113,10 +131,12 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
   const accessTokenTtl = positive('accessTokenTtl', options.accessTokenTtl ?? 1800);
   const refreshTokenTtl = positive('refreshTokenTtl', options.refreshTokenTtl ?? 2_592_000);
   const refreshReuseGrace = positive('refreshReuseGrace', options.refreshReuseGrace ?? 10);
+  const maxSessions = atLeastOne('maxSessions', options.maxSessions ?? DEFAULT_MAX_SESSIONS);
   const hasher = createPasswordHasher({
     params: options.argon2 ?? DEFAULT_ARGON2,
     concurrency: options.hashConcurrency ?? 2,
     queue: options.hashQueue ?? 16,
+    perClient: atLeastOne('hashPerAddress', options.hashPerAddress ?? DEFAULT_HASH_PER_ADDRESS),
   });
   const keyRing = options.keyRing;
   if (keyRing && keyRing.accessTokenTtl !== accessTokenTtl) throw new ConfigError('keyRing', 'must be opened with the same accessTokenTtl as the service');
@@ -133,7 +153,7 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
   const authenticator = createAuthenticator({ tokens, store, clock });
   // Lockout is on unless the caller opts out with `unlimitedLoginLimiter` (SPEC §4).
   const limiter = options.limiter ?? store.createLoginLimiter?.({}) ?? unlimitedLoginLimiter;
-  const grantDeps = { store, hasher, tokens, limiter, scopes, refreshTokenTtl, clock };
+  const grantDeps = { store, hasher, tokens, limiter, scopes, refreshTokenTtl, maxSessions, clock };
   const accountDeps = { store, hasher, scopes, clock };
   const rotationKey = deriveRotationKey(options.secretKey);
   const refreshDeps = { store, tokens, scopes, refreshTokenTtl, refreshReuseGrace, rotationKey, clock };
@@ -152,11 +172,12 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     accessTokenTtl,
     refreshTokenTtl,
     refreshReuseGrace,
+    maxSessions,
     rotationKey,
     passwordGrant: (input) => freshKeys(() => passwordGrant(grantDeps, input)),
     refreshGrant: (input) => freshKeys(() => refreshGrant(refreshDeps, input)),
     revokeToken: (input) => revokeToken(sessionDeps, input),
-    listSessions: (userId, current) => listSessions(sessionDeps, userId, current),
+    listSessions: (userId, current, page) => listSessions(sessionDeps, userId, current, page),
     endSession: (userId, sessionId) => endSession(sessionDeps, userId, sessionId),
     logout: (sessionId) => logout(sessionDeps, sessionId),
     changePassword: (input) => changePassword(sessionDeps, input),

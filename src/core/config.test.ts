@@ -14,6 +14,9 @@ test('uses the SPEC defaults when nothing is set', () => {
   assert.equal(config.loginMaxFailures, 5);
   assert.equal(config.loginWindow, 900);
   assert.equal(config.addressMaxFailures, 100);
+  assert.equal(config.addressMaxLogins, 1000);
+  assert.equal(config.hashPerAddress, 2);
+  assert.equal(config.maxSessions, 100);
   assert.deepEqual(config.argon2, { memoryCost: 65536, timeCost: 3, parallelism: 4 });
   assert.deepEqual(Object.keys(config.scopes), ['me', 'admin']);
   assert.ok(Object.isFrozen(config));
@@ -52,6 +55,10 @@ test('throws a ConfigError naming the setting for a bad value', () => {
     [{ PORTCULLIS_SCOPES: '{"has space": "x"}' }, /^PORTCULLIS_SCOPES:/],
     [{ PORTCULLIS_SCOPES: '["me"]' }, /^PORTCULLIS_SCOPES:/],
     [{ DATABASE_URL: 'mysql://x' }, /^DATABASE_URL:/],
+    [{ PORTCULLIS_ADDRESS_MAX_LOGINS: '0' }, /^PORTCULLIS_ADDRESS_MAX_LOGINS:/],
+    [{ PORTCULLIS_HASH_PER_ADDRESS: '0' }, /^PORTCULLIS_HASH_PER_ADDRESS:/],
+    [{ PORTCULLIS_MAX_SESSIONS: '0' }, /^PORTCULLIS_MAX_SESSIONS:/],
+    [{ PORTCULLIS_MAX_SESSIONS: 'many' }, /^PORTCULLIS_MAX_SESSIONS:/],
   ];
   for (const [env, message] of cases) {
     assert.throws(() => loadConfig({ env }), (error: unknown) => error instanceof ConfigError && error instanceof TypeError && message.test(error.message), JSON.stringify(env));
@@ -60,4 +67,9 @@ test('throws a ConfigError naming the setting for a bad value', () => {
 
 test('accepts a grace window of 0 (turned off)', () => {
   assert.equal(loadConfig({ env: { PORTCULLIS_REFRESH_REUSE_GRACE: '0' } }).refreshReuseGrace, 0);
+});
+
+test('reads the fair-share, successful-login and session caps', () => {
+  const config = loadConfig({ env: { PORTCULLIS_ADDRESS_MAX_LOGINS: '50', PORTCULLIS_HASH_PER_ADDRESS: '3', PORTCULLIS_MAX_SESSIONS: '7' } });
+  assert.deepEqual([config.addressMaxLogins, config.hashPerAddress, config.maxSessions], [50, 3, 7]);
 });

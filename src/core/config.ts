@@ -30,6 +30,10 @@ export interface Config {
   loginMaxFailures: number;
   loginWindow: number;
   addressMaxFailures: number;
+  /** `PORTCULLIS_ADDRESS_MAX_LOGINS`: successful logins per address in the window before 429. */
+  addressMaxLogins: number;
+  /** `PORTCULLIS_MAX_SESSIONS`: live sessions per user; a login beyond it ends the least recently used. */
+  maxSessions: number;
   /** `PORTCULLIS_ISSUER`; undefined: the issuer is each request's origin (`issuer.ts`). */
   issuer: string | undefined;
   scopes: ScopeCatalog;
@@ -39,6 +43,8 @@ export interface Config {
   /** Password hashes computed at once; the rest wait in a bounded queue, then are shed (SPEC §3). */
   hashConcurrency: number;
   hashQueue: number;
+  /** `PORTCULLIS_HASH_PER_ADDRESS`: hashing jobs (running or queued) one client address may hold (SPEC §4 fair share). */
+  hashPerAddress: number;
   logLevel: string;
   /** Honour X-Forwarded-For from these proxies (Fastify's trustProxy), off by default. */
   trustProxy: boolean | string;
@@ -143,6 +149,8 @@ export function loadConfig(options: { env?: Env; flags?: ConfigFlags } = {}): Re
     loginMaxFailures: int(env, 'PORTCULLIS_LOGIN_MAX_FAILURES', 5, 1),
     loginWindow: int(env, 'PORTCULLIS_LOGIN_WINDOW', 900, 1),
     addressMaxFailures: int(env, 'PORTCULLIS_ADDRESS_MAX_FAILURES', 100, 1),
+    addressMaxLogins: int(env, 'PORTCULLIS_ADDRESS_MAX_LOGINS', 1000, 1),
+    maxSessions: int(env, 'PORTCULLIS_MAX_SESSIONS', 100, 1, 1_000_000),
     // SPEC §1: unset, the default must not depend on how this process listens.
     issuer: env.PORTCULLIS_ISSUER || undefined,
     scopes: parseScopes(env.PORTCULLIS_SCOPES),
@@ -151,6 +159,7 @@ export function loadConfig(options: { env?: Env; flags?: ConfigFlags } = {}): Re
     argon2,
     hashConcurrency: int(env, 'PORTCULLIS_HASH_CONCURRENCY', hashConcurrency, 1, 256),
     hashQueue: int(env, 'PORTCULLIS_HASH_QUEUE', cores * 8, 0, 100_000),
+    hashPerAddress: int(env, 'PORTCULLIS_HASH_PER_ADDRESS', 2, 1, 100_000),
     logLevel: env.PORTCULLIS_LOG_LEVEL || env.LOG_LEVEL || 'info',
     trustProxy: env.PORTCULLIS_TRUST_PROXY ? (env.PORTCULLIS_TRUST_PROXY === 'true' ? true : env.PORTCULLIS_TRUST_PROXY) : false,
     redisUrl: redisUrl(env.REDIS_URL),

@@ -76,7 +76,11 @@ export class InvalidScopeError extends PortcullisError {
   override readonly oauthError = 'invalid_scope';
 }
 
-/** 429 temporarily_unavailable: too many failed logins for this username and address. */
+/**
+ * 429 temporarily_unavailable: too many failed logins for this username and address, or from
+ * this address, or too many successful logins from this address (SPEC §4). One body for all:
+ * SPEC §2.1 fixes it, and clients match it.
+ */
 export class TooManyAttemptsError extends PortcullisError {
   readonly code = 'PCL_TOO_MANY_ATTEMPTS';
   readonly statusCode = 429;
@@ -89,7 +93,7 @@ export class TooManyAttemptsError extends PortcullisError {
   }
 }
 
-/** 503 temporarily_unavailable: the password-hashing bound is full; the login is shed. */
+/** 503 temporarily_unavailable: the password-hashing bound is full, or this address holds its fair share of it; the login is shed. */
 export class LoginOverloadedError extends PortcullisError {
   readonly code = 'PCL_LOGIN_OVERLOADED';
   readonly statusCode = 503;

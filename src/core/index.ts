@@ -4,6 +4,7 @@ export * from './authenticate.ts';
 export * from './clock.ts';
 export * from './config.ts';
 export * from './errors.ts';
+export * from './limiter-address.ts';
 export * from './login-limiter.ts';
 export * from './password.ts';
 export * from './password-grant.ts';

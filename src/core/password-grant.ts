@@ -9,7 +9,8 @@
  */
 import type { AccessTokens } from './access-token.ts';
 import type { Clock } from './clock.ts';
-import { InactiveUserError, InvalidGrantError } from './errors.ts';
+import { InactiveUserError, InvalidGrantError, LoginOverloadedError } from './errors.ts';
+import { limiterAddress } from './limiter-address.ts';
 import type { LoginLimiter } from './login-limiter.ts';
 import type { PasswordHasher } from './password.ts';
 import { assertKnownScopes, grantScopes, parseScope, type ScopeCatalog } from './scopes.ts';
@@ -45,6 +46,8 @@ export interface GrantDeps {
   limiter: LoginLimiter;
   scopes: ScopeCatalog;
   refreshTokenTtl: number;
+  /** Live sessions a user may hold; a login beyond it ends the least recently used (SPEC §4). */
+  maxSessions?: number | undefined;
   clock: Clock;
 }
 
@@ -63,7 +66,7 @@ export async function passwordGrant(
   // Only a name some stored account could have is looked up (not the stricter rules for new
   // names: accounts created before them must still log in).
   const user = loginNameProblem(input.username) === undefined ? await store.findUserByUsername(input.username) : undefined;
-  const verified = user ? await hasher.verify(user.passwordHash, input.password) : { ok: await hasher.verifyDummy(input.password), needsRehash: false };
+  const verified = await verifyFairly(deps, user?.passwordHash, input.password, input.client.address);
   if (!user || !verified.ok) {
     await limiter.recordFailure(key, input.client.address, clock());
     throw new InvalidGrantError();
@@ -80,9 +83,34 @@ export async function passwordGrant(
   return startSession(deps, user.id, granted, input.client);
 }
 
+/**
+ * Verifies a password (or, without a stored hash, does the dummy work) within the client
+ * address's fair share of the hashing slots (SPEC §4). An attempt shed with 503 — the
+ * address already holds its share, or every slot is taken — counts toward the address's
+ * limit before the 503 goes out, so a flood of shed attempts reaches 429 like any other.
+ *
+ * @example
+ * const { ok } = await verifyFairly(deps, user?.passwordHash, password, request.ip);
+ */
+export async function verifyFairly(
+  deps: Pick<GrantDeps, 'hasher' | 'limiter' | 'clock'>,
+  storedHash: string | undefined,
+  password: string,
+  address: string,
+): Promise<{ ok: boolean; needsRehash: boolean }> {
+  const client = limiterAddress(address);
+  try {
+    if (storedHash === undefined) return { ok: await deps.hasher.verifyDummy(password, client), needsRehash: false };
+    return await deps.hasher.verify(storedHash, password, client);
+  } catch (error) {
+    if (error instanceof LoginOverloadedError) await deps.limiter.recordShed(address, deps.clock());
+    throw error;
+  }
+}
+
 /** Creates a session with its first refresh token and issues the first access token. */
 export async function startSession(
-  deps: Pick<GrantDeps, 'store' | 'tokens' | 'refreshTokenTtl' | 'clock'>,
+  deps: Pick<GrantDeps, 'store' | 'tokens' | 'refreshTokenTtl' | 'clock' | 'maxSessions'>,
   userId: string,
   scopes: string[],
   client: ClientContext,
@@ -102,6 +130,8 @@ export async function startSession(
       clientId: client.clientId,
     },
     hashRefreshToken(refreshToken),
+    // SPEC §4: beyond the cap the least recently used sessions end, in the same transaction.
+    deps.maxSessions === undefined ? undefined : { maxSessions: deps.maxSessions },
   );
   const { token, expiresIn } = deps.tokens.issue({ sub: userId, sid, scope: scopes, origin: client.origin });
   return { access_token: token, token_type: 'bearer', expires_in: expiresIn, refresh_token: refreshToken, scope: scopes.join(' ') };

@@ -28,10 +28,11 @@ export interface VerifyResult {
 }
 
 export interface PasswordHasher {
-  hash(password: string): Promise<string>;
-  verify(storedHash: string, password: string): Promise<VerifyResult>;
+  /** `client` (an address, see `limiterAddress`) holds the work to that client's fair share (SPEC §4). */
+  hash(password: string, client?: string): Promise<string>;
+  verify(storedHash: string, password: string, client?: string): Promise<VerifyResult>;
   /** The same work as `verify`, against a hash nobody knows the password of. Always false. */
-  verifyDummy(password: string): Promise<false>;
+  verifyDummy(password: string, client?: string): Promise<false>;
   /** Computes the dummy hash ahead of the first unknown-user login, so that one costs no extra. */
   warm(): Promise<void>;
   /** True when a stored hash is in a format this hasher can check. */
@@ -95,9 +96,9 @@ export function lowerHelperThreadPriority(): number {
   return lowered;
 }
 
-export function createPasswordHasher(options: { params: Argon2Params; concurrency: number; queue: number }): PasswordHasher {
+export function createPasswordHasher(options: { params: Argon2Params; concurrency: number; queue: number; perClient?: number | undefined }): PasswordHasher {
   const { params } = options;
-  const limiter = createWorkLimiter({ concurrency: options.concurrency, queue: options.queue });
+  const limiter = createWorkLimiter({ concurrency: options.concurrency, queue: options.queue, perKey: options.perClient });
   const argonOptions = { ...params, algorithm: ARGON2ID };
   let verifications = 0;
   let dummyHash: Promise<string> | undefined;
@@ -112,7 +113,7 @@ export function createPasswordHasher(options: { params: Argon2Params; concurrenc
   };
 
   const dummy = (): Promise<string> => (dummyHash ??= started(argon2.hash(randomBytes(24).toString('base64url'), argonOptions)));
-  const hash = (password: string): Promise<string> => limiter.run(() => started(argon2.hash(password, argonOptions)));
+  const hash = (password: string, client?: string): Promise<string> => limiter.run(() => started(argon2.hash(password, argonOptions)), client);
 
   const verifyRaw = async (storedHash: string, password: string): Promise<boolean> => {
     verifications++;
@@ -124,16 +125,16 @@ export function createPasswordHasher(options: { params: Argon2Params; concurrenc
 
   return {
     hash,
-    async verify(storedHash, password) {
-      const ok = await limiter.run(() => verifyRaw(storedHash, password));
+    async verify(storedHash, password, client) {
+      const ok = await limiter.run(() => verifyRaw(storedHash, password), client);
       return { ok, needsRehash: ok && !isCurrentArgon2id(storedHash, params) };
     },
     async warm() {
       await dummy();
     },
-    async verifyDummy(password) {
+    async verifyDummy(password, client) {
       const stored = await dummy();
-      await limiter.run(() => verifyRaw(stored, password));
+      await limiter.run(() => verifyRaw(stored, password), client);
       return false;
     },
     isSupportedHash(storedHash) {

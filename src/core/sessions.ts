@@ -13,6 +13,7 @@ import type { Clock } from './clock.ts';
 import { IncorrectPasswordError, NotFoundError, ValidationError } from './errors.ts';
 import type { LoginLimiter } from './login-limiter.ts';
 import type { PasswordHasher } from './password.ts';
+import { verifyFairly } from './password-grant.ts';
 import type { ScopeCatalog } from './scopes.ts';
 import { hashRefreshToken } from './session-token.ts';
 import type { SessionRecord, Store, UserRecord } from './store.ts';
@@ -53,10 +54,30 @@ export function toSessionView(session: SessionRecord, currentSessionId: string |
   };
 }
 
-/** The user's live sessions, newest first, the caller's own marked `current`. */
-export async function listSessions(deps: Pick<SessionDeps, 'store' | 'clock'>, userId: string, currentSessionId?: string): Promise<SessionView[]> {
-  const sessions = await deps.store.listUserSessions(userId, deps.clock());
-  return sessions.map((s) => toSessionView(s, currentSessionId));
+/** A page of a list: at most `limit` items after skipping `offset`. */
+export interface PageRequest {
+  limit: number;
+  offset: number;
+}
+
+/** SPEC §4: `GET /users/me/sessions` pages, 50 by default. */
+export const DEFAULT_SESSIONS_PAGE: Readonly<PageRequest> = Object.freeze({ limit: 50, offset: 0 });
+
+/**
+ * One page of the user's live sessions, newest first, the caller's own marked `current`, and
+ * how many live sessions the user has in all.
+ *
+ * @example
+ * const { items, total } = await listSessions(deps, user.id, principal.sessionId, { limit: 50, offset: 0 });
+ */
+export async function listSessions(
+  deps: Pick<SessionDeps, 'store' | 'clock'>,
+  userId: string,
+  currentSessionId?: string,
+  page: PageRequest = DEFAULT_SESSIONS_PAGE,
+): Promise<{ items: SessionView[]; total: number }> {
+  const { items, total } = await deps.store.listUserSessions(userId, deps.clock(), page);
+  return { items: items.map((s) => toSessionView(s, currentSessionId)), total };
 }
 
 /**
@@ -129,7 +150,7 @@ export interface PasswordChange {
  * limiter (SPEC §4), so a stolen access token cannot be used to guess the password at speed.
  */
 export async function changePassword(deps: SessionDeps, input: PasswordChange): Promise<void> {
-  const { store, hasher, limiter, clock } = deps;
+  const { store, limiter, clock } = deps;
   const problem = passwordProblem(input.newPassword);
   if (problem) throw new ValidationError([{ loc: ['body', 'new_password'], msg: problem, type: 'value_error' }]);
   const key = usernameKey(input.user.username);
@@ -137,7 +158,7 @@ export async function changePassword(deps: SessionDeps, input: PasswordChange): 
   // Re-read: the hash must be the stored one, not a cached copy.
   const user = await store.findUserById(input.user.id);
   if (!user) throw new NotFoundError('User not found');
-  const { ok } = await hasher.verify(user.passwordHash, input.currentPassword);
+  const { ok } = await verifyFairly(deps, user.passwordHash, input.currentPassword, input.address);
   if (!ok) {
     await limiter.recordFailure(key, input.address, clock());
     throw new IncorrectPasswordError();

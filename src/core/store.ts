@@ -128,8 +128,16 @@ export interface UserStore {
 }
 
 export interface SessionStore {
-  /** Inserts a session together with its first refresh token hash, atomically. */
-  createSession(session: NewSession, refreshTokenHash: string): Promise<void>;
+  /**
+   * Inserts a session together with its first refresh token hash, atomically. With
+   * `maxSessions`, the same transaction then ends (revokes at `session.createdAt`) the user's
+   * least recently used live sessions (by `lastUsedAt`, then `createdAt`, then id; never the
+   * new one) so that at most `maxSessions` stay live. Calls for one user are serialised, so
+   * however many logins race, the cap holds once they have committed. Each ended session is
+   * announced as a session change (caches on every instance drop it, as for any revoke).
+   * Returns the ids of the sessions it ended, [] when none.
+   */
+  createSession(session: NewSession, refreshTokenHash: string, options?: { maxSessions?: number | undefined }): Promise<string[]>;
   /** The session and its user, or undefined when either is gone. */
   getAuthState(sessionId: string): Promise<AuthState | undefined>;
   /** Records use of a session. Not a change that invalidates caches. */
@@ -154,8 +162,12 @@ export interface SessionStore {
    * returns true. Announces a session change (the session's expiry moved).
    */
   rotateRefreshToken(tokenHash: string, successor: NewRefreshToken, at: number): Promise<boolean>;
-  /** The user's live sessions (not revoked, `expiresAt` after `now`), newest first; [] when none. */
-  listUserSessions(userId: string, now: number): Promise<SessionRecord[]>;
+  /**
+   * One page of the user's live sessions (not revoked, `expiresAt` after `now`), newest first
+   * (by `createdAt`, then id), and how many live sessions the user has in all; `items` is []
+   * past the end or when there are none.
+   */
+  listUserSessions(userId: string, now: number, page: { limit: number; offset: number }): Promise<{ items: SessionRecord[]; total: number }>;
 }
 
 export interface Store extends UserStore, SessionStore {

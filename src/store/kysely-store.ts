@@ -8,7 +8,7 @@
  * const store = createKyselyStore(await openDatabase(url)); await store.migrate();
  */
 import { randomUUID } from 'node:crypto';
-import { Migrator, type Selectable } from 'kysely';
+import { Migrator, type Selectable, type Transaction } from 'kysely';
 import { ConflictError, StoreUnavailableError } from '../core/errors.ts';
 import type { AuthState, NewUser, RefreshTokenRecord, SessionRecord, Store, StoreChange, UserRecord } from '../core/store.ts';
 import { textProblem } from '../core/text.ts';
@@ -16,7 +16,7 @@ import { usernameKey } from '../core/username.ts';
 import type { Database } from './database.ts';
 import { createDatabaseLoginLimiter } from './login-limiter.ts';
 import { createMigrationProvider, MIGRATION_TABLES } from './migrations.ts';
-import type { RefreshTokensTable, SessionsTable, UsersTable } from './schema.ts';
+import type { RefreshTokensTable, Schema, SessionsTable, UsersTable } from './schema.ts';
 
 const splitScopes = (s: string): string[] => (s === '' ? [] : s.split(' '));
 
@@ -58,6 +58,22 @@ export function toRefreshToken(row: Selectable<RefreshTokensTable>): RefreshToke
     expiresAt: Number(row.expires_at),
     rotatedAt: row.rotated_at === null ? null : Number(row.rotated_at),
   };
+}
+
+/** Sessions ended per statement when a login goes over the cap (bounds the `IN` list). */
+const END_BATCH = 500;
+/** Up to this many sessions ended at once are announced one by one; more, as one change of the user. */
+const END_ONE_BY_ONE = 16;
+
+/**
+ * Takes the lock that serialises writes to one user's set of sessions, inside a transaction: a
+ * write to the user's row that changes nothing. On PostgreSQL (READ COMMITTED) a second
+ * transaction waits on the row lock until the first commits, and its later statements then
+ * see the first one's sessions; SQLite serialises writers anyway, and a write as the first
+ * statement takes its lock at once (no read-to-write upgrade that could fail as busy).
+ */
+async function lockUser(trx: Transaction<Schema>, userId: string): Promise<void> {
+  await trx.updateTable('users').set((eb) => ({ updated_at: eb.ref('updated_at') })).where('id', '=', userId).execute();
 }
 
 /** Thrown inside a rotation's transaction to roll it back (the session was revoked meanwhile). */
@@ -236,9 +252,13 @@ export function createKyselyStore(database: Database): KyselyStore {
         return ran;
       }),
 
-    createSession: (session, refreshTokenHash) =>
+    createSession: (session, refreshTokenHash, options = {}) =>
       guard(async () => {
-        await db.transaction().execute(async (trx) => {
+        const { maxSessions } = options;
+        const ended = await db.transaction().execute(async (trx) => {
+          // Taken first, so a racing login waits here until this one commits and then sees
+          // this session (see lockUser).
+          if (maxSessions !== undefined) await lockUser(trx, session.userId);
           await trx
             .insertInto('sessions')
             .values({
@@ -258,7 +278,30 @@ export function createKyselyStore(database: Database): KyselyStore {
             .insertInto('refresh_tokens')
             .values({ token_hash: refreshTokenHash, session_id: session.id, created_at: session.createdAt, expires_at: session.expiresAt, rotated_at: null })
             .execute();
+          if (maxSessions === undefined) return [];
+          // SPEC §4: the new session and the maxSessions - 1 most recently used others stay.
+          const others = await trx
+            .selectFrom('sessions')
+            .select('id')
+            .where('user_id', '=', session.userId)
+            .where('revoked_at', 'is', null)
+            .where('expires_at', '>', session.createdAt)
+            .where('id', '!=', session.id)
+            .orderBy('last_used_at', 'desc')
+            .orderBy('created_at', 'desc')
+            .orderBy('id', 'desc')
+            .execute();
+          const over = others.slice(Math.max(0, maxSessions - 1)).map((row) => row.id);
+          for (let i = 0; i < over.length; i += END_BATCH) {
+            await trx.updateTable('sessions').set({ revoked_at: session.createdAt }).where('id', 'in', over.slice(i, i + END_BATCH)).execute();
+          }
+          return over;
         });
+        // Like any revoke, every instance drops the ended sessions from its cache; many at once
+        // (a lowered cap meeting an old pile) go as one change of the user.
+        if (ended.length > END_ONE_BY_ONE) emit({ kind: 'user', id: session.userId });
+        else for (const id of ended) emit({ kind: 'session', id });
+        return ended;
       }),
 
     getAuthState: (sessionId) =>
@@ -284,9 +327,15 @@ export function createKyselyStore(database: Database): KyselyStore {
 
     revokeUserSessions: (userId, at, keep) =>
       guard(async () => {
-        let query = db.updateTable('sessions').set({ revoked_at: at }).where('user_id', '=', userId).where('revoked_at', 'is', null);
-        if (keep !== undefined) query = query.where('id', '!=', keep);
-        const result = await query.executeTakeFirst();
+        const result = await db.transaction().execute(async (trx) => {
+          // The user's row first, as a login over the session cap takes it (createSession):
+          // both then touch the user's sessions one after the other, never in crossed order
+          // (which PostgreSQL would break as a deadlock).
+          await lockUser(trx, userId);
+          let query = trx.updateTable('sessions').set({ revoked_at: at }).where('user_id', '=', userId).where('revoked_at', 'is', null);
+          if (keep !== undefined) query = query.where('id', '!=', keep);
+          return query.executeTakeFirst();
+        });
         emit({ kind: 'user', id: userId });
         return Number(result.numUpdatedRows);
       }),
@@ -349,18 +398,12 @@ export function createKyselyStore(database: Database): KyselyStore {
         return true;
       }),
 
-    listUserSessions: (userId, now) =>
+    listUserSessions: (userId, now, { limit, offset }) =>
       guard(async () => {
-        const rows = await db
-          .selectFrom('sessions')
-          .selectAll()
-          .where('user_id', '=', userId)
-          .where('revoked_at', 'is', null)
-          .where('expires_at', '>', now)
-          .orderBy('created_at', 'desc')
-          .orderBy('id', 'desc')
-          .execute();
-        return rows.map(toSession);
+        const live = db.selectFrom('sessions').where('user_id', '=', userId).where('revoked_at', 'is', null).where('expires_at', '>', now);
+        const rows = await live.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).offset(offset).execute();
+        const { total } = await live.select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow();
+        return { items: rows.map(toSession), total: Number(total) };
       }),
 
     async close() {

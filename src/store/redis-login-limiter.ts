@@ -1,12 +1,13 @@
 /**
- * The failed-login limiter of SPEC §4 kept in Redis, for deployments that set `REDIS_URL`:
- * every instance on the same Redis sees the same counts. Same contract as the database
- * limiter (src/store/login-limiter.ts), with the same keys: each counter — `pair:` (username
- * key + client address) and `addr:` (client address), both SHA-256 digests — is a sorted set
- * of failures scored by their time, and its count is the number of members inside the sliding
- * window. Each call is one Lua script, so it is atomic and costs one round trip; members are
- * unique, so concurrent failures are never lost. A key expires one window after its last
- * failure, so Redis holds nothing that no longer counts.
+ * The login limiter of SPEC §4 kept in Redis, for deployments that set `REDIS_URL`: every
+ * instance on the same Redis sees the same counts. Same contract as the database limiter
+ * (src/store/login-limiter.ts), with the same keys: each counter — `pair:` (username key +
+ * client address) and `addr:` (client address) for failures and shed attempts, `ok:` (client
+ * address) for successful logins, all SHA-256 digests — is a sorted set of events scored by
+ * their time, and its count is the number of members inside the sliding window. Each call is
+ * one Lua script, so it is atomic and costs one round trip; members are unique, so concurrent
+ * events are never lost. A key expires one window after its last event, so Redis holds
+ * nothing that no longer counts.
  *
  * Time is the `now` the caller passes (the service's clock), never Redis's: scores are
  * compared with it, and only the expiry of a whole key runs on Redis's clock.
@@ -17,14 +18,14 @@
  *
  * @example
  * const redis = createRedisClient(process.env.REDIS_URL!);
- * const limiter = createRedisLoginLimiter(redis, { maxFailures: 5, windowSeconds: 900, addressMaxFailures: 100 });
+ * const limiter = createRedisLoginLimiter(redis, { maxFailures: 5, windowSeconds: 900, addressMaxFailures: 100, addressMaxLogins: 1000 });
  * const service = createAuthService({ store, secretKey, issuer, limiter });
  */
 import { randomUUID } from 'node:crypto';
 import { Redis, ReplyError } from 'ioredis';
 import { StoreUnavailableError, TooManyAttemptsError } from '../core/errors.ts';
 import type { LoginLimiter } from '../core/login-limiter.ts';
-import { addressFailureKey, loginLimits, pairFailureKey, type DatabaseLoginLimiterOptions } from './login-limiter.ts';
+import { addressFailureKey, addressLoginKey, loginLimits, pairFailureKey, type DatabaseLoginLimiterOptions } from './login-limiter.ts';
 
 /** Limits (as the database limiter's) and where the keys live. */
 export interface RedisLoginLimiterOptions extends DatabaseLoginLimiterOptions {
@@ -65,16 +66,27 @@ export function createRedisClient(url: string, options: RedisClientOptions = {})
 }
 
 /**
- * Records one failure in every counter key given: adds it, drops members that left the
- * window (score ≤ cutoff: a failure counts while `now - at < window`) and lets the key expire
- * one window after its newest failure. ARGV: now, cutoff, window ms, a unique member.
+ * Records one event in every counter key given: adds it, drops members that left the window
+ * (score ≤ cutoff: an event counts while `now - at < window`) and lets the key expire one
+ * window after its newest event. ARGV: now, cutoff, window ms, a unique member.
  */
-const RECORD_FAILURE = `
+const RECORD_EVENT = `
 for _, key in ipairs(KEYS) do
   redis.call('ZADD', key, ARGV[1], ARGV[4])
   redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[2])
   redis.call('PEXPIRE', key, ARGV[3])
 end
+return 0`;
+
+/**
+ * A successful login: clears the pair (KEYS[1]) and records the event in the address's login
+ * counter (KEYS[2]) as RECORD_EVENT does. ARGV as RECORD_EVENT's.
+ */
+const RECORD_SUCCESS = `
+redis.call('DEL', KEYS[1])
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 0`;
 
 /**
@@ -110,15 +122,27 @@ async function guard<T>(fn: () => Promise<T>): Promise<T> {
 
 /** A LoginLimiter over Redis, shared by every instance that uses the same Redis and key prefix. */
 export function createRedisLoginLimiter(redis: Redis, options: RedisLoginLimiterOptions = {}): LoginLimiter {
-  const { maxFailures, addressMaxFailures, windowMs } = loginLimits(options);
+  const { maxFailures, addressMaxFailures, addressMaxLogins, windowMs } = loginLimits(options);
   const prefix = options.keyPrefix ?? 'portcullis:lf:';
   const pairKey = (usernameKey: string, address: string): string => prefix + pairFailureKey(usernameKey, address);
   const addressKey = (address: string): string => prefix + addressFailureKey(address);
+  const loginKey = (address: string): string => prefix + addressLoginKey(address);
+  const record = (keys: string[], now: number): Promise<unknown> => redis.eval(RECORD_EVENT, keys.length, ...keys, now, now - windowMs, windowMs, randomUUID());
 
   return {
     async check(usernameKey, address, now) {
       const found = (await guard(() =>
-        redis.eval(REFUSING_FAILURES, 2, pairKey(usernameKey, address), addressKey(address), now - windowMs, maxFailures - 1, addressMaxFailures - 1),
+        redis.eval(
+          REFUSING_FAILURES,
+          3,
+          pairKey(usernameKey, address),
+          addressKey(address),
+          loginKey(address),
+          now - windowMs,
+          maxFailures - 1,
+          addressMaxFailures - 1,
+          addressMaxLogins - 1,
+        ),
       )) as string[];
       // A counter refuses until its max-th newest failure leaves the window (as the database limiter).
       const until = Math.max(...found.map((score) => (score === '' ? -Infinity : Number(score) + windowMs)));
@@ -128,13 +152,21 @@ export function createRedisLoginLimiter(redis: Redis, options: RedisLoginLimiter
 
     recordFailure: (usernameKey, address, now) =>
       guard(async () => {
-        await redis.eval(RECORD_FAILURE, 2, pairKey(usernameKey, address), addressKey(address), now, now - windowMs, windowMs, randomUUID());
+        await record([pairKey(usernameKey, address), addressKey(address)], now);
       }),
 
-    recordSuccess: (usernameKey, address) =>
+    // SPEC §4: an attempt shed with 503 counts toward the address's limit, not the pair's.
+    recordShed: (address, now) =>
       guard(async () => {
-        // SPEC §4: a success resets the pair only; the address keeps its count.
-        await redis.del(pairKey(usernameKey, address));
+        await record([addressKey(address)], now);
+      }),
+
+    recordSuccess: (usernameKey, address, now) =>
+      guard(async () => {
+        // SPEC §4: a success resets the pair only; the address keeps its failure count, and
+        // its successful logins are bounded too (a flood of right passwords). One script:
+        // atomic, one round trip.
+        await redis.eval(RECORD_SUCCESS, 2, pairKey(usernameKey, address), loginKey(address), now, now - windowMs, windowMs, randomUUID());
       }),
 
     ping: () =>

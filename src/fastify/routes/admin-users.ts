@@ -92,8 +92,11 @@ type UpdateBody = Partial<Omit<CreateBody, 'username'>>;
  * Query strings arrive as text and the app's validator does not coerce types, so whole
  * numbers are turned into numbers before validation; anything else stays text and the schema
  * refuses it with 422.
+ *
+ * @example
+ * app.get('/things', { preValidation: numericQuery, schema: { querystring } }, handler);
  */
-async function numericQuery(request: FastifyRequest): Promise<void> {
+export async function numericQuery(request: FastifyRequest): Promise<void> {
   const query = request.query as Record<string, unknown>;
   for (const [name, value] of Object.entries(query)) {
     if (typeof value === 'string' && /^-?\d{1,15}$/.test(value)) query[name] = Number(value);

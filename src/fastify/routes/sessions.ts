@@ -4,8 +4,9 @@
  * sessions through the core, which announces the change, so an access token of an ended
  * session fails on the very next request.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../../core/username.ts';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, numericQuery } from './admin-users.ts';
 
 const detail = { type: 'object', properties: { detail: { type: 'string' } }, required: ['detail'] } as const;
 const noContent = { description: 'Done (no body)', type: 'null' } as const;
@@ -46,22 +47,67 @@ const validationError = {
   },
 } as const;
 
+/**
+ * Pagination of a list whose body stays a bare array (SPEC §2.3): the total in
+ * `X-Total-Count`, and the neighbouring pages in `Link` (RFC 8288 §3, relative references
+ * resolved against the request's URL).
+ *
+ * @example
+ * pageHeaders(request, reply, { limit: 50, offset: 0 }, 120);
+ * // X-Total-Count: 120; Link: </users/me/sessions?limit=50&offset=50>; rel="next"
+ */
+export function pageHeaders(request: FastifyRequest, reply: FastifyReply, page: { limit: number; offset: number }, total: number): void {
+  const path = request.url.split('?')[0] ?? '';
+  const at = (offset: number): string => `<${path}?limit=${page.limit}&offset=${offset}>`;
+  const links: string[] = [];
+  if (page.offset + page.limit < total) links.push(`${at(page.offset + page.limit)}; rel="next"`);
+  if (page.offset > 0) links.push(`${at(Math.max(0, page.offset - page.limit))}; rel="prev"`);
+  reply.header('x-total-count', String(total));
+  if (links.length > 0) reply.header('link', links.join(', '));
+}
+
 /** Registers the session routes and logout; needs the Portcullis plugin registered first. */
 export async function sessionRoutes(app: FastifyInstance): Promise<void> {
   const service = app.portcullis;
 
-  app.get(
+  app.get<{ Querystring: { limit: number; offset: number } }>(
     '/users/me/sessions',
     {
       config: { auth: { scopes: ['me'] } },
+      preValidation: numericQuery,
       schema: {
         summary: 'List my sessions',
-        description: 'Live sessions of the current user, newest first. `current` marks the one making this request.',
+        description:
+          'Live sessions of the current user, newest first, one page at a time. `current` marks the one making this request. ' +
+          '`X-Total-Count` holds the number of live sessions; `Link` points to the next and previous pages.',
         tags: ['sessions'],
-        response: { 200: { description: 'Live sessions, newest first', type: 'array', items: sessionSchema } },
+        querystring: {
+          type: 'object',
+          properties: {
+            limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE, description: `Sessions per page, 1–${MAX_PAGE_SIZE}` },
+            offset: { type: 'integer', minimum: 0, default: 0, description: 'Sessions to skip' },
+          },
+        },
+        response: {
+          200: {
+            description: 'Live sessions, newest first',
+            headers: {
+              'x-total-count': { type: 'integer', description: 'Live sessions in all' },
+              link: { type: 'string', description: 'RFC 8288 links to the `next` and `prev` pages, when there are any' },
+            },
+            type: 'array',
+            items: sessionSchema,
+          },
+          422: validationError,
+        },
       },
     },
-    async (request) => service.listSessions(request.user.id, request.principal.sessionId),
+    async (request, reply) => {
+      const page = { limit: request.query.limit, offset: request.query.offset };
+      const { items, total } = await service.listSessions(request.user.id, request.principal.sessionId, page);
+      pageHeaders(request, reply, page, total);
+      return items;
+    },
   );
 
   app.delete<{ Params: { id: string } }>(
