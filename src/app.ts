@@ -10,6 +10,7 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { DestinationStream, LoggerOptions } from 'pino';
 import type { AuthService } from './core/auth-service.ts';
+import type { TrustProxy } from './core/trust-proxy.ts';
 import { DEFAULT_SECURITY_SCHEME, oauth2SecurityScheme, portcullis } from './fastify/plugin.ts';
 import { renderError } from './fastify/render-error.ts';
 import { adminUsersRoutes } from './fastify/routes/admin-users.ts';
@@ -26,7 +27,8 @@ export interface BuildAppOptions {
   logger?: LoggerOptions | false;
   /** Where log lines go (default stdout); tests capture them here. */
   logStream?: DestinationStream;
-  trustProxy?: boolean | string;
+  /** Which X-Forwarded-For hops to believe (`parseTrustProxy`); default: none. */
+  trustProxy?: TrustProxy;
 }
 
 /** Log redaction: no password, token or credential header ever reaches a log line (SPEC §4). */
@@ -49,6 +51,18 @@ export function loggerOptions(level = 'info'): LoggerOptions {
   return { level, redact: { paths: REDACT_PATHS, censor: '[REDACTED]' } };
 }
 
+/**
+ * Fastify's `trustProxy` for a `TrustProxy`. proxy-addr walks X-Forwarded-For from the right
+ * (the socket's address first) and stops at the first address the function does not trust, so
+ * the client address is the rightmost untrusted hop. Fastify turns a bare number into "trust
+ * nothing", so a hop count is a function of the hop's index.
+ */
+function fastifyTrustProxy(trust: TrustProxy | undefined): false | string[] | ((address: string, hop: number) => boolean) {
+  if (!trust) return false;
+  if ('hops' in trust) return (_address, hop) => hop < trust.hops;
+  return [...trust.addresses];
+}
+
 /** The server's routes, registered in this order. */
 const routes = [usersMeRoutes, sessionRoutes, adminUsersRoutes, revokeRoutes, wellKnownRoutes, healthRoutes, docsRoutes];
 
@@ -56,7 +70,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const { service } = options;
   const app = Fastify({
     logger: options.logger === false ? false : { ...(options.logger ?? loggerOptions()), ...(options.logStream ? { stream: options.logStream } : {}) },
-    trustProxy: options.trustProxy ?? false,
+    trustProxy: fastifyTrustProxy(options.trustProxy),
     // Router-level client errors (malformed or over-long path segments) get the same {"detail"} bodies.
     frameworkErrors: (error, request, reply) => renderError(error, request, reply),
     bodyLimit: 64 * 1024,

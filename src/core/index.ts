@@ -14,6 +14,7 @@ export * from './signing-keys.ts';
 export * from './key-ring.ts';
 export * from './sessions.ts';
 export * from './store.ts';
+export * from './trust-proxy.ts';
 export * from './users.ts';
 export * from './username.ts';
 export * from './work-limiter.ts';
