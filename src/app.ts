@@ -20,6 +20,7 @@ import { revokeRoutes } from './fastify/routes/revoke.ts';
 import { sessionRoutes } from './fastify/routes/sessions.ts';
 import { usersMeRoutes } from './fastify/routes/users-me.ts';
 import { wellKnownRoutes } from './fastify/routes/well-known.ts';
+import { queryRedaction } from './log-redaction.ts';
 
 export interface BuildAppOptions {
   service: AuthService;
@@ -47,8 +48,9 @@ export const REDACT_PATHS = [
   '*.refresh_token',
 ];
 
+/** pino options: JSON lines with credentials and every URL query string redacted (SPEC §4). */
 export function loggerOptions(level = 'info'): LoggerOptions {
-  return { level, redact: { paths: REDACT_PATHS, censor: '[REDACTED]' } };
+  return { level, redact: { paths: REDACT_PATHS, censor: '[REDACTED]' }, ...queryRedaction() };
 }
 
 /**
