@@ -71,6 +71,9 @@ function fastifyTrustProxy(trust: TrustProxy | undefined): false | string[] | ((
  * `frame-ancestors`, with `X-Frame-Options` for older browsers, RFC 7034), and only the
  * package's own scripts. Swagger UI and ReDoc set inline styles, and ReDoc runs its search in a
  * blob: worker; remote images stay refused (ReDoc's footer logo would call cdn.redoc.ly).
+ *
+ * @example
+ * reply.headers(HTML_SECURITY_HEADERS); // on a route of your own that serves HTML
  */
 export const HTML_SECURITY_HEADERS = Object.freeze({
   'content-security-policy': [

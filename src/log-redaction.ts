@@ -11,9 +11,15 @@
  */
 import pino, { type LoggerOptions, type SerializedError } from 'pino';
 
+/** What stands in a log line for a redacted value. */
 export const REDACTED = '[REDACTED]';
 
-/** The URL without its query string (`?[REDACTED]` in its place, so readers see there was one). */
+/**
+ * The URL without its query string (`?[REDACTED]` in its place, so readers see there was one).
+ *
+ * @example
+ * redactQuery('/users/me?access_token=abc'); // '/users/me?[REDACTED]'
+ */
 export function redactQuery(url: string): string {
   const query = url.indexOf('?');
   return query === -1 ? url : `${url.slice(0, query)}?${REDACTED}`;

@@ -12,13 +12,18 @@
 import { chmodSync, closeSync, fchmodSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 
+/** Mode of a directory Portcullis creates: its user only. */
 export const PRIVATE_DIRECTORY_MODE = 0o700;
+/** Mode of a file Portcullis creates: its user reads and writes, nobody else. */
 export const PRIVATE_FILE_MODE = 0o600;
 
 /**
  * Creates `directory` (and missing parents) with mode 0700. A directory that already exists is
  * left as it is: it belongs to the operator, who may share it on purpose; Portcullis never
  * loosens a mode, and the files it keeps there are 0600 anyway.
+ *
+ * @example
+ * ensurePrivateDirectory('./data');
  */
 export function ensurePrivateDirectory(directory: string): void {
   const first = mkdirSync(directory, { recursive: true, mode: PRIVATE_DIRECTORY_MODE });
@@ -30,7 +35,12 @@ export function ensurePrivateDirectory(directory: string): void {
   }
 }
 
-/** Creates an empty file with mode 0600; does nothing when the file exists (of several processes, one creates it). */
+/**
+ * Creates an empty file with mode 0600; does nothing when the file exists (of several processes, one creates it).
+ *
+ * @example
+ * createPrivateFile('./data/portcullis.db');
+ */
 export function createPrivateFile(path: string): void {
   let fd: number;
   try {
@@ -49,6 +59,9 @@ export function createPrivateFile(path: string): void {
 /**
  * Takes group and other permissions off an existing file (e.g. a database created 0644 by an
  * older version). Missing files and files of another user (chmod is not ours to do) are skipped.
+ *
+ * @example
+ * restrictToOwner('./data/portcullis.db-wal');
  */
 export function restrictToOwner(path: string): void {
   try {
