@@ -10,6 +10,7 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { DestinationStream, LoggerOptions } from 'pino';
 import type { AuthService } from './core/auth-service.ts';
+import type { TrustProxy } from './core/trust-proxy.ts';
 import { DEFAULT_SECURITY_SCHEME, oauth2SecurityScheme, portcullis } from './fastify/plugin.ts';
 import { renderError } from './fastify/render-error.ts';
 import { adminUsersRoutes } from './fastify/routes/admin-users.ts';
@@ -19,6 +20,7 @@ import { revokeRoutes } from './fastify/routes/revoke.ts';
 import { sessionRoutes } from './fastify/routes/sessions.ts';
 import { usersMeRoutes } from './fastify/routes/users-me.ts';
 import { wellKnownRoutes } from './fastify/routes/well-known.ts';
+import { queryRedaction } from './log-redaction.ts';
 
 export interface BuildAppOptions {
   service: AuthService;
@@ -26,7 +28,8 @@ export interface BuildAppOptions {
   logger?: LoggerOptions | false;
   /** Where log lines go (default stdout); tests capture them here. */
   logStream?: DestinationStream;
-  trustProxy?: boolean | string;
+  /** Which X-Forwarded-For hops to believe (`parseTrustProxy`); default: none. */
+  trustProxy?: TrustProxy;
 }
 
 /** Log redaction: no password, token or credential header ever reaches a log line (SPEC §4). */
@@ -45,9 +48,49 @@ export const REDACT_PATHS = [
   '*.refresh_token',
 ];
 
+/** pino options: JSON lines with credentials and every URL query string redacted (SPEC §4). */
 export function loggerOptions(level = 'info'): LoggerOptions {
-  return { level, redact: { paths: REDACT_PATHS, censor: '[REDACTED]' } };
+  return { level, redact: { paths: REDACT_PATHS, censor: '[REDACTED]' }, ...queryRedaction() };
 }
+
+/**
+ * Fastify's `trustProxy` for a `TrustProxy`. proxy-addr walks X-Forwarded-For from the right
+ * (the socket's address first) and stops at the first address the function does not trust, so
+ * the client address is the rightmost untrusted hop. Fastify turns a bare number into "trust
+ * nothing", so a hop count is a function of the hop's index.
+ */
+function fastifyTrustProxy(trust: TrustProxy | undefined): false | string[] | ((address: string, hop: number) => boolean) {
+  if (!trust) return false;
+  if ('hops' in trust) return (_address, hop) => hop < trust.hops;
+  return [...trust.addresses];
+}
+
+/**
+ * Headers of every HTML page (the docs): no framing, since Swagger UI's Authorize dialog takes
+ * passwords (clickjacking: OWASP Clickjacking Defense Cheat Sheet; CSP Level 3
+ * `frame-ancestors`, with `X-Frame-Options` for older browsers, RFC 7034), and only the
+ * package's own scripts. Swagger UI and ReDoc set inline styles, and ReDoc runs its search in a
+ * blob: worker; remote images stay refused (ReDoc's footer logo would call cdn.redoc.ly).
+ *
+ * @example
+ * reply.headers(HTML_SECURITY_HEADERS); // on a route of your own that serves HTML
+ */
+export const HTML_SECURITY_HEADERS = Object.freeze({
+  'content-security-policy': [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data:",
+    "font-src 'self' data:",
+    "connect-src 'self'",
+    "worker-src 'self' blob:",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+  ].join('; '),
+  'x-frame-options': 'DENY',
+});
 
 /** The server's routes, registered in this order. */
 const routes = [usersMeRoutes, sessionRoutes, adminUsersRoutes, revokeRoutes, wellKnownRoutes, healthRoutes, docsRoutes];
@@ -56,7 +99,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const { service } = options;
   const app = Fastify({
     logger: options.logger === false ? false : { ...(options.logger ?? loggerOptions()), ...(options.logStream ? { stream: options.logStream } : {}) },
-    trustProxy: options.trustProxy ?? false,
+    trustProxy: fastifyTrustProxy(options.trustProxy),
     // Router-level client errors (malformed or over-long path segments) get the same {"detail"} bodies.
     frameworkErrors: (error, request, reply) => renderError(error, request, reply),
     bodyLimit: 64 * 1024,
@@ -71,6 +114,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   });
   app.addHook('onSend', async (_request, reply) => {
     reply.header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer');
+    if (/^text\/html\b/i.test(String(reply.getHeader('content-type') ?? ''))) reply.headers(HTML_SECURITY_HEADERS);
   });
   await app.register(swagger, {
     openapi: {

@@ -3,11 +3,27 @@
  * table, even when several instances start together.
  */
 import type { AuthService } from './core/auth-service.ts';
+import type { Config } from './core/config.ts';
+import { ConfigError } from './core/errors.ts';
 
 export const DEMO_USERS = [
   { username: 'johndoe', password: 'secret', fullName: 'John Doe', email: 'johndoe@example.com', disabled: false },
   { username: 'alice', password: 'secret2', fullName: 'Alice Wonderson', email: 'alice@example.com', disabled: true },
 ] as const;
+
+/**
+ * Refuses `--demo` under `NODE_ENV=production` (SPEC §4): the demo users have well-known
+ * passwords (`secret`, shorter than the password rules allow), so a production database must
+ * never get them.
+ *
+ * @example
+ * assertDemoAllowed(config); // throws ConfigError when config.production
+ */
+export function assertDemoAllowed(config: Pick<Config, 'production'>): void {
+  if (config.production) {
+    throw new ConfigError('--demo', 'is refused when NODE_ENV=production: the demo users have well-known passwords. Drop --demo (npm start passes it; run `npx portcullis serve`) and create users with `npx portcullis users add`');
+  }
+}
 
 /** Returns true when this call created the users. */
 export async function seedDemoUsers(service: AuthService): Promise<boolean> {

@@ -11,7 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp, loggerOptions } from './app.ts';
 import type { Clock } from './core/clock.ts';
 import type { Config } from './core/config.ts';
-import { seedDemoUsers } from './demo-users.ts';
+import { assertDemoAllowed, seedDemoUsers } from './demo-users.ts';
 import { openRuntime, type Runtime } from './runtime.ts';
 
 export interface StartServerOptions {
@@ -37,6 +37,7 @@ export const SHUTDOWN_GRACE_MS = 10_000;
 
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
   const { config } = options;
+  if (options.demo) assertDemoAllowed(config);
   const runtime = await openRuntime(config, options.clock ? { clock: options.clock } : {});
   const app = await buildApp({ service: runtime.service, logger: options.logger ?? loggerOptions(config.logLevel), trustProxy: config.trustProxy });
   // Logged at migrate time: the operator must learn of renamed accounts (README, "Usernames").

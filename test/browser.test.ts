@@ -55,6 +55,13 @@ describe('Swagger UI and ReDoc in Chromium', { skip, timeout: TEST_TIMEOUT_MS * 
     });
     context.setDefaultTimeout(STEP_TIMEOUT_MS);
     context.setDefaultNavigationTimeout(STEP_TIMEOUT_MS);
+    // Every page records what its Content-Security-Policy refused (SPEC §4), to show the
+    // policy leaves Swagger UI and ReDoc working.
+    // (Page scripts are strings: this project's TypeScript has no DOM types.)
+    await context.addInitScript({
+      content: `window.cspViolations = [];
+        document.addEventListener('securitypolicyviolation', (event) => window.cspViolations.push(event.violatedDirective + ' ' + event.blockedURI));`,
+    });
   });
 
   after(async () => {
@@ -97,6 +104,11 @@ describe('Swagger UI and ReDoc in Chromium', { skip, timeout: TEST_TIMEOUT_MS * 
       .map((request) => request.url());
     assert.deepEqual(foreign, [], `requests to other hosts than ${origin}`);
     assert.ok(requests.length > 0, 'the page made requests');
+  }
+
+  /** What the page's Content-Security-Policy refused so far (`directive blocked-uri`). */
+  function cspViolations(page: Page): Promise<string[]> {
+    return page.evaluate<string[]>('[...window.cspViolations]');
   }
 
   /** Saves a screenshot (the whole page, or the viewport scrolled to `focus`) and prints its path. */
@@ -154,6 +166,7 @@ describe('Swagger UI and ReDoc in Chromium', { skip, timeout: TEST_TIMEOUT_MS * 
       assert.deepEqual(body, { username: 'johndoe', email: 'johndoe@example.com', full_name: 'John Doe', disabled: false, scopes: ['me'] });
       await assertOnlyServerRequests(page, requests);
       assert.deepEqual(errors, []);
+      assert.deepEqual(await cspViolations(page), [], 'the Content-Security-Policy refused nothing Swagger UI needs');
     } finally {
       await page.close();
     }
@@ -214,6 +227,25 @@ describe('Swagger UI and ReDoc in Chromium', { skip, timeout: TEST_TIMEOUT_MS * 
       assert.match(await title.innerText(), /^Portcullis/);
       await assertOnlyServerRequests(page, requests);
       assert.deepEqual(errors, []);
+      // Only the remote footer logo is refused, on purpose (img-src).
+      assert.deepEqual((await cspViolations(page)).filter((v) => !/^img-src https:\/\/cdn\.redoc\.ly\//.test(v)), []);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('another page cannot frame /docs, where the Authorize dialog takes passwords (frame-ancestors)', { timeout: TEST_TIMEOUT_MS }, async () => {
+    assert.ok(context && server);
+    const page = await context.newPage();
+    try {
+      // A page of another origin (about:blank) that tries to frame the docs, as a clickjacker would.
+      await page.setContent(`<iframe id="docs" src="${server.url}/docs" width="900" height="600" onload="window.framed = true"></iframe>`);
+      await page.waitForFunction('window.framed === true');
+      const frame = await (await page.$('#docs'))?.contentFrame();
+      assert.ok(frame, 'the iframe has a frame');
+      // Chromium shows its own error page instead of the refused document.
+      assert.doesNotMatch(frame.url(), /^http:/, 'the docs did not load in the frame');
+      assert.equal(await frame.locator('#swagger-ui').count(), 0);
     } finally {
       await page.close();
     }

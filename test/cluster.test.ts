@@ -27,13 +27,16 @@ async function waitForLoggers(server: { output(): string }, msg: string, marker:
   return seen;
 }
 
-/** Pids of the processes that logged `msg`, for requests whose URL contains `marker`. */
+/**
+ * Pids of the processes that logged `msg`, for requests whose Host header contains `marker`
+ * (the host is logged; a query string is not, SPEC §4).
+ */
 function pidsLogging(output: string, msg: string, marker = ''): Set<number> {
   const pids = new Set<number>();
   for (const line of output.split('\n')) {
     if (!line.startsWith('{')) continue;
-    const entry = JSON.parse(line) as { pid: number; msg: string; req?: { url: string } };
-    if (entry.msg === msg && (marker === '' || entry.req?.url.includes(marker))) pids.add(entry.pid);
+    const entry = JSON.parse(line) as { pid: number; msg: string; req?: { host?: string } };
+    if (entry.msg === msg && (marker === '' || entry.req?.host?.includes(marker))) pids.add(entry.pid);
   }
   return pids;
 }
@@ -60,7 +63,7 @@ async function workersShareTheirWrites(databaseUrl: string): Promise<void> {
     // A new connection per request: the primary hands out connections, not requests, round-robin.
     const me = (marker: string) =>
       new Promise<{ status: number }>((resolve, reject) => {
-        const req = request(`${server.url}/users/me?probe=${marker}`, { agent: false, headers: { authorization: `Bearer ${token}` } }, (res) => {
+        const req = request(`${server.url}/users/me`, { agent: false, headers: { authorization: `Bearer ${token}`, host: `probe-${marker}.localhost:${server.port}` } }, (res) => {
           res.resume();
           res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
         });
@@ -69,7 +72,7 @@ async function workersShareTheirWrites(databaseUrl: string): Promise<void> {
       });
     // Every worker reads (and caches) johndoe's session.
     for (let i = 0; i < 6; i++) assert.equal((await me('before')).status, 200);
-    assert.equal(await waitForLoggers(server, 'incoming request', 'probe=before', 2), 2, 'both workers served requests before the change');
+    assert.equal(await waitForLoggers(server, 'incoming request', 'probe-before.', 2), 2, 'both workers served requests before the change');
 
     const out = new PassThrough();
     const code = await runCli(['users', 'disable', 'johndoe'], { stdin: new PassThrough(), stdout: out, stderr: out, env: { ...SERVER_ENV, DATABASE_URL: databaseUrl } });
@@ -78,7 +81,7 @@ async function workersShareTheirWrites(databaseUrl: string): Promise<void> {
     const settle = Date.now() + 1_000;
     while ((await me('settle')).status === 200 && Date.now() < settle) await new Promise((r) => setTimeout(r, 20));
     for (let i = 0; i < 6; i++) assert.notEqual((await me('after')).status, 200);
-    assert.equal(await waitForLoggers(server, 'incoming request', 'probe=after', 2), 2, 'both workers served requests after the change');
+    assert.equal(await waitForLoggers(server, 'incoming request', 'probe-after.', 2), 2, 'both workers served requests after the change');
   } finally {
     assert.equal(await server.stop(), 0, server.output());
   }

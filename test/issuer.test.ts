@@ -91,7 +91,7 @@ describe('without a configured issuer', () => {
   test('behind a trusted proxy the origin is the forwarded one; untrusted, the forwarded headers are ignored', async (t) => {
     const ctx = await withJohn({ issuer: undefined });
     t.after(() => ctx.close());
-    const proxied = await buildApp({ service: ctx.service, logger: false, trustProxy: '127.0.0.1' });
+    const proxied = await buildApp({ service: ctx.service, logger: false, trustProxy: { addresses: ['127.0.0.1'] } });
     t.after(() => proxied.close());
     const forwarded = at('10.0.0.5:8001', { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'auth.example.com' });
     assert.equal((await metadataAt(proxied, forwarded)).metadata.issuer, 'https://auth.example.com');

@@ -43,3 +43,36 @@ test('redacts credentials even when a log call includes the request headers or b
   assert.match(line, /\[REDACTED\]/);
   assert.doesNotMatch(line, /leaked-token|leaked-password|leaked-refresh/);
 });
+
+test('redacts query strings, where clients sometimes put passwords and tokens, from every log line', async () => {
+  const before = lines.length;
+  const secret = 'query-secret-7f3a9c';
+  const token = 'eyJquery.token.5d1e';
+  const query = `username=johndoe&password=${secret}&access_token=${token}`;
+  // What the attack sent: credentials in the URL of the token endpoint, a bearer token in a
+  // query parameter (RFC 6750 §2.3), and the same on an unknown path and a malformed one.
+  const responses = [
+    await app.inject({ method: 'POST', url: `/token?${query}`, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: '' }),
+    await app.inject({ method: 'GET', url: `/users/me?access_token=${token}` }),
+    await app.inject({ method: 'GET', url: `/no-such-route?${query}` }),
+    await app.inject({ method: 'GET', url: `/users/%E0%A4%A?${query}` }),
+  ];
+  assert.deepEqual(responses.map((r) => r.statusCode), [400, 401, 404, 400]);
+  // Our own calls too: a message, a field and an error that mention such a URL, and a parser
+  // error carrying the raw request bytes.
+  app.log.info({ url: `/token?${query}`, nested: { urls: [`http://127.0.0.1/x?${query}`] } }, `retrying GET /users/me?access_token=${token} later`);
+  app.log.error({ err: new Error(`upstream failed for /token?${query}`, { cause: new Error(`at /x?password=${secret}`) }) }, 'failed');
+  app.log.trace({ err: Object.assign(new Error('Parse Error'), { rawPacket: Buffer.from(`GET /x?password=${secret} HTTP/1.1\r\n`) }) }, 'client error');
+  const written = lines.slice(before);
+  const text = written.join('\n');
+  assert.ok(written.length >= 7 + 3, `expected request and call logs, got ${written.length}`);
+  for (const line of written) {
+    for (const leak of [secret, token, 'access_token=', 'password=']) assert.ok(!line.includes(leak), `a log line leaks ${leak}: ${line}`);
+  }
+  assert.match(text, /"url":"\/token\?\[REDACTED\]"/, 'the request log keeps the path and marks the query');
+  assert.match(text, /"url":"\/users\/me\?\[REDACTED\]"/);
+  assert.match(text, /retrying GET \/users\/me\?\[REDACTED\] later/);
+  assert.match(text, /upstream failed for \/token\?\[REDACTED\]/);
+  assert.match(text, /http:\/\/127\.0\.0\.1\/x\?\[REDACTED\]/);
+  assert.doesNotMatch(text, /rawPacket/);
+});

@@ -1,7 +1,7 @@
 /** Starting the server (SPEC §1): secret key rules, demo users, migrations, shutdown. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../src/core/config.ts';
@@ -88,6 +88,36 @@ describe('serve --demo', () => {
       await server.close();
       other.remove();
     }
+  });
+
+  test('is refused under NODE_ENV=production, before anything is opened or created', async () => {
+    const other = tempDir();
+    const database = join(other.path, 'data', 'p.db');
+    const config = loadConfig({ env: { ...CHEAP_ENV, NODE_ENV: 'production', PORTCULLIS_SECRET_KEY: 'k'.repeat(32), DATABASE_URL: `sqlite:${database}` }, flags: { port: 0 } });
+    try {
+      await assert.rejects(startServer({ config, demo: true, logger: false }), (error: unknown) => error instanceof ConfigError && /^--demo: is refused when NODE_ENV=production/.test(error.message));
+      assert.equal(existsSync(database), false, 'no database was created, so no demo user either');
+    } finally {
+      other.remove();
+    }
+  });
+
+  test('serve --demo under NODE_ENV=production exits non-zero with a clear message', { timeout: 60_000 }, async () => {
+    const other = tempDir();
+    const child = spawn(process.execPath, ['bin/portcullis.js', 'serve', '--demo', '--port', '0'], {
+      env: { ...process.env, ...CHEAP_ENV, NODE_ENV: 'production', PORTCULLIS_SECRET_KEY: 'k'.repeat(32), DATABASE_URL: `sqlite:${join(other.path, 'p.db')}` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 50_000);
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    clearTimeout(timer);
+    other.remove();
+    assert.notEqual(code, 0, output);
+    assert.match(output, /error: --demo: is refused when NODE_ENV=production: the demo users have well-known passwords/);
+    assert.doesNotMatch(output, /Portcullis is listening|created demo users/);
   });
 });
 

@@ -9,6 +9,7 @@ import { Command, CommanderError } from 'commander';
 import { loadConfig, type ConfigFlags } from '../core/config.ts';
 import { ConfigError, PortcullisError } from '../core/errors.ts';
 import { isClusterWorker, parseWorkers, runPrimary, runWorker } from '../cluster.ts';
+import { assertDemoAllowed } from '../demo-users.ts';
 import { openRuntime, type Runtime } from '../runtime.ts';
 import { startServer } from '../server.ts';
 import { CliError, type CliIo } from './io.ts';
@@ -45,6 +46,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--workers <n>', 'serve from N processes sharing the port (node:cluster), or "auto" for one per core')
     .action(async (opts: { demo?: boolean; host?: string; port?: string; databaseUrl?: string; workers?: string }) => {
       const serveConfig = config({ host: opts.host, port: opts.port, ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}) });
+      // Before any worker is forked: one clear refusal, not one per worker.
+      if (opts.demo === true) assertDemoAllowed(serveConfig);
       // The primary supervises; each forked worker runs this same command and serves below.
       if (opts.workers !== undefined && !isClusterWorker()) {
         const code = await runPrimary({ workers: parseWorkers(opts.workers), config: serveConfig });

@@ -10,6 +10,7 @@ import { availableParallelism } from 'node:os';
 import type { SigningAlgorithm } from './access-token.ts';
 import { ConfigError } from './errors.ts';
 import { DEFAULT_SCOPES, type ScopeCatalog } from './scopes.ts';
+import { parseTrustProxy, type TrustProxy } from './trust-proxy.ts';
 
 export interface Argon2Params {
   /** Memory in KiB. */
@@ -46,8 +47,8 @@ export interface Config {
   /** `PORTCULLIS_HASH_PER_ADDRESS`: hashing jobs (running or queued) one client address may hold (SPEC §4 fair share). */
   hashPerAddress: number;
   logLevel: string;
-  /** Honour X-Forwarded-For from these proxies (Fastify's trustProxy), off by default. */
-  trustProxy: boolean | string;
+  /** `PORTCULLIS_TRUST_PROXY`: which X-Forwarded-For hops to believe (SPEC §4), off by default. */
+  trustProxy: TrustProxy;
   redisUrl: string | undefined;
   /** `PORTCULLIS_TOKEN_ALGORITHM`: HS256 (the secret key, default) or a key pair kept in the database. */
   tokenAlgorithm: SigningAlgorithm;
@@ -161,7 +162,7 @@ export function loadConfig(options: { env?: Env; flags?: ConfigFlags } = {}): Re
     hashQueue: int(env, 'PORTCULLIS_HASH_QUEUE', cores * 8, 0, 100_000),
     hashPerAddress: int(env, 'PORTCULLIS_HASH_PER_ADDRESS', 2, 1, 100_000),
     logLevel: env.PORTCULLIS_LOG_LEVEL || env.LOG_LEVEL || 'info',
-    trustProxy: env.PORTCULLIS_TRUST_PROXY ? (env.PORTCULLIS_TRUST_PROXY === 'true' ? true : env.PORTCULLIS_TRUST_PROXY) : false,
+    trustProxy: parseTrustProxy(env.PORTCULLIS_TRUST_PROXY),
     redisUrl: redisUrl(env.REDIS_URL),
     tokenAlgorithm: tokenAlgorithm(env.PORTCULLIS_TOKEN_ALGORITHM),
   };

@@ -16,6 +16,7 @@ export * from './key-ring.ts';
 export * from './sessions.ts';
 export * from './store.ts';
 export * from './text.ts';
+export * from './trust-proxy.ts';
 export * from './users.ts';
 export * from './username.ts';
 export * from './work-limiter.ts';

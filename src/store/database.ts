@@ -8,7 +8,6 @@
  * @example
  * const database = await openDatabase('sqlite:./data/portcullis.db');
  */
-import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import type BetterSqlite3Type from 'better-sqlite3';
@@ -16,6 +15,7 @@ import { Kysely, PostgresDialect, SqliteDialect, type PostgresPool, type Postgre
 import pg from 'pg';
 import type { StoreChange } from '../core/store.ts';
 import { createPgChangeFeed } from './pg-notify.ts';
+import { createPrivateFile, ensurePrivateDirectory, restrictToOwner } from './private-files.ts';
 import type { Schema } from './schema.ts';
 
 /**
@@ -77,7 +77,15 @@ export async function openDatabase(url: string): Promise<Database> {
 }
 
 function openSqlite(path: string): Database {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:') {
+    // SPEC §4: the database (hashes, emails, session ids) is 0600 in a 0700 directory. SQLite
+    // would create it 0644; created 0600 first, it also gives its -wal and -shm files that mode
+    // (os_unix.c copies the database's mode to them, umask or not). Files an older version
+    // left readable by others are tightened.
+    ensurePrivateDirectory(dirname(path));
+    createPrivateFile(path);
+    for (const file of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) restrictToOwner(file);
+  }
   const raw = new BetterSqlite3(path);
   raw.pragma('journal_mode = WAL');
   raw.pragma('busy_timeout = 5000');
