@@ -59,7 +59,10 @@ export async function passwordGrant(
   const verified = user ? await hasher.verify(user.passwordHash, input.password) : { ok: await hasher.verifyDummy(input.password), needsRehash: false };
   if (!user || !verified.ok) {
     await limiter.recordFailure(key, input.client.address, clock());
-    throw new InvalidGrantError();
+    const error = new InvalidGrantError();
+    // SPEC §4: a stored hash out of bounds was not run; the operator learns whose (never the hash).
+    if (user && verified.refused) throw error.warn('stored password hash refused; the user must be given a new password', { username: user.username, reason: verified.refused });
+    throw error;
   }
   if (user.disabled) throw new InactiveUserError();
   const granted = grantScopes(requested, user.scopes, deps.scopes);

@@ -2,6 +2,8 @@
  * Password hashing with argon2id (SPEC §3). Hashing runs on libuv's thread pool through
  * @node-rs/argon2 (never on the event loop) behind a `WorkLimiter`. Imported bcrypt hashes
  * and argon2 hashes with other parameters verify and are reported as needing a re-hash.
+ * A stored hash whose cost parameters are outside the bounds of `hash-params.ts` (SPEC §4)
+ * is never run: it verifies as false, after the dummy work, and is reported as `refused`.
  * `verifyDummy` does the same work against a hash of a random password, so an unknown
  * username costs what a wrong password costs (OWASP Authentication Cheat Sheet,
  * "Authentication Responses").
@@ -17,6 +19,7 @@ import { constants as osConstants, getPriority, setPriority } from 'node:os';
 import * as argon2 from '@node-rs/argon2';
 import * as bcrypt from '@node-rs/bcrypt';
 import type { Argon2Params } from './config.ts';
+import { hashClassName, parseHash } from './hash-params.ts';
 import { createWorkLimiter, type WorkLimiter } from './work-limiter.ts';
 
 const ARGON2ID = 2; // argon2.Algorithm.Argon2id (a const enum, not importable at run time)
@@ -25,6 +28,11 @@ export interface VerifyResult {
   ok: boolean;
   /** The hash is not argon2id with the current parameters: store a fresh one. */
   needsRehash: boolean;
+  /**
+   * Why the stored hash was not run (malformed, or cost parameters out of bounds): `ok` is
+   * then false. Fit for a log line; never contains the hash.
+   */
+  refused?: string;
 }
 
 export interface PasswordHasher {
@@ -34,28 +42,25 @@ export interface PasswordHasher {
   verifyDummy(password: string): Promise<false>;
   /** Computes the dummy hash ahead of the first unknown-user login, so that one costs no extra. */
   warm(): Promise<void>;
-  /** True when a stored hash is in a format this hasher can check. */
+  /** True when a stored hash is in a format this hasher checks, with cost parameters within bounds. */
   isSupportedHash(storedHash: string): boolean;
   readonly limiter: WorkLimiter;
   /** How many verifications (real and dummy) ran, for tests and metrics. */
   readonly verifications: number;
+  /** How many verifications ran per hash class (`hashClassName`), for tests and metrics. */
+  readonly verifiedClasses: ReadonlyMap<string, number>;
 }
-
-const ARGON2_PHC = /^\$argon2(id|i|d)\$v=(\d+)\$m=(\d+),t=(\d+),p=(\d+)\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/;
-const BCRYPT = /^\$2[abxy]?\$\d{2}\$[./A-Za-z0-9]{53}$/;
 
 /** Whether a stored hash was made with exactly these argon2id parameters. */
 export function isCurrentArgon2id(storedHash: string, params: Argon2Params): boolean {
-  const m = ARGON2_PHC.exec(storedHash);
-  return (
-    m !== null &&
-    m[1] === 'id' &&
-    m[2] === '19' &&
-    Number(m[3]) === params.memoryCost &&
-    Number(m[4]) === params.timeCost &&
-    Number(m[5]) === params.parallelism
-  );
+  const parsed = parseHash(storedHash);
+  if (!parsed.ok || parsed.params.kind !== 'argon2') return false;
+  const p = parsed.params;
+  return p.variant === 'argon2id' && p.version === 19 && p.memoryCost === params.memoryCost && p.timeCost === params.timeCost && p.parallelism === params.parallelism;
 }
+
+/** Distinct classes counted in `verifiedClasses`; the rest are counted under "other". */
+const MAX_COUNTED_CLASSES = 64;
 
 const HELPER_PRIORITY = osConstants.priority.PRIORITY_BELOW_NORMAL; // nice 10
 
@@ -114,34 +119,52 @@ export function createPasswordHasher(options: { params: Argon2Params; concurrenc
   const dummy = (): Promise<string> => (dummyHash ??= started(argon2.hash(randomBytes(24).toString('base64url'), argonOptions)));
   const hash = (password: string): Promise<string> => limiter.run(() => started(argon2.hash(password, argonOptions)));
 
+  const verifiedClasses = new Map<string, number>();
+  const count = (name: string): void => {
+    const key = verifiedClasses.has(name) || verifiedClasses.size < MAX_COUNTED_CLASSES ? name : 'other';
+    verifiedClasses.set(key, (verifiedClasses.get(key) ?? 0) + 1);
+  };
+
+  /** Runs a hash that parsed within bounds; anything else never reaches the libraries. */
   const verifyRaw = async (storedHash: string, password: string): Promise<boolean> => {
+    const parsed = parseHash(storedHash);
+    if (!parsed.ok) return false;
     verifications++;
-    if (ARGON2_PHC.test(storedHash)) return started(argon2.verify(storedHash, password));
+    count(hashClassName(parsed.params));
+    if (parsed.params.kind === 'argon2') return started(argon2.verify(storedHash, password));
     // bcrypt reads at most 72 bytes; longer inputs are truncated by every implementation.
-    if (BCRYPT.test(storedHash)) return started(bcrypt.verify(password, storedHash.replace(/^\$2y\$/, '$2b$')));
+    return started(bcrypt.verify(password, storedHash.replace(/^\$2y\$/, '$2b$')));
+  };
+  const verifyDummy = async (password: string): Promise<false> => {
+    const stored = await dummy();
+    await limiter.run(() => verifyRaw(stored, password));
     return false;
   };
 
   return {
     hash,
     async verify(storedHash, password) {
+      const parsed = parseHash(storedHash);
+      if (!parsed.ok) {
+        // SPEC §4: a hash out of bounds (stored before the bounds existed) is never run; the
+        // dummy work keeps the answer in the same timing class as a wrong password.
+        await verifyDummy(password);
+        return { ok: false, needsRehash: false, refused: parsed.reason };
+      }
       const ok = await limiter.run(() => verifyRaw(storedHash, password));
       return { ok, needsRehash: ok && !isCurrentArgon2id(storedHash, params) };
     },
     async warm() {
       await dummy();
     },
-    async verifyDummy(password) {
-      const stored = await dummy();
-      await limiter.run(() => verifyRaw(stored, password));
-      return false;
-    },
+    verifyDummy,
     isSupportedHash(storedHash) {
-      return ARGON2_PHC.test(storedHash) || BCRYPT.test(storedHash);
+      return parseHash(storedHash).ok;
     },
     limiter,
     get verifications() {
       return verifications;
     },
+    verifiedClasses,
   };
 }
