@@ -12,7 +12,8 @@
  * const server = await startServer({ config: loadConfig(), demo: true });
  * await server.close();
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { destination, pino, symbols as pinoSymbols } from 'pino';
 import { buildApp, loggerOptions } from './app.ts';
 import type { Clock } from './core/clock.ts';
 import type { Config } from './core/config.ts';
@@ -50,6 +51,19 @@ function terminateBySignal(signal: NodeJS.Signals): void {
   process.removeAllListeners(signal);
   process.kill(process.pid, signal);
   setTimeout(() => process.kill(process.pid, 'SIGKILL'), 1_000).unref();
+}
+
+/**
+ * Writes the log lines pino still buffers, on this thread: its asynchronous writes go through
+ * libuv's pool, which busy hashes may hold, and a process ended by a signal loses what is left.
+ */
+function flushLogsSync(log: FastifyBaseLogger): void {
+  const stream = (log as unknown as Record<symbol, { flushSync?: () => void } | undefined>)[pinoSymbols.streamSym];
+  try {
+    stream?.flushSync?.();
+  } catch {
+    // Not a sonic-boom, or not open yet: nothing more to do.
+  }
 }
 
 /** Resolves once no password hash is running (the caller's timer bounds the wait). */
@@ -96,7 +110,11 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       signalled = true;
       app.log.info({ signal }, 'shutting down');
       const force = setTimeout(() => {
-        app.log.error({ graceSeconds: config.shutdownGrace }, 'in-flight requests did not finish in time; exiting');
+        // Written on this thread: pino's own writes may be stuck behind the hashes in the pool.
+        flushLogsSync(app.log);
+        if (options.logger !== false) {
+          pino(loggerOptions(config.logLevel), destination({ dest: 1, sync: true })).error({ graceSeconds: config.shutdownGrace }, 'in-flight requests did not finish in time; exiting');
+        }
         terminateBySignal(signal);
       }, config.shutdownGrace * 1000);
       force.unref();
