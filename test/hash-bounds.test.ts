@@ -2,7 +2,8 @@
  * Password hashes whose cost parameters are out of bounds (SPEC §4, issue 15 item 1): the one
  * parser refuses them; `users import` reports each such row and imports the good ones; a hash
  * stored before the bounds existed is never run at login (a failed login, counted, logged by
- * username); and SIGTERM ends a server that is busy hashing within its shutdown grace.
+ * username); and SIGTERM ends a server that is busy hashing within its shutdown grace. And
+ * (item 6, last bullet) unknown usernames cost the hash classes in use, not only the policy's.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -25,6 +26,7 @@ import {
 import { openRuntime } from '../src/runtime.ts';
 import { openStore } from '../src/store/index.ts';
 import { createTestContext, login, runCliWith, tempDir, TEST_SECRET, type TestContext } from './helpers.ts';
+import { testDatabases } from './pg.ts';
 import { spawnServer } from './spawn-server.ts';
 
 // Salt and tag of a real argon2id hash (16 and 32 bytes), and the 53 characters of a real bcrypt hash.
@@ -261,3 +263,71 @@ describe('SIGTERM ends a server busy hashing', () => {
     }
   });
 });
+
+const databases = await testDatabases();
+const POLICY_CLASS = 'argon2id$v=19$m=1024,t=1,p=1';
+
+for (const database of databases) {
+  describe(`unknown usernames cost the hash classes in use (${database.name})`, { skip: database.skip }, () => {
+    let t: TestContext;
+    let policyHash: string;
+    let bcryptCheap: string;
+    const add = (username: string, passwordHash: string) =>
+      t.store.createUser({ username, email: null, fullName: null, disabled: false, passwordHash, scopes: ['me'] }, Date.now());
+    /** Logs in as each unknown username and returns the class of the dummy hash each one cost. */
+    const dummyClasses = async (usernames: readonly string[]): Promise<string[]> => {
+      const classes: string[] = [];
+      for (const username of usernames) {
+        const before = new Map(t.service.hasher.verifiedClasses);
+        assert.equal((await login(t.app, username, 'whatever-password')).response.statusCode, 400);
+        const grew = [...t.service.hasher.verifiedClasses].filter(([name, n]) => n !== (before.get(name) ?? 0)).map(([name]) => name);
+        assert.equal(grew.length, 1, `one verification for ${username}`);
+        classes.push(grew[0]!);
+      }
+      return classes;
+    };
+    const unknown = Array.from({ length: 40 }, (_, i) => `nobody-${i}`);
+    before(async () => {
+      t = await createTestContext({ databaseUrl: database.url });
+      policyHash = await t.service.hasher.hash('policy-password');
+      bcryptCheap = await bcrypt.hash('bcrypt-password', 4);
+    });
+    after(() => t.close());
+
+    test('the store counts users by hash class', async () => {
+      for (let i = 0; i < 3; i++) await add(`argon-${i}`, policyHash);
+      await add('bcrypt-0', bcryptCheap);
+      const counts = await t.store.hashClassCounts!();
+      assert.deepEqual(
+        counts.sort((a, b) => a.prefix.localeCompare(b.prefix)),
+        [
+          { prefix: '$2b$04$', count: 1 },
+          { prefix: '$argon2id$v=19$m=1024,t=1,p=1$', count: 3 },
+        ],
+      );
+    });
+
+    test('with bcrypt users, unknown usernames draw the bcrypt dummy in proportion, each the same every time', async () => {
+      for (let i = 1; i < 3; i++) await add(`bcrypt-${i}`, bcryptCheap);
+      // Half the users are bcrypt now (3 of 6).
+      await t.service.refreshHashClasses();
+      const first = await dummyClasses(unknown);
+      const bcryptDraws = first.filter((name) => name === 'bcrypt$4').length;
+      assert.deepEqual(new Set(first), new Set(['bcrypt$4', POLICY_CLASS]));
+      assert.ok(bcryptDraws >= 8 && bcryptDraws <= 32, `${bcryptDraws} of 40 drew bcrypt`);
+      assert.deepEqual(await dummyClasses(unknown), first, 'a username draws the same class on every attempt');
+      // Case-folded usernames are one username: they draw the same.
+      assert.deepEqual(await dummyClasses(unknown.slice(0, 5).map((u) => u.toUpperCase())), first.slice(0, 5));
+    });
+
+    test('with only bcrypt users (all imported), every unknown username costs a bcrypt verify; with none, none does', async () => {
+      for (let i = 0; i < 3; i++) await t.store.deleteUser((await t.store.findUserByUsername(`argon-${i}`))!.id);
+      await t.service.refreshHashClasses();
+      assert.deepEqual(new Set(await dummyClasses(unknown.slice(0, 10))), new Set(['bcrypt$4']));
+      for (let i = 0; i < 3; i++) await t.store.deleteUser((await t.store.findUserByUsername(`bcrypt-${i}`))!.id);
+      await add('argon-only', policyHash);
+      await t.service.refreshHashClasses();
+      assert.deepEqual(new Set(await dummyClasses(unknown.slice(0, 10))), new Set([POLICY_CLASS]));
+    });
+  });
+}

@@ -109,3 +109,29 @@ export function hashClassName(params: HashParams): string {
     ? `bcrypt$${params.cost}`
     : `${params.variant}$v=${params.version}$m=${params.memoryCost},t=${params.timeCost},p=${params.parallelism}`;
 }
+
+/**
+ * The class of a hash prefix as `Store.hashClassCounts` reports it (the hash up to its cost
+ * parameters), or undefined when the prefix is no class of a hash that `parseHash` accepts.
+ *
+ * @example
+ * hashClassOfPrefix('$2b$12$'); // { kind: 'bcrypt', cost: 12 }
+ */
+export function hashClassOfPrefix(prefix: string): HashParams | undefined {
+  // Complete it with a salt and a tag of the usual sizes (16 and 32 bytes) and parse that.
+  const whole = prefix.startsWith('$argon2') ? `${prefix}${'A'.repeat(22)}$${'A'.repeat(43)}` : `${prefix}${'.'.repeat(53)}`;
+  const parsed = parseHash(whole);
+  return parsed.ok ? parsed.params : undefined;
+}
+
+/**
+ * Whether a hash class's parameters are within the bounds (as `parseHash` would judge a hash
+ * of that class).
+ *
+ * @example
+ * isWithinBounds({ kind: 'bcrypt', cost: 16 }); // false
+ */
+export function isWithinBounds(params: HashParams): boolean {
+  const prefix = params.kind === 'bcrypt' ? `$2b$${String(params.cost).padStart(2, '0')}$` : `$${params.variant}$v=${params.version}$m=${params.memoryCost},t=${params.timeCost},p=${params.parallelism}$`;
+  return hashClassOfPrefix(prefix) !== undefined;
+}

@@ -56,7 +56,7 @@ export async function passwordGrant(
   await limiter.check(key, input.client.address, clock());
 
   const user = usernameProblem(input.username) === undefined ? await store.findUserByUsername(input.username) : undefined;
-  const verified = user ? await hasher.verify(user.passwordHash, input.password) : { ok: await hasher.verifyDummy(input.password), needsRehash: false };
+  const verified = user ? await hasher.verify(user.passwordHash, input.password) : { ok: await hasher.verifyDummy(input.password, key), needsRehash: false };
   if (!user || !verified.ok) {
     await limiter.recordFailure(key, input.client.address, clock());
     const error = new InvalidGrantError();

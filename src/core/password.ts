@@ -13,13 +13,13 @@
  * const stored = await hasher.hash('secret');
  * const { ok, needsRehash } = await hasher.verify(stored, 'secret');
  */
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { constants as osConstants, getPriority, setPriority } from 'node:os';
 import * as argon2 from '@node-rs/argon2';
 import * as bcrypt from '@node-rs/bcrypt';
 import type { Argon2Params } from './config.ts';
-import { hashClassName, parseHash } from './hash-params.ts';
+import { hashClassName, isWithinBounds, parseHash, type HashParams } from './hash-params.ts';
 import { createWorkLimiter, type WorkLimiter } from './work-limiter.ts';
 
 const ARGON2ID = 2; // argon2.Algorithm.Argon2id (a const enum, not importable at run time)
@@ -38,8 +38,20 @@ export interface VerifyResult {
 export interface PasswordHasher {
   hash(password: string): Promise<string>;
   verify(storedHash: string, password: string): Promise<VerifyResult>;
-  /** The same work as `verify`, against a hash nobody knows the password of. Always false. */
-  verifyDummy(password: string): Promise<false>;
+  /**
+   * The same work as `verify`, against a hash nobody knows the password of. Always false.
+   * With `username` (its case-folded key) and hash classes set (`setHashClasses`), the dummy
+   * hash is of the class this username draws, in proportion to the users of each class.
+   */
+  verifyDummy(password: string, username?: string): Promise<false>;
+  /**
+   * The hash classes in use and how many users have each (SPEC §3: unknown usernames cost
+   * what existing ones do). Prepares a dummy hash of each of the most common classes, then
+   * uses them: an unknown username draws a class with the classes' user shares as odds, by a
+   * keyed hash of the username, so it draws the same one every time (and on every instance
+   * with the same key). Its timing then tells as little as an existing user's does.
+   */
+  setHashClasses(classes: ReadonlyArray<{ params: HashParams; count: number }>): Promise<void>;
   /** Computes the dummy hash ahead of the first unknown-user login, so that one costs no extra. */
   warm(): Promise<void>;
   /** True when a stored hash is in a format this hasher checks, with cost parameters within bounds. */
@@ -100,8 +112,35 @@ export function lowerHelperThreadPriority(): number {
   return lowered;
 }
 
-export function createPasswordHasher(options: { params: Argon2Params; concurrency: number; queue: number }): PasswordHasher {
+/** Hash classes that get a dummy hash of their own; the users of rarer ones are left out of the odds. */
+export const MAX_DUMMY_CLASSES = 8;
+
+const ARGON2_ALGORITHMS = { argon2d: 0, argon2i: 1, argon2id: 2 } as const; // argon2.Algorithm (a const enum)
+
+/** A hash of a random password with exactly these parameters (bounded: they parsed). */
+function hashOfClass(params: HashParams): Promise<string> {
+  const secret = randomBytes(24).toString('base64url');
+  if (params.kind === 'bcrypt') return bcrypt.hash(secret, params.cost);
+  return argon2.hash(secret, {
+    memoryCost: params.memoryCost,
+    timeCost: params.timeCost,
+    parallelism: params.parallelism,
+    algorithm: ARGON2_ALGORITHMS[params.variant],
+    version: params.version === 16 ? 0 : 1, // argon2.Version.V0x10 / V0x13
+  });
+}
+
+export function createPasswordHasher(options: {
+  params: Argon2Params;
+  concurrency: number;
+  queue: number;
+  /** Keys which hash class an unknown username draws; the same on every instance (derived from the secret key). Random when absent. */
+  dummyKey?: Buffer | undefined;
+}): PasswordHasher {
   const { params } = options;
+  const dummyKey = options.dummyKey ?? randomBytes(32);
+  let classes: Array<{ name: string; count: number; hash: Promise<string> }> = [];
+  let classTotal = 0;
   const limiter = createWorkLimiter({ concurrency: options.concurrency, queue: options.queue });
   const argonOptions = { ...params, algorithm: ARGON2ID };
   let verifications = 0;
@@ -135,10 +174,34 @@ export function createPasswordHasher(options: { params: Argon2Params; concurrenc
     // bcrypt reads at most 72 bytes; longer inputs are truncated by every implementation.
     return started(bcrypt.verify(password, storedHash.replace(/^\$2y\$/, '$2b$')));
   };
-  const verifyDummy = async (password: string): Promise<false> => {
-    const stored = await dummy();
+  /** The dummy hash for this username: of the class it draws, or the policy's. */
+  const dummyFor = (username: string | undefined): Promise<string> => {
+    if (username === undefined || classTotal === 0) return dummy();
+    const draw = createHmac('sha256', dummyKey).update(username).digest().readUIntBE(0, 6) % classTotal;
+    let upTo = 0;
+    for (const c of classes) {
+      upTo += c.count;
+      if (draw < upTo) return c.hash;
+    }
+    return dummy();
+  };
+  const verifyDummy = async (password: string, username?: string): Promise<false> => {
+    const stored = await dummyFor(username);
     await limiter.run(() => verifyRaw(stored, password));
     return false;
+  };
+  const setHashClasses = async (counts: ReadonlyArray<{ params: HashParams; count: number }>): Promise<void> => {
+    const known = new Map(classes.map((c) => [c.name, c.hash]));
+    const top = counts.filter((c) => c.count > 0 && isWithinBounds(c.params)).sort((a, b) => b.count - a.count).slice(0, MAX_DUMMY_CLASSES);
+    const next = top.map(({ params: p, count: n }) => {
+      const name = hashClassName(p);
+      const policy = p.kind === 'argon2' && p.variant === 'argon2id' && p.version === 19 && p.memoryCost === params.memoryCost && p.timeCost === params.timeCost && p.parallelism === params.parallelism;
+      return { name, count: n, hash: known.get(name) ?? (policy ? dummy() : started(hashOfClass(p))) };
+    });
+    // Swap in only once every dummy hash exists, so no login waits on one being made.
+    await Promise.all(next.map((c) => c.hash));
+    classes = next;
+    classTotal = next.reduce((sum, c) => sum + c.count, 0);
   };
 
   return {
@@ -158,6 +221,7 @@ export function createPasswordHasher(options: { params: Argon2Params; concurrenc
       await dummy();
     },
     verifyDummy,
+    setHashClasses,
     isSupportedHash(storedHash) {
       return parseHash(storedHash).ok;
     },
