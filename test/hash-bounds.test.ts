@@ -158,6 +158,8 @@ describe('a stored hash out of bounds is never run at login', () => {
     t = await createTestContext({ databaseLimiter: { maxFailures: 3, windowSeconds: 900, addressMaxFailures: 100 } });
     // Written straight through the store, as a row from before the bounds existed would be.
     await t.store.createUser({ username: 'legacy', email: null, fullName: null, disabled: false, passwordHash: HUGE, scopes: ['me'] }, Date.now());
+    await t.store.createUser({ username: 'zeromemory', email: null, fullName: null, disabled: false, passwordHash: argon2('m=0,t=1,p=1'), scopes: ['me'] }, Date.now());
+    await t.store.createUser({ username: 'manylanes', email: null, fullName: null, disabled: false, passwordHash: argon2('m=65536,t=1,p=4294967295'), scopes: ['me'] }, Date.now());
     await t.store.createUser({ username: 'manypasses', email: null, fullName: null, disabled: false, passwordHash: argon2('m=8,t=17,p=1'), scopes: ['me'] }, Date.now());
     await t.store.createUser({ username: 'slowcrypt', email: null, fullName: null, disabled: false, passwordHash: bcryptHash('31'), scopes: ['me'] }, Date.now());
     app = await buildApp({ service: t.service, logger: loggerOptions('warn'), logStream: { write: (line: string) => void lines.push(line) } });
@@ -192,8 +194,13 @@ describe('a stored hash out of bounds is never run at login', () => {
     assert.equal((await login(app, 'legacy', 'any-password')).response.statusCode, 429);
   });
 
-  test('a cheap argon2 hash of 17 passes, and a bcrypt hash of cost 31, are refused the same way, never verified', async () => {
-    for (const [username, name] of [['manypasses', 'argon2id$v=19$m=8,t=17,p=1'], ['slowcrypt', 'bcrypt$31']] as const) {
+  test('m=0, a huge p (once a 500), 17 passes and bcrypt cost 31 are refused the same way, never verified', async () => {
+    for (const [username, name] of [
+      ['zeromemory', 'argon2id$v=19$m=0,t=1,p=1'],
+      ['manylanes', 'argon2id$v=19$m=65536,t=1,p=4294967295'],
+      ['manypasses', 'argon2id$v=19$m=8,t=17,p=1'],
+      ['slowcrypt', 'bcrypt$31'],
+    ] as const) {
       const before = t.service.hasher.verifications;
       assert.equal((await login(app, username, 'any-password')).response.statusCode, 400);
       assert.equal(t.service.hasher.verifications - before, 1);
