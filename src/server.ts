@@ -39,9 +39,6 @@ export interface RunningServer {
   closed: Promise<void>;
 }
 
-/** Default of `PORTCULLIS_SHUTDOWN_GRACE` (`config.shutdownGrace`), in milliseconds. */
-export const SHUTDOWN_GRACE_MS = 10_000;
-
 /**
  * Ends this process at once by `signal`'s default action (status 128 + its number), whatever
  * the libuv thread pool is doing; SIGKILL if the signal is somehow still caught.
