@@ -22,7 +22,6 @@ import { loggerOptions } from './app.ts';
 import type { Config } from './core/config.ts';
 import { ConfigError } from './core/errors.ts';
 import { resolveSecretKey } from './secret-key.ts';
-import { SHUTDOWN_GRACE_MS } from './server.ts';
 
 /** At most this many replacements in RESTART_WINDOW_MS before the primary gives up. */
 const MAX_RESTARTS = 10;
@@ -82,7 +81,7 @@ export async function runPrimary(options: { workers: number; config: Readonly<Co
     setTimeout(() => {
       for (const worker of alive()) worker.process.kill('SIGKILL');
       failed = true;
-    }, SHUTDOWN_GRACE_MS + 5_000).unref();
+    }, config.shutdownGrace * 1000 + 5_000).unref();
     if (alive().length === 0) resolveDone(failed ? 1 : 0);
   };
 

@@ -3,11 +3,17 @@
  * builds the app and serves it; on SIGTERM/SIGINT stops accepting, lets in-flight requests
  * finish (bounded), closes the database and exits 0 (SPEC §1).
  *
+ * The bound holds while passwords are being hashed too. `process.exit` does not end a process
+ * whose libuv thread pool is busy: Node shuts libuv down on exit, and libuv runs every queued
+ * job (a password hash each) and joins its threads first. So when the grace runs out, the
+ * process ends by the signal it was sent (the default action, immediate), not by `exit`.
+ *
  * @example
  * const server = await startServer({ config: loadConfig(), demo: true });
  * await server.close();
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { destination, pino, symbols as pinoSymbols } from 'pino';
 import { buildApp, loggerOptions } from './app.ts';
 import type { Clock } from './core/clock.ts';
 import type { Config } from './core/config.ts';
@@ -33,7 +39,35 @@ export interface RunningServer {
   closed: Promise<void>;
 }
 
-export const SHUTDOWN_GRACE_MS = 10_000;
+/**
+ * Ends this process at once by `signal`'s default action (status 128 + its number), whatever
+ * the libuv thread pool is doing; SIGKILL if the signal is somehow still caught.
+ */
+function terminateBySignal(signal: NodeJS.Signals): void {
+  // With no listener left, libuv restores the default disposition: the kernel ends the process.
+  process.removeAllListeners(signal);
+  process.kill(process.pid, signal);
+  setTimeout(() => process.kill(process.pid, 'SIGKILL'), 1_000).unref();
+}
+
+/**
+ * Writes the log lines pino still buffers, on this thread: its asynchronous writes go through
+ * libuv's pool, which busy hashes may hold, and a process ended by a signal loses what is left.
+ */
+function flushLogsSync(log: FastifyBaseLogger): void {
+  const stream = (log as unknown as Record<symbol, { flushSync?: () => void } | undefined>)[pinoSymbols.streamSym];
+  try {
+    stream?.flushSync?.();
+  } catch {
+    // Not a sonic-boom, or not open yet: nothing more to do.
+  }
+}
+
+/** Resolves once no password hash is running (the caller's timer bounds the wait). */
+async function hashingDone(runtime: Runtime): Promise<void> {
+  const { limiter } = runtime.service.hasher;
+  while (limiter.stats.active > 0 || limiter.stats.waiting > 0) await new Promise((r) => setTimeout(r, 20));
+}
 
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
   const { config } = options;
@@ -76,15 +110,21 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       signalled = true;
       app.log.info({ signal }, 'shutting down');
       const force = setTimeout(() => {
-        app.log.error('in-flight requests did not finish in time; exiting');
-        process.exit(1);
-      }, SHUTDOWN_GRACE_MS);
+        // Written on this thread: pino's own writes may be stuck behind the hashes in the pool.
+        flushLogsSync(app.log);
+        if (options.logger !== false) {
+          pino(loggerOptions(config.logLevel), destination({ dest: 1, sync: true })).error({ graceSeconds: config.shutdownGrace }, 'in-flight requests did not finish in time; exiting');
+        }
+        terminateBySignal(signal);
+      }, config.shutdownGrace * 1000);
       force.unref();
+      // A hash whose request has gone (its client disconnected) may still be running: exit
+      // only once it is done, so `process.exit` does not wait on the pool beyond the grace.
       close().then(
-        () => process.exit(0),
+        () => hashingDone(runtime).then(() => process.exit(0)),
         (error: unknown) => {
           app.log.error({ err: error }, 'error while shutting down');
-          process.exit(1);
+          void hashingDone(runtime).then(() => process.exit(1));
         },
       );
     };

@@ -211,7 +211,7 @@ export async function importUsers(runtime: Runtime, rows: readonly ImportRow[], 
       done++;
       continue;
     }
-    const issues = accountIssues(account, service.scopes, service.hasher);
+    const issues = accountIssues(account, service.scopes);
     if (issues.length > 0) {
       bad(row.line, issues.map((i) => `${String(i.loc.at(-1))}: ${i.msg}`).join('; '));
       done++;

@@ -8,12 +8,14 @@
  * const auth = createAuthService({ store, secretKey, issuer: 'https://auth.example.com' });
  * const tokens = await auth.passwordGrant({ username, password, scope: '', client });
  */
+import { createHmac } from 'node:crypto';
 import { createAccessTokens, hmacKeySet, type AccessTokens, type KeySet } from './access-token.ts';
 import { createAuthenticator, type Authenticator, type Principal } from './authenticate.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { Argon2Params } from './config.ts';
 import { ConfigError } from './errors.ts';
 import { issuerInEffect } from './issuer.ts';
+import { hashClassOfPrefix } from './hash-params.ts';
 import type { KeyRing } from './key-ring.ts';
 import { unlimitedLoginLimiter, type LoginLimiter } from './login-limiter.ts';
 import { createPasswordHasher, type PasswordHasher } from './password.ts';
@@ -95,7 +97,16 @@ export interface AuthService {
   reloadKeys(): Promise<void>;
   createUser(input: NewAccount): Promise<UserRecord>;
   updateUser(userId: string, changes: AccountChanges, keepSessionId?: string): Promise<UserRecord>;
+  /**
+   * Re-reads which password hash classes the users have (`Store.hashClassCounts`) and gives
+   * them to the hasher's dummy work (SPEC §3). Logins do it by themselves at most once a
+   * `HASH_CLASSES_REFRESH_MS`, in the background; errors keep the classes known before.
+   */
+  refreshHashClasses(): Promise<void>;
 }
+
+/** How often logins re-read the hash classes in use (an import by another process shows within this). */
+export const HASH_CLASSES_REFRESH_MS = 60_000;
 
 export const DEFAULT_ARGON2: Argon2Params = Object.freeze({ memoryCost: 65536, timeCost: 3, parallelism: 4 });
 /** SPEC §4's default cap on a user's live sessions. */
@@ -137,7 +148,31 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     concurrency: options.hashConcurrency ?? 2,
     queue: options.hashQueue ?? 16,
     perClient: atLeastOne('hashPerAddress', options.hashPerAddress ?? DEFAULT_HASH_PER_ADDRESS),
+    // Every instance with this secret lets an unknown username draw the same dummy hash class.
+    dummyKey: createHmac('sha256', options.secretKey).update('portcullis dummy hash class').digest(),
   });
+  let hashClassesReadAt = -Infinity;
+  let readingHashClasses: Promise<void> | undefined;
+  const refreshHashClasses = (): Promise<void> =>
+    (readingHashClasses ??= (async () => {
+      try {
+        const counts = (await store.hashClassCounts?.()) ?? [];
+        await hasher.setHashClasses(
+          counts.flatMap(({ prefix, count }) => {
+            const params = hashClassOfPrefix(prefix);
+            return params ? [{ params, count }] : [];
+          }),
+        );
+      } catch {
+        // The database is away (or a dummy hash failed): keep the classes known so far.
+      } finally {
+        hashClassesReadAt = performance.now();
+        readingHashClasses = undefined;
+      }
+    })());
+  const hashClassesDue = (): void => {
+    if (performance.now() - hashClassesReadAt >= HASH_CLASSES_REFRESH_MS) void refreshHashClasses();
+  };
   const keyRing = options.keyRing;
   if (keyRing && keyRing.accessTokenTtl !== accessTokenTtl) throw new ConfigError('keyRing', 'must be opened with the same accessTokenTtl as the service');
   const staticKeys = options.keys ?? hmacKeySet(options.secretKey);
@@ -174,7 +209,10 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     refreshReuseGrace,
     maxSessions,
     rotationKey,
-    passwordGrant: (input) => freshKeys(() => passwordGrant(grantDeps, input)),
+    passwordGrant: (input) => {
+      hashClassesDue();
+      return freshKeys(() => passwordGrant(grantDeps, input));
+    },
     refreshGrant: (input) => freshKeys(() => refreshGrant(refreshDeps, input)),
     revokeToken: (input) => revokeToken(sessionDeps, input),
     listSessions: (userId, current, page) => listSessions(sessionDeps, userId, current, page),
@@ -193,5 +231,6 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     },
     createUser: (input) => createUserAccount(accountDeps, input),
     updateUser: (userId, changes, keep) => updateUserAccount(accountDeps, userId, changes, keep),
+    refreshHashClasses,
   } satisfies AuthService);
 }

@@ -9,6 +9,7 @@
 import { availableParallelism } from 'node:os';
 import type { SigningAlgorithm } from './access-token.ts';
 import { ConfigError } from './errors.ts';
+import { ARGON2_MAX_MEMORY_KIB, ARGON2_MAX_PARALLELISM, ARGON2_MAX_TIME } from './hash-params.ts';
 import { DEFAULT_SCOPES, type ScopeCatalog } from './scopes.ts';
 import { parseTrustProxy, type TrustProxy } from './trust-proxy.ts';
 
@@ -52,6 +53,8 @@ export interface Config {
   redisUrl: string | undefined;
   /** `PORTCULLIS_TOKEN_ALGORITHM`: HS256 (the secret key, default) or a key pair kept in the database. */
   tokenAlgorithm: SigningAlgorithm;
+  /** `PORTCULLIS_SHUTDOWN_GRACE`: seconds in-flight requests get after SIGTERM/SIGINT before the process ends anyway (SPEC §1). */
+  shutdownGrace: number;
 }
 
 /** Values given on the command line; they win over the environment. */
@@ -130,10 +133,11 @@ export function loadConfig(options: { env?: Env; flags?: ConfigFlags } = {}): Re
   }
   const secretKey = env.PORTCULLIS_SECRET_KEY || undefined;
   const cores = availableParallelism();
+  // Within the bounds every stored hash is held to (SPEC §4), or the service's own hashes would be refused.
   const argon2 = Object.freeze({
-    memoryCost: int(env, 'PORTCULLIS_ARGON2_MEMORY', 65536, 1024, 4_194_304),
-    timeCost: int(env, 'PORTCULLIS_ARGON2_TIME', 3, 1, 100),
-    parallelism: int(env, 'PORTCULLIS_ARGON2_PARALLELISM', 4, 1, 64),
+    memoryCost: int(env, 'PORTCULLIS_ARGON2_MEMORY', 65536, 1024, ARGON2_MAX_MEMORY_KIB),
+    timeCost: int(env, 'PORTCULLIS_ARGON2_TIME', 3, 1, ARGON2_MAX_TIME),
+    parallelism: int(env, 'PORTCULLIS_ARGON2_PARALLELISM', 4, 1, ARGON2_MAX_PARALLELISM),
   });
   // One argon2 hash already computes its `parallelism` lanes on as many threads, so one hash
   // per core would oversubscribe the CPU (and hold that many × memoryCost of RAM) for no more
@@ -165,6 +169,7 @@ export function loadConfig(options: { env?: Env; flags?: ConfigFlags } = {}): Re
     trustProxy: parseTrustProxy(env.PORTCULLIS_TRUST_PROXY),
     redisUrl: redisUrl(env.REDIS_URL),
     tokenAlgorithm: tokenAlgorithm(env.PORTCULLIS_TOKEN_ALGORITHM),
+    shutdownGrace: int(env, 'PORTCULLIS_SHUTDOWN_GRACE', 10, 1, 3600),
   };
   return Object.freeze(config);
 }

@@ -24,6 +24,16 @@ export abstract class PortcullisError extends Error {
   get detail(): unknown {
     return this.message;
   }
+  /**
+   * A warning for the operator's log, never sent to the client (e.g. a stored password hash
+   * that was refused): the error renderer logs it with the request.
+   */
+  logWarning: { msg: string; fields: Record<string, unknown> } | undefined = undefined;
+  /** Attaches `logWarning` and returns the error, for `throw error.warn(…)`. */
+  warn(msg: string, fields: Record<string, unknown>): this {
+    this.logWarning = { msg, fields };
+    return this;
+  }
 }
 
 // ---- token endpoint (RFC 6749 §5.2) ----

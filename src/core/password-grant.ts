@@ -12,7 +12,7 @@ import type { Clock } from './clock.ts';
 import { InactiveUserError, InvalidGrantError, LoginOverloadedError } from './errors.ts';
 import { limiterAddress } from './limiter-address.ts';
 import type { LoginLimiter } from './login-limiter.ts';
-import type { PasswordHasher } from './password.ts';
+import type { PasswordHasher, VerifyResult } from './password.ts';
 import { assertKnownScopes, grantScopes, parseScope, type ScopeCatalog } from './scopes.ts';
 import { generateRefreshToken, generateSessionId, hashRefreshToken } from './session-token.ts';
 import type { Store } from './store.ts';
@@ -66,10 +66,13 @@ export async function passwordGrant(
   // Only a name some stored account could have is looked up (not the stricter rules for new
   // names: accounts created before them must still log in).
   const user = loginNameProblem(input.username) === undefined ? await store.findUserByUsername(input.username) : undefined;
-  const verified = await verifyFairly(deps, user?.passwordHash, input.password, input.client.address);
+  const verified = await verifyFairly(deps, user?.passwordHash, input.password, input.client.address, key);
   if (!user || !verified.ok) {
     await limiter.recordFailure(key, input.client.address, clock());
-    throw new InvalidGrantError();
+    const error = new InvalidGrantError();
+    // SPEC §4: a stored hash out of bounds was not run; the operator learns whose (never the hash).
+    if (user && verified.refused) throw error.warn('stored password hash refused; the user must be given a new password', { username: user.username, reason: verified.refused });
+    throw error;
   }
   if (user.disabled) throw new InactiveUserError();
   const granted = grantScopes(requested, user.scopes, deps.scopes);
@@ -97,10 +100,12 @@ export async function verifyFairly(
   storedHash: string | undefined,
   password: string,
   address: string,
-): Promise<{ ok: boolean; needsRehash: boolean }> {
+  /** The case-folded username, so an unknown one draws its dummy hash class (SPEC §3). */
+  username?: string,
+): Promise<VerifyResult> {
   const client = limiterAddress(address);
   try {
-    if (storedHash === undefined) return { ok: await deps.hasher.verifyDummy(password, client), needsRehash: false };
+    if (storedHash === undefined) return { ok: await deps.hasher.verifyDummy(password, username, client), needsRehash: false };
     return await deps.hasher.verify(storedHash, password, client);
   } catch (error) {
     if (error instanceof LoginOverloadedError) await deps.limiter.recordShed(address, deps.clock());

@@ -158,10 +158,12 @@ export async function changePassword(deps: SessionDeps, input: PasswordChange): 
   // Re-read: the hash must be the stored one, not a cached copy.
   const user = await store.findUserById(input.user.id);
   if (!user) throw new NotFoundError('User not found');
-  const { ok } = await verifyFairly(deps, user.passwordHash, input.currentPassword, input.address);
+  const { ok, refused } = await verifyFairly(deps, user.passwordHash, input.currentPassword, input.address);
   if (!ok) {
     await limiter.recordFailure(key, input.address, clock());
-    throw new IncorrectPasswordError();
+    const error = new IncorrectPasswordError();
+    if (refused) throw error.warn('stored password hash refused; the user must be given a new password', { username: user.username, reason: refused });
+    throw error;
   }
   await limiter.recordSuccess(key, input.address, clock());
   await updateUserAccount(deps, user.id, { password: input.newPassword }, input.sessionId);

@@ -121,6 +121,12 @@ export interface UserStore {
   /** Number of users, for "on an empty user table". */
   countUsers(): Promise<number>;
   /**
+   * How many users have a password hash of each class: `prefix` is the hash up to its cost
+   * parameters (`$2b$12$`, `$argon2id$v=19$m=65536,t=3,p=4$`), so the dummy work for unknown
+   * usernames can follow the hashes in use (SPEC §3). One scan of the users; optional.
+   */
+  hashClassCounts?(): Promise<Array<{ prefix: string; count: number }>>;
+  /**
    * Runs `seed` only if the marker `name` was never set, setting it in the same transaction;
    * returns whether it ran. Several processes racing: exactly one runs it.
    */

@@ -8,6 +8,7 @@
  */
 import type { Clock } from './clock.ts';
 import { NotFoundError, ValidationError, type ValidationIssue } from './errors.ts';
+import { parseHash } from './hash-params.ts';
 import type { PasswordHasher } from './password.ts';
 import { DEFAULT_USER_SCOPES, type ScopeCatalog } from './scopes.ts';
 import type { Store, UserPatch, UserRecord } from './store.ts';
@@ -76,15 +77,18 @@ function fieldIssues(
 }
 
 /** Validates a new account; returns the issues (empty when fine). */
-export function accountIssues(input: NewAccount, catalog: ScopeCatalog, hasher: PasswordHasher, loc = 'body'): ValidationIssue[] {
+export function accountIssues(input: NewAccount, catalog: ScopeCatalog, loc = 'body'): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   const problem = usernameProblem(input.username);
   if (problem) issues.push({ loc: [loc, 'username'], msg: problem, type: 'value_error' });
   if (input.password === undefined && input.passwordHash === undefined) {
     issues.push({ loc: [loc, 'password'], msg: 'Field required', type: 'missing' });
   }
-  if (input.passwordHash !== undefined && !hasher.isSupportedHash(input.passwordHash)) {
-    issues.push({ loc: [loc, 'password_hash'], msg: 'Unsupported hash format (argon2 or bcrypt expected)', type: 'value_error' });
+  if (input.passwordHash !== undefined) {
+    // SPEC §4: a hash is stored only in a format the hasher checks and with cost parameters
+    // within bounds, so no login ever runs an unbounded one.
+    const parsed = parseHash(input.passwordHash);
+    if (!parsed.ok) issues.push({ loc: [loc, 'password_hash'], msg: parsed.reason, type: 'value_error' });
   }
   issues.push(...fieldIssues(input, catalog, loc));
   return issues;
@@ -92,7 +96,7 @@ export function accountIssues(input: NewAccount, catalog: ScopeCatalog, hasher: 
 
 /** Creates a user; throws ValidationError (422) or ConflictError (409). */
 export async function createUserAccount(deps: AccountDeps, input: NewAccount): Promise<UserRecord> {
-  const issues = accountIssues(input, deps.scopes, deps.hasher);
+  const issues = accountIssues(input, deps.scopes);
   if (issues.length > 0) throw new ValidationError(issues);
   const passwordHash = input.passwordHash ?? (await deps.hasher.hash(input.password as string));
   return deps.store.createUser(

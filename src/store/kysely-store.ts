@@ -8,7 +8,7 @@
  * const store = createKyselyStore(await openDatabase(url)); await store.migrate();
  */
 import { randomUUID } from 'node:crypto';
-import { Migrator, type Selectable, type Transaction } from 'kysely';
+import { Migrator, sql, type Selectable, type Transaction } from 'kysely';
 import { ConflictError, StoreUnavailableError } from '../core/errors.ts';
 import type { AuthState, NewUser, RefreshTokenRecord, SessionRecord, Store, StoreChange, UserRecord } from '../core/store.ts';
 import { textProblem } from '../core/text.ts';
@@ -236,6 +236,19 @@ export function createKyselyStore(database: Database): KyselyStore {
       guard(async () => {
         const { total } = await db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow();
         return Number(total);
+      }),
+
+    hashClassCounts: () =>
+      guard(async () => {
+        // The hash up to its 4th "$" (argon2: the end of m=…,t=…,p=…; bcrypt has 3, so its
+        // position stays at the one after the cost). Plain string functions, on both databases.
+        const find = database.dialect === 'postgres' ? sql.raw('strpos') : sql.raw('instr');
+        const { rows } = await sql<{ prefix: string; n: number | string }>`
+          WITH a AS (SELECT password_hash AS h, 1 + ${find}(substr(password_hash, 2), '$') AS p2 FROM users),
+               b AS (SELECT h, p2 + ${find}(substr(h, p2 + 1), '$') AS p3 FROM a),
+               c AS (SELECT h, p3 + ${find}(substr(h, p3 + 1), '$') AS p4 FROM b)
+          SELECT substr(h, 1, p4) AS prefix, count(*) AS n FROM c GROUP BY substr(h, 1, p4)`.execute(db);
+        return rows.map((row) => ({ prefix: row.prefix, count: Number(row.n) }));
       }),
 
     runOnce: (name, seed) =>
