@@ -7,6 +7,9 @@
  * a sliding window; `check` throws TooManyAttemptsError (with the seconds until the oldest
  * counted failure leaves the window) once either count reaches its maximum; refused attempts
  * are not failures; `recordSuccess` clears the pair only.
+ *
+ * @example
+ * const limiter: LoginLimiter = { async check() {}, async recordFailure() {}, async recordSuccess() {} };
  */
 export interface LoginLimiter {
   check(usernameKey: string, address: string, now: number): Promise<void>;
@@ -16,7 +19,12 @@ export interface LoginLimiter {
   ping?(): Promise<void>;
 }
 
-/** A limiter that never refuses, for apps that rate-limit elsewhere. */
+/**
+ * A limiter that never refuses, for apps that rate-limit elsewhere.
+ *
+ * @example
+ * const service = createAuthService({ store, secretKey, issuer, limiter: unlimitedLoginLimiter });
+ */
 export const unlimitedLoginLimiter: LoginLimiter = {
   async check() {},
   async recordFailure() {},
