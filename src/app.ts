@@ -22,6 +22,12 @@ import { usersMeRoutes } from './fastify/routes/users-me.ts';
 import { wellKnownRoutes } from './fastify/routes/well-known.ts';
 import { queryRedaction } from './log-redaction.ts';
 
+/**
+ * What `buildApp` needs: the service, and optionally logging and proxy trust.
+ *
+ * @example
+ * const app = await buildApp({ service, logger: { level: 'warn' }, trustProxy: '10.0.0.0/8' });
+ */
 export interface BuildAppOptions {
   service: AuthService;
   /** pino options, or false for silence (tests). */
@@ -95,6 +101,14 @@ export const HTML_SECURITY_HEADERS = Object.freeze({
 /** The server's routes, registered in this order. */
 const routes = [usersMeRoutes, sessionRoutes, adminUsersRoutes, revokeRoutes, wellKnownRoutes, healthRoutes, docsRoutes];
 
+/**
+ * Builds the whole Portcullis server as a Fastify app, without listening: the plugin, `/users/me`, sessions, the admin API, revocation, JWKS and metadata, health checks and the docs. Use `app.inject` in tests or `app.listen`.
+ *
+ * @example
+ * const { service, close } = await openRuntime(loadConfig());
+ * const app = await buildApp({ service });
+ * await app.listen({ port: 8000 });
+ */
 export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
   const { service } = options;
   const app = Fastify({

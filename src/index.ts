@@ -1,7 +1,98 @@
-/** Portcullis: the public surface. Parts are also published as `portcullis/core`, `/fastify`, `/store`. */
-export * from './core/index.ts';
-export * from './fastify/index.ts';
-export * from './store/index.ts';
+/**
+ * `portcullis`: everything in `portcullis/core`, `portcullis/fastify` and `portcullis/store`,
+ * plus what runs the whole server in your own process: `buildApp` (the app, without listening),
+ * `startServer` (listen, shut down on signals), `openRuntime` (store, secret key, keys and
+ * service from a `Config`) and `runCli` (the `portcullis` command). Each part is also its own
+ * subpath export, so an app loads only what it uses.
+ */
+export {
+  type AccountChanges,
+  type Argon2Params,
+  type AuthService,
+  type AuthServiceOptions,
+  type AuthState,
+  BadRequestError,
+  type ClientContext,
+  type Clock,
+  type Config,
+  ConfigError,
+  type ConfigFlags,
+  ConflictError,
+  createAuthService,
+  createManualClock,
+  DEFAULT_ARGON2,
+  DEFAULT_SCOPES,
+  DEFAULT_USER_SCOPES,
+  hasScopes,
+  InactiveUserError,
+  IncorrectPasswordError,
+  InsufficientScopeError,
+  InvalidGrantError,
+  InvalidRequestError,
+  InvalidScopeError,
+  InvalidTokenError,
+  type KeyRing,
+  type KeyRingOptions,
+  loadConfig,
+  type LoginLimiter,
+  LoginOverloadedError,
+  type ManualClock,
+  type NewAccount,
+  type NewRefreshToken,
+  type NewSession,
+  type NewUser,
+  NotAuthenticatedError,
+  NotFoundError,
+  openKeyRing,
+  type PasswordChange,
+  PortcullisError,
+  type Principal,
+  type PublicUser,
+  type RefreshTokenRecord,
+  type RefreshTokenState,
+  type ScopeCatalog,
+  SelfLockoutError,
+  type SessionRecord,
+  type SessionStore,
+  type SessionView,
+  type SigningKeyRecord,
+  type SigningKeyStore,
+  type Store,
+  type StoreChange,
+  StoreUnavailableError,
+  systemClock,
+  type TokenResponse,
+  TooManyAttemptsError,
+  toPublicUser,
+  unlimitedLoginLimiter,
+  UnsupportedGrantTypeError,
+  type UserPatch,
+  type UserRecord,
+  type UserStore,
+  ValidationError,
+  type ValidationIssue,
+} from './core/index.ts';
+export {
+  type AuthRequirement,
+  DEFAULT_SECURITY_SCHEME,
+  oauth2SecurityScheme,
+  portcullis,
+  type PortcullisPluginOptions,
+  renderError,
+} from './fastify/index.ts';
+export {
+  createDatabaseLoginLimiter,
+  createKyselyStore,
+  createSigningKeyStore,
+  type Database,
+  type DatabaseLoginLimiterOptions,
+  type KyselyStore,
+  openDatabase,
+  openStore,
+  type Schema,
+} from './store/index.ts';
 export { buildApp, type BuildAppOptions } from './app.ts';
-export { startServer, type RunningServer, type StartServerOptions } from './server.ts';
+export { runCli } from './cli/main.ts';
+export { processIo, type CliIo } from './cli/io.ts';
 export { openRuntime, type Runtime } from './runtime.ts';
+export { startServer, type RunningServer, type StartServerOptions } from './server.ts';

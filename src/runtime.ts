@@ -16,6 +16,12 @@ import { resolveSecretKey } from './secret-key.ts';
 import { createDatabaseLoginLimiter, openStore, type KyselyStore } from './store/index.ts';
 import { createSigningKeyStore } from './store/signing-keys.ts';
 
+/**
+ * An opened, configured Portcullis: its settings, store and service, and `close()` for all of them.
+ *
+ * @example
+ * const runtime = await openRuntime(loadConfig()); // … then: await runtime.close();
+ */
 export interface Runtime {
   config: Readonly<Config>;
   store: KyselyStore;
@@ -25,6 +31,13 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
+/**
+ * Opens what a configured Portcullis needs from a `Config`: the store (migrated), the secret key (generated beside the SQLite file when allowed), the signing keys, the limiter and the service — the same setup `portcullis serve` uses.
+ *
+ * @example
+ * const { service, close } = await openRuntime(loadConfig());
+ * const app = await buildApp({ service });
+ */
 export async function openRuntime(config: Readonly<Config>, options: { clock?: Clock; migrate?: boolean } = {}): Promise<Runtime> {
   const secretKey = resolveSecretKey(config);
   const store = await openStore(config.databaseUrl);

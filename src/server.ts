@@ -20,6 +20,12 @@ import type { Config } from './core/config.ts';
 import { assertDemoAllowed, seedDemoUsers } from './demo-users.ts';
 import { openRuntime, type Runtime } from './runtime.ts';
 
+/**
+ * What `startServer` needs: the configuration, and whether to seed the demo users and handle signals.
+ *
+ * @example
+ * await startServer({ config: loadConfig(), demo: true, handleSignals: true });
+ */
 export interface StartServerOptions {
   config: Readonly<Config>;
   demo?: boolean;
@@ -29,6 +35,12 @@ export interface StartServerOptions {
   logger?: false;
 }
 
+/**
+ * A listening server: its app, runtime and URL, and `close()` (stop accepting, finish in-flight requests, close the database).
+ *
+ * @example
+ * const server = await startServer({ config }); console.log(server.url); await server.close();
+ */
 export interface RunningServer {
   app: FastifyInstance;
   runtime: Runtime;
@@ -69,6 +81,13 @@ async function hashingDone(runtime: Runtime): Promise<void> {
   while (limiter.stats.active > 0 || limiter.stats.waiting > 0) await new Promise((r) => setTimeout(r, 20));
 }
 
+/**
+ * Runs `portcullis serve` in your process: opens the runtime (migrating first), seeds the demo users when asked, builds the app and listens on the configured host and port.
+ *
+ * @example
+ * const server = await startServer({ config: loadConfig({ flags: { port: 8000 } }) });
+ * process.on('SIGTERM', () => void server.close());
+ */
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
   const { config } = options;
   if (options.demo) assertDemoAllowed(config);

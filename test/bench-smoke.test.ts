@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { detectLoadGenerator } from '../bench/lib/load.ts';
 import type { BenchResults } from '../bench/lib/report.ts';
 import { createPasswordHasher } from '../src/core/password.ts';
+import { assertFreshBuild } from './build.ts';
 import { CHEAP_ARGON2, tempDir } from './helpers.ts';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -39,6 +40,7 @@ function runBench(env: Record<string, string>, limitMs: number): Promise<{ code:
 const finitePositive = (value: unknown): boolean => typeof value === 'number' && Number.isFinite(value) && value > 0;
 
 test('one short bench round against Portcullis produces a well-formed result row, report and chart', { skip: wrkMissing && 'wrk is not installed (apt-get install wrk); the bench smoke run needs it', timeout: 90_000 }, async () => {
+  assertFreshBuild();
   const dir = tempDir('portcullis-bench-smoke-');
   try {
     const { code, output } = await runBench(

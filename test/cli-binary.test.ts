@@ -1,17 +1,17 @@
 /**
  * The real `portcullis` binary (package `bin`), spawned as a user's shell would run it: proves
- * that bin/portcullis.js starts through tsx with no build step, reads a piped password and
- * exits with the right codes. Everything else about the CLI is tested in-process (cli.test.ts).
+ * that the compiled dist/bin.js starts under plain `node` (no TypeScript loader), reads a piped
+ * password and exits with the right codes. Everything else about the CLI is tested in-process (cli.test.ts).
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { builtBin } from './build.ts';
 import { tempDir } from './helpers.ts';
 
-const BIN = fileURLToPath(new URL('../bin/portcullis.js', import.meta.url));
-/** Bound on one run of the binary (tsx compiles on first start; the CI box is shared). */
+const BIN = builtBin();
+/** Bound on one run of the binary (the CI box is shared). */
 const RUN_TIMEOUT_MS = 60_000;
 
 /** Runs the binary with `stdin` piped in; kills it (and fails) if it outlives the bound. */

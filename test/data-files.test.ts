@@ -14,7 +14,7 @@ import { ConfigError } from '../src/core/errors.ts';
 import { assertKeyFileSafe, resolveSecretKey } from '../src/secret-key.ts';
 import { startServer } from '../src/server.ts';
 import { tempDir } from './helpers.ts';
-import { BIN } from './spawn-server.ts';
+import { builtBin } from './build.ts';
 
 const CHEAP_ENV = { PORTCULLIS_ARGON2_MEMORY: '1024', PORTCULLIS_ARGON2_TIME: '1', PORTCULLIS_ARGON2_PARALLELISM: '1' };
 const KEY = 'a-key-someone-else-chose-0123456789abcdef';
@@ -129,7 +129,7 @@ describe('an existing secret.key', () => {
 
   test('serve refuses it with the message and a non-zero exit', { timeout: 60_000 }, async () => {
     const { databaseUrl } = keyFile('binary', 0o666);
-    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--database-url', databaseUrl], {
+    const child = spawn(process.execPath, [builtBin(), 'serve', '--port', '0', '--database-url', databaseUrl], {
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...CHEAP_ENV },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -8,6 +8,7 @@ import { loadConfig } from '../src/core/config.ts';
 import { ConfigError } from '../src/core/errors.ts';
 import { resolveSecretKey } from '../src/secret-key.ts';
 import { startServer } from '../src/server.ts';
+import { builtBin } from './build.ts';
 import { tempDir } from './helpers.ts';
 
 const CHEAP_ENV = { PORTCULLIS_ARGON2_MEMORY: '1024', PORTCULLIS_ARGON2_TIME: '1', PORTCULLIS_ARGON2_PARALLELISM: '1' };
@@ -104,7 +105,7 @@ describe('serve --demo', () => {
 
   test('serve --demo under NODE_ENV=production exits non-zero with a clear message', { timeout: 60_000 }, async () => {
     const other = tempDir();
-    const child = spawn(process.execPath, ['bin/portcullis.js', 'serve', '--demo', '--port', '0'], {
+    const child = spawn(process.execPath, [builtBin(), 'serve', '--demo', '--port', '0'], {
       env: { ...process.env, ...CHEAP_ENV, NODE_ENV: 'production', PORTCULLIS_SECRET_KEY: 'k'.repeat(32), DATABASE_URL: `sqlite:${join(other.path, 'p.db')}` },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -127,7 +128,7 @@ describe('the real binary', () => {
   after(() => dir.remove());
 
   test('refuses to start in production without a key, with a clear message and a non-zero exit', async () => {
-    const child = spawn(process.execPath, ['bin/portcullis.js', 'serve', '--port', '0'], { env: { ...process.env, NODE_ENV: 'production', PORTCULLIS_SECRET_KEY: '', DATABASE_URL: `sqlite:${join(dir.path, 'p.db')}` }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [builtBin(), 'serve', '--port', '0'], { env: { ...process.env, NODE_ENV: 'production', PORTCULLIS_SECRET_KEY: '', DATABASE_URL: `sqlite:${join(dir.path, 'p.db')}` }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
@@ -136,7 +137,7 @@ describe('the real binary', () => {
   });
 
   test('exits 0 on SIGTERM after closing', async () => {
-    const child = spawn(process.execPath, ['bin/portcullis.js', 'serve', '--port', '0'], { env: { ...process.env, ...CHEAP_ENV, DATABASE_URL: `sqlite:${join(dir.path, 'p.db')}` }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [builtBin(), 'serve', '--port', '0'], { env: { ...process.env, ...CHEAP_ENV, DATABASE_URL: `sqlite:${join(dir.path, 'p.db')}` }, stdio: ['ignore', 'pipe', 'pipe'] });
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
     let stdout = '';
     await new Promise<void>((resolve) => {

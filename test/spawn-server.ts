@@ -1,6 +1,6 @@
 /**
- * Real server processes for tests that need more than one (`node bin/portcullis.js serve`):
- * a free port, cheap argon2 through the environment, readiness by polling /healthz, the log
+ * Real server processes for tests that need more than one (`node dist/bin.js serve`, the
+ * compiled binary a user installs; see build.ts): a free port, cheap argon2 through the environment, readiness by polling /healthz, the log
  * lines kept for assertions, and stop-by-PID.
  *
  * @example
@@ -8,10 +8,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import { builtBin } from './build.ts';
 import { TEST_ISSUER, TEST_SECRET } from './helpers.ts';
-
-export const BIN = fileURLToPath(new URL('../bin/portcullis.js', import.meta.url));
 
 /** The server settings every test process shares (SPEC §1 names; cheap argon2). */
 export const SERVER_ENV = Object.freeze({
@@ -56,7 +54,7 @@ export async function spawnServer(options: {
   readyMs?: number;
 }): Promise<ServerProcess> {
   const port = options.port ?? (await freePort());
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', String(port), '--database-url', options.databaseUrl, ...(options.args ?? [])], {
+  const child = spawn(process.execPath, [builtBin(), 'serve', '--port', String(port), '--database-url', options.databaseUrl, ...(options.args ?? [])], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...SERVER_ENV, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

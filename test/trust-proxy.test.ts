@@ -10,7 +10,8 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../src/app.ts';
 import { parseTrustProxy } from '../src/core/trust-proxy.ts';
 import { createTestContext, JOHN, type TestContext } from './helpers.ts';
-import { SERVER_ENV, BIN } from './spawn-server.ts';
+import { builtBin } from './build.ts';
+import { SERVER_ENV } from './spawn-server.ts';
 import { spawn } from 'node:child_process';
 
 const MAX = 5;
@@ -118,7 +119,7 @@ test('without PORTCULLIS_TRUST_PROXY, X-Forwarded-For is ignored', async () => {
 });
 
 test('serve refuses PORTCULLIS_TRUST_PROXY=true at start-up with a clear message and a non-zero exit', { timeout: 60_000 }, async () => {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--database-url', 'sqlite::memory:'], {
+  const child = spawn(process.execPath, [builtBin(), 'serve', '--port', '0', '--database-url', 'sqlite::memory:'], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...SERVER_ENV, PORTCULLIS_TRUST_PROXY: 'true' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

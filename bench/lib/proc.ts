@@ -3,7 +3,7 @@
  * Linux tells about them in /proc (CPU time, resident memory, the machine's own load).
  *
  * @example
- * const server = await startProcess({ name: 'portcullis', command: 'node', args: ['bin/portcullis.js', 'serve'], port });
+ * const server = await startProcess({ name: 'portcullis', command: 'node', args: ['dist/bin.js', 'serve'], port });
  * const ready = await waitForHealthy(server, `http://127.0.0.1:${port}/healthz`, 15_000);
  * await stopProcess(server);
  */

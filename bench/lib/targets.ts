@@ -64,14 +64,16 @@ export const portcullis: Target = {
   kind: 'auth',
   mePath: '/users/me',
   loginPath: '/token',
-  async prepare() {
+  async prepare(context) {
+    // The bench measures the compiled build a user installs (`npm run bench` builds it first).
+    if (!existsSync(join(context.root, 'dist', 'bin.js'))) return { ok: false, reason: 'dist/bin.js is missing: run `npm run build` (npm run bench does)' };
     return { ok: true };
   },
   start(port, context) {
     return startProcess({
       name: 'portcullis',
       command: process.execPath,
-      args: [...(context.portcullisNodeFlags ?? []), join(context.root, 'bin', 'portcullis.js'), 'serve', '--demo', '--host', '127.0.0.1', '--port', String(port)],
+      args: [...(context.portcullisNodeFlags ?? []), join(context.root, 'dist', 'bin.js'), 'serve', '--demo', '--host', '127.0.0.1', '--port', String(port)],
       cwd: context.workDir,
       env: cleanEnv({
         // One database for the whole run: the first start seeds johndoe, later ones restart on it.

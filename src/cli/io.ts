@@ -3,6 +3,12 @@
  */
 import type { Readable, Writable } from 'node:stream';
 
+/**
+ * The streams and environment a CLI command runs with, passed in so commands are tested in-process.
+ *
+ * @example
+ * const code = await runCli(['users', 'list'], { ...processIo(), env: { DATABASE_URL: 'sqlite:./data/app.db' } });
+ */
 export interface CliIo {
   stdin: Readable & { isTTY?: boolean; setRawMode?: (mode: boolean) => unknown };
   stdout: Writable & { isTTY?: boolean; columns?: number };
@@ -10,6 +16,12 @@ export interface CliIo {
   env: Record<string, string | undefined>;
 }
 
+/**
+ * The real process's streams and environment, as the `portcullis` binary uses them.
+ *
+ * @example
+ * process.exitCode = await runCli(process.argv.slice(2), processIo());
+ */
 export function processIo(): CliIo {
   return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env };
 }

@@ -1,6 +1,6 @@
 /**
  * `portcullis` — the command line (SPEC §6). `runCli` takes its streams and environment as
- * arguments, so every command is tested in-process; `bin/portcullis.js` calls it.
+ * arguments, so every command is tested in-process; `src/bin.ts` (the package `bin`, compiled to `dist/bin.js`) calls it.
  *
  * @example
  * const code = await runCli(['users', 'list'], processIo());
@@ -16,6 +16,12 @@ import { CliError, type CliIo } from './io.ts';
 import { keysCommand } from './keys.ts';
 import { cliMessage, usersCommand } from './users.ts';
 
+/**
+ * Runs one `portcullis` command (SPEC §6) with the given streams and resolves with its exit code; the `portcullis` binary is this over the real process.
+ *
+ * @example
+ * const code = await runCli(['users', 'add', 'jane', '--password-stdin'], processIo());
+ */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   const program = new Command('portcullis')
     .description('OAuth2 password-flow and Bearer-token authentication service')

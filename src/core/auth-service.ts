@@ -29,6 +29,12 @@ import type { Store } from './store.ts';
 import { createUserAccount, updateUserAccount, type AccountChanges, type NewAccount } from './users.ts';
 import type { UserRecord } from './store.ts';
 
+/**
+ * What `createAuthService` needs: the store, the secret key and the issuer; everything else has a default.
+ *
+ * @example
+ * const options: AuthServiceOptions = { store, secretKey: process.env.PORTCULLIS_SECRET_KEY!, issuer: 'https://api.example.com', scopes: { ...DEFAULT_SCOPES, 'items:read': 'Read items.' } };
+ */
 export interface AuthServiceOptions {
   store: Store;
   /** HMAC key for HS256 tokens and refresh rotation; at least 32 bytes. */
@@ -57,6 +63,13 @@ export interface AuthServiceOptions {
   clock?: Clock;
 }
 
+/**
+ * The core service: the grants, bearer authentication, sessions and accounts over one store. Fastify apps reach it as `app.portcullis`.
+ *
+ * @example
+ * const principal = await service.authenticate(accessToken, ['items:read']);
+ * const user = await service.createUser({ username: 'jane', password: 'correct horse battery', scopes: ['me'] });
+ */
 export interface AuthService {
   readonly store: Store;
   readonly hasher: PasswordHasher;
@@ -108,6 +121,12 @@ export interface AuthService {
 /** How often logins re-read the hash classes in use (an import by another process shows within this). */
 export const HASH_CLASSES_REFRESH_MS = 60_000;
 
+/**
+ * The argon2id cost used when none is given: 64 MiB, 3 passes, 4 lanes (OWASP Password Storage Cheat Sheet, "Argon2id").
+ *
+ * @example
+ * createAuthService({ store, secretKey, issuer, argon2: { ...DEFAULT_ARGON2, timeCost: 4 } });
+ */
 export const DEFAULT_ARGON2: Argon2Params = Object.freeze({ memoryCost: 65536, timeCost: 3, parallelism: 4 });
 /** SPEC §4's default cap on a user's live sessions. */
 export const DEFAULT_MAX_SESSIONS = 100;
@@ -128,6 +147,14 @@ function atLeastOne(name: string, value: number): number {
   return value;
 }
 
+/**
+ * Builds the Portcullis core over a store: hashing, token signing, the password and refresh grants, bearer authentication and the failed-login limiter. Throws a `ConfigError` naming the option for a short secret key or a bad TTL.
+ *
+ * @example
+ * const store = await openStore('sqlite:./data/app.db'); await store.migrate();
+ * const service = createAuthService({ store, secretKey: process.env.PORTCULLIS_SECRET_KEY!, issuer: 'https://api.example.com' });
+ * await app.register(portcullis, { service });
+ */
 export function createAuthService(options: AuthServiceOptions): AuthService {
   if (typeof options.secretKey !== 'string' || Buffer.byteLength(options.secretKey) < 32) {
     throw new ConfigError('secretKey', 'must be a string of at least 32 bytes');

@@ -17,7 +17,12 @@ import { systemClock } from './clock.ts';
 import { InactiveUserError, InsufficientScopeError, InvalidTokenError } from './errors.ts';
 import type { AuthState, Store, UserRecord } from './store.ts';
 
-/** Who is calling: the verified token, its live session and its active user. */
+/**
+ * Who is calling: the verified token, its live session and its active user.
+ *
+ * @example
+ * app.get('/me', { config: { auth: true } }, async (request) => ({ user: request.principal.user.username, scopes: request.principal.scopes }));
+ */
 export interface Principal {
   user: UserRecord;
   sessionId: string;

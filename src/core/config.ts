@@ -13,6 +13,12 @@ import { ARGON2_MAX_MEMORY_KIB, ARGON2_MAX_PARALLELISM, ARGON2_MAX_TIME } from '
 import { DEFAULT_SCOPES, type ScopeCatalog } from './scopes.ts';
 import { parseTrustProxy, type TrustProxy } from './trust-proxy.ts';
 
+/**
+ * argon2id cost parameters, as in the PHC string: memory in KiB, passes and lanes.
+ *
+ * @example
+ * const argon2: Argon2Params = { memoryCost: 65536, timeCost: 3, parallelism: 4 };
+ */
 export interface Argon2Params {
   /** Memory in KiB. */
   memoryCost: number;
@@ -20,6 +26,12 @@ export interface Argon2Params {
   parallelism: number;
 }
 
+/**
+ * The server's settings after `loadConfig`: flags over environment over defaults (SPEC §1), validated and frozen.
+ *
+ * @example
+ * const config = loadConfig(); console.log(config.port, config.databaseUrl);
+ */
 export interface Config {
   host: string;
   port: number;
@@ -57,7 +69,12 @@ export interface Config {
   shutdownGrace: number;
 }
 
-/** Values given on the command line; they win over the environment. */
+/**
+ * Values given on the command line; they win over the environment.
+ *
+ * @example
+ * const config = loadConfig({ flags: { port: 9000, databaseUrl: 'sqlite:./data/other.db' } });
+ */
 export interface ConfigFlags {
   host?: string | undefined;
   port?: number | string | undefined;
@@ -120,7 +137,13 @@ function redisUrl(raw: string | undefined): string | undefined {
   return raw.trim();
 }
 
-/** Reads, validates and freezes the configuration. */
+/**
+ * Reads, validates and freezes the configuration.
+ *
+ * @example
+ * const config = loadConfig({ env: process.env, flags: { port: 8080 } });
+ * const server = await startServer({ config });
+ */
 export function loadConfig(options: { env?: Env; flags?: ConfigFlags } = {}): Readonly<Config> {
   const env = options.env ?? process.env;
   const flags = options.flags ?? {};

@@ -8,7 +8,12 @@
  * try { await grant(...) } catch (e) { if (e instanceof InvalidGrantError) ... }
  */
 
-/** Base class of every error a client can cause. */
+/**
+ * Base class of every error a client can cause.
+ *
+ * @example
+ * try { await service.authenticate(token) } catch (e) { if (e instanceof PortcullisError) reply.code(e.statusCode).headers(e.headers()).send({ detail: e.detail }); }
+ */
 export abstract class PortcullisError extends Error {
   /** Stable machine-readable code, e.g. `PCL_INVALID_GRANT`. */
   abstract readonly code: string;
@@ -38,14 +43,24 @@ export abstract class PortcullisError extends Error {
 
 // ---- token endpoint (RFC 6749 §5.2) ----
 
-/** 400 invalid_request: a missing field, a JSON body, a broken encoding. */
+/**
+ * 400 invalid_request: a missing field, a JSON body, a broken encoding.
+ *
+ * @example
+ * throw new InvalidRequestError('Missing field: username');
+ */
 export class InvalidRequestError extends PortcullisError {
   readonly code = 'PCL_INVALID_REQUEST';
   readonly statusCode = 400;
   override readonly oauthError = 'invalid_request';
 }
 
-/** 400 invalid_grant: wrong username or password, or a bad refresh token. */
+/**
+ * 400 invalid_grant: wrong username or password, or a bad refresh token.
+ *
+ * @example
+ * if (e instanceof InvalidGrantError) console.log(e.oauthError, e.message); // invalid_grant Incorrect username or password
+ */
 export class InvalidGrantError extends PortcullisError {
   readonly code = 'PCL_INVALID_GRANT';
   readonly statusCode = 400;
@@ -59,6 +74,9 @@ export class InvalidGrantError extends PortcullisError {
  * 400 "Inactive user": a disabled account. On the token endpoint it carries
  * `invalid_grant`; on bearer-protected routes the body is `{"detail": "Inactive user"}` only,
  * as FastAPI's tutorial answers.
+ *
+ * @example
+ * if (e instanceof InactiveUserError) reply.code(400).send({ detail: 'Inactive user' });
  */
 export class InactiveUserError extends PortcullisError {
   readonly code = 'PCL_INACTIVE_USER';
@@ -69,7 +87,12 @@ export class InactiveUserError extends PortcullisError {
   }
 }
 
-/** 400 unsupported_grant_type: a grant_type other than password or refresh_token. */
+/**
+ * 400 unsupported_grant_type: a grant_type other than password or refresh_token.
+ *
+ * @example
+ * if (e instanceof UnsupportedGrantTypeError) console.log(e.code); // PCL_UNSUPPORTED_GRANT_TYPE
+ */
 export class UnsupportedGrantTypeError extends PortcullisError {
   readonly code = 'PCL_UNSUPPORTED_GRANT_TYPE';
   readonly statusCode = 400;
@@ -79,7 +102,12 @@ export class UnsupportedGrantTypeError extends PortcullisError {
   }
 }
 
-/** 400 invalid_scope: a scope outside the catalog, or none of the requested ones held. */
+/**
+ * 400 invalid_scope: a scope outside the catalog, or none of the requested ones held.
+ *
+ * @example
+ * if (e instanceof InvalidScopeError) console.log(e.oauthError); // invalid_scope
+ */
 export class InvalidScopeError extends PortcullisError {
   readonly code = 'PCL_INVALID_SCOPE';
   readonly statusCode = 400;
@@ -90,6 +118,9 @@ export class InvalidScopeError extends PortcullisError {
  * 429 temporarily_unavailable: too many failed logins for this username and address, or from
  * this address, or too many successful logins from this address (SPEC §4). One body for all:
  * SPEC §2.1 fixes it, and clients match it.
+ *
+ * @example
+ * if (e instanceof TooManyAttemptsError) reply.code(429).headers(e.headers()).send({ detail: e.detail }); // Retry-After included
  */
 export class TooManyAttemptsError extends PortcullisError {
   readonly code = 'PCL_TOO_MANY_ATTEMPTS';
@@ -103,7 +134,13 @@ export class TooManyAttemptsError extends PortcullisError {
   }
 }
 
-/** 503 temporarily_unavailable: the password-hashing bound is full, or this address holds its fair share of it; the login is shed. */
+/**
+ * 503 temporarily_unavailable: the password-hashing bound is full, or this address holds its
+ * fair share of it; the login is shed.
+ *
+ * @example
+ * if (e instanceof LoginOverloadedError) reply.code(503).headers(e.headers()).send({ detail: e.detail });
+ */
 export class LoginOverloadedError extends PortcullisError {
   readonly code = 'PCL_LOGIN_OVERLOADED';
   readonly statusCode = 503;
@@ -118,7 +155,12 @@ export class LoginOverloadedError extends PortcullisError {
 
 // ---- bearer-protected routes (RFC 6750 §3) ----
 
-/** 401 without an error code: the request carried no bearer credentials (RFC 6750 §3.1). */
+/**
+ * 401 without an error code: the request carried no bearer credentials (RFC 6750 §3.1).
+ *
+ * @example
+ * if (e instanceof NotAuthenticatedError) console.log(e.headers()); // { 'www-authenticate': 'Bearer' }
+ */
 export class NotAuthenticatedError extends PortcullisError {
   readonly code = 'PCL_NOT_AUTHENTICATED';
   readonly statusCode = 401;
@@ -131,7 +173,12 @@ export class NotAuthenticatedError extends PortcullisError {
   }
 }
 
-/** 401 invalid_token: malformed, forged, expired or revoked access token. */
+/**
+ * 401 invalid_token: malformed, forged, expired or revoked access token.
+ *
+ * @example
+ * await service.authenticate('not.a.token').catch((e) => e instanceof InvalidTokenError); // true
+ */
 export class InvalidTokenError extends PortcullisError {
   readonly code = 'PCL_INVALID_TOKEN';
   readonly statusCode = 401;
@@ -144,7 +191,12 @@ export class InvalidTokenError extends PortcullisError {
   }
 }
 
-/** 403 insufficient_scope: the token lacks a scope the route requires (RFC 6750 §3.1). */
+/**
+ * 403 insufficient_scope: the token lacks a scope the route requires (RFC 6750 §3.1).
+ *
+ * @example
+ * await service.authenticate(token, ['admin']).catch((e) => e instanceof InsufficientScopeError && e.statusCode === 403);
+ */
 export class InsufficientScopeError extends PortcullisError {
   readonly code = 'PCL_INSUFFICIENT_SCOPE';
   readonly statusCode = 403;
@@ -159,7 +211,12 @@ export class InsufficientScopeError extends PortcullisError {
 
 // ---- resources ----
 
-/** 400 "Incorrect password": the current password given to a password change is wrong. */
+/**
+ * 400 "Incorrect password": the current password given to a password change is wrong.
+ *
+ * @example
+ * if (e instanceof IncorrectPasswordError) console.log(e.statusCode); // 400
+ */
 export class IncorrectPasswordError extends PortcullisError {
   readonly code = 'PCL_INCORRECT_PASSWORD';
   readonly statusCode = 400;
@@ -168,7 +225,12 @@ export class IncorrectPasswordError extends PortcullisError {
   }
 }
 
-/** 404: an unknown user, session or path. */
+/**
+ * 404: an unknown user, session or path.
+ *
+ * @example
+ * throw new NotFoundError('User not found');
+ */
 export class NotFoundError extends PortcullisError {
   readonly code = 'PCL_NOT_FOUND';
   readonly statusCode = 404;
@@ -177,7 +239,12 @@ export class NotFoundError extends PortcullisError {
   }
 }
 
-/** 409: a username that is already taken (compared by `usernameKey`: NFKC, RFC 8265 case folding). */
+/**
+ * 409: a username that is already taken (compared by `usernameKey`: NFKC, RFC 8265 case folding).
+ *
+ * @example
+ * await service.createUser(jane).catch((e) => e instanceof ConflictError); // the username is taken
+ */
 export class ConflictError extends PortcullisError {
   readonly code = 'PCL_CONFLICT';
   readonly statusCode = 409;
@@ -187,6 +254,9 @@ export class ConflictError extends PortcullisError {
  * 409: an admin asked the admin API to disable or delete their own account, or to take away
  * their own `admin` scope — which could leave nobody able to manage users. Another admin, or
  * the CLI, can still do it.
+ *
+ * @example
+ * if (e instanceof SelfLockoutError) console.log(e.statusCode, e.message);
  */
 export class SelfLockoutError extends PortcullisError {
   readonly code = 'PCL_SELF_LOCKOUT';
@@ -196,14 +266,24 @@ export class SelfLockoutError extends PortcullisError {
   }
 }
 
-/** One entry of a 422 body, in FastAPI's shape. */
+/**
+ * One entry of a 422 body, in FastAPI's shape.
+ *
+ * @example
+ * const issue: ValidationIssue = { loc: ['body', 'username'], msg: 'Field required', type: 'missing' };
+ */
 export interface ValidationIssue {
   loc: (string | number)[];
   msg: string;
   type: string;
 }
 
-/** 422: a request body or parameter failed validation; `detail` is a list of issues. */
+/**
+ * 422: a request body or parameter failed validation; `detail` is a list of issues.
+ *
+ * @example
+ * if (e instanceof ValidationError) reply.code(422).send({ detail: e.detail }); // FastAPI-style list of issues
+ */
 export class ValidationError extends PortcullisError {
   readonly code = 'PCL_VALIDATION';
   readonly statusCode = 422;
@@ -215,13 +295,23 @@ export class ValidationError extends PortcullisError {
   }
 }
 
-/** 400 for any other malformed request outside the token endpoint. */
+/**
+ * 400 for any other malformed request outside the token endpoint.
+ *
+ * @example
+ * throw new BadRequestError('Malformed request');
+ */
 export class BadRequestError extends PortcullisError {
   readonly code = 'PCL_BAD_REQUEST';
   readonly statusCode = 400;
 }
 
-/** 503: the database cannot be reached right now; the service recovers by itself. */
+/**
+ * 503: the database cannot be reached right now; the service recovers by itself.
+ *
+ * @example
+ * if (e instanceof StoreUnavailableError) reply.code(503).headers(e.headers()).send({ detail: e.detail }); // retry-after: 1
+ */
 export class StoreUnavailableError extends PortcullisError {
   readonly code = 'PCL_STORE_UNAVAILABLE';
   readonly statusCode = 503;
@@ -235,7 +325,12 @@ export class StoreUnavailableError extends PortcullisError {
 
 // ---- programmer and operator mistakes: thrown at start-up, never per request ----
 
-/** A bad option or setting, naming it. Thrown when the app is built, never while serving. */
+/**
+ * A bad option or setting, naming it. Thrown when the app is built, never while serving.
+ *
+ * @example
+ * try { createAuthService({ store, secretKey: 'short', issuer }) } catch (e) { if (e instanceof ConfigError) console.error(e.option); } // secretKey
+ */
 export class ConfigError extends TypeError {
   readonly code = 'PCL_CONFIG';
   constructor(readonly option: string, message: string) {

@@ -1,23 +1,54 @@
-export * from './access-token.ts';
-export * from './auth-service.ts';
-export * from './authenticate.ts';
-export * from './clock.ts';
-export * from './config.ts';
-export * from './errors.ts';
-export * from './limiter-address.ts';
-export * from './login-limiter.ts';
-export * from './password.ts';
-export * from './password-grant.ts';
-export * from './refresh-grant.ts';
-export * from './scopes.ts';
-export * from './session-token.ts';
-export * from './signing-keys.ts';
-export * from './key-ring.ts';
-export * from './sessions.ts';
-export * from './store.ts';
-export * from './text.ts';
-export * from './trust-proxy.ts';
-export * from './users.ts';
-export * from './username.ts';
-export * from './work-limiter.ts';
-export * from './issuer.ts';
+/**
+ * `portcullis/core`: the framework-free core, as an app embedding Portcullis and a store
+ * implementer need it — the service, its options and the caller it authenticates, the
+ * configuration, the errors, the scope catalog, the storage and limiter protocols, and the
+ * signing-key ring. Everything else in src/core/ is internal.
+ */
+export { createAuthService, DEFAULT_ARGON2, type AuthService, type AuthServiceOptions } from './auth-service.ts';
+export type { Principal } from './authenticate.ts';
+export { createManualClock, systemClock, type Clock, type ManualClock } from './clock.ts';
+export { loadConfig, type Argon2Params, type Config, type ConfigFlags } from './config.ts';
+export {
+  BadRequestError,
+  ConfigError,
+  ConflictError,
+  IncorrectPasswordError,
+  InactiveUserError,
+  InsufficientScopeError,
+  InvalidGrantError,
+  InvalidRequestError,
+  InvalidScopeError,
+  InvalidTokenError,
+  LoginOverloadedError,
+  NotAuthenticatedError,
+  NotFoundError,
+  PortcullisError,
+  SelfLockoutError,
+  StoreUnavailableError,
+  TooManyAttemptsError,
+  UnsupportedGrantTypeError,
+  ValidationError,
+  type ValidationIssue,
+} from './errors.ts';
+export { openKeyRing, type KeyRing, type KeyRingOptions } from './key-ring.ts';
+export { unlimitedLoginLimiter, type LoginLimiter } from './login-limiter.ts';
+export type { ClientContext, TokenResponse } from './password-grant.ts';
+export { DEFAULT_SCOPES, DEFAULT_USER_SCOPES, hasScopes, type ScopeCatalog } from './scopes.ts';
+export type { PasswordChange, SessionView } from './sessions.ts';
+export type { SigningKeyRecord, SigningKeyStore } from './signing-keys.ts';
+export type {
+  AuthState,
+  NewRefreshToken,
+  NewSession,
+  NewUser,
+  RefreshTokenRecord,
+  RefreshTokenState,
+  SessionRecord,
+  SessionStore,
+  Store,
+  StoreChange,
+  UserPatch,
+  UserRecord,
+  UserStore,
+} from './store.ts';
+export { toPublicUser, type AccountChanges, type NewAccount, type PublicUser } from './users.ts';

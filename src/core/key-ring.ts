@@ -29,7 +29,13 @@ import {
   type SigningKeyStore,
 } from './signing-keys.ts';
 
-/** One process's live signing keys, kept in step with the store. */
+/**
+ * One process's live signing keys, kept in step with the store.
+ *
+ * @example
+ * const ring = await openKeyRing({ store: createSigningKeyStore(store), algorithm: 'EdDSA', secretKey, accessTokenTtl: 1800 });
+ * await ring.rotate();
+ */
 export interface KeyRing {
   readonly algorithm: AsymmetricAlgorithm;
   readonly accessTokenTtl: number;
@@ -53,7 +59,12 @@ export interface KeyRing {
   close(): void;
 }
 
-/** What `openKeyRing` needs. */
+/**
+ * What `openKeyRing` needs.
+ *
+ * @example
+ * const options: KeyRingOptions = { store: createSigningKeyStore(store), algorithm: 'EdDSA', secretKey, accessTokenTtl: 1800 };
+ */
 export interface KeyRingOptions {
   store: SigningKeyStore;
   algorithm: AsymmetricAlgorithm;
@@ -97,7 +108,15 @@ async function ensureActiveKey(options: Required<KeyRingOptions>): Promise<void>
   throw new Error('could not settle on an active signing key: keys keep changing');
 }
 
-/** Opens the ring: ensures an active key, loads the keys and subscribes to key changes. */
+/**
+ * Opens the rotating asymmetric signing keys kept in a `SigningKeyStore`: ensures one active
+ * key (created once, however many instances start together), loads the keys and follows
+ * other processes' rotations. Pass the ring to `createAuthService({ keyRing })`.
+ *
+ * @example
+ * const keyRing = await openKeyRing({ store: createSigningKeyStore(store), algorithm: 'EdDSA', secretKey, accessTokenTtl: 1800 });
+ * const service = createAuthService({ store, secretKey, issuer, keyRing });
+ */
 export async function openKeyRing(options: KeyRingOptions): Promise<KeyRing> {
   const opts: Required<KeyRingOptions> = { ...options, clock: options.clock ?? systemClock };
   const { store, algorithm, secretKey, accessTokenTtl, clock } = opts;

@@ -11,6 +11,9 @@
  * the address only (an attempt shed with 503 — a flood — and not the pair's, so a user shed
  * during someone else's flood is never locked out of their own account). Addresses are
  * counted as `limiterAddress` groups them.
+ *
+ * @example
+ * const limiter: LoginLimiter = { async check() {}, async recordFailure() {}, async recordSuccess() {}, async recordShed() {} };
  */
 export interface LoginLimiter {
   check(usernameKey: string, address: string, now: number): Promise<void>;
@@ -22,7 +25,12 @@ export interface LoginLimiter {
   ping?(): Promise<void>;
 }
 
-/** A limiter that never refuses, for apps that rate-limit elsewhere. */
+/**
+ * A limiter that never refuses, for apps that rate-limit elsewhere.
+ *
+ * @example
+ * const service = createAuthService({ store, secretKey, issuer, limiter: unlimitedLoginLimiter });
+ */
 export const unlimitedLoginLimiter: LoginLimiter = {
   async check() {},
   async recordFailure() {},

@@ -18,7 +18,12 @@ import { generateRefreshToken, generateSessionId, hashRefreshToken } from './ses
 import type { Store } from './store.ts';
 import { loginNameProblem, usernameKey } from './username.ts';
 
-/** The successful token response body (RFC 6749 §5.1). */
+/**
+ * The successful token response body (RFC 6749 §5.1).
+ *
+ * @example
+ * const { access_token, refresh_token, expires_in } = await service.passwordGrant({ username, password, scope: 'me', client });
+ */
 export interface TokenResponse {
   access_token: string;
   token_type: 'bearer';
@@ -27,7 +32,12 @@ export interface TokenResponse {
   scope: string;
 }
 
-/** Where a request came from, recorded on the session it creates. */
+/**
+ * Where a request came from, recorded on the session it creates.
+ *
+ * @example
+ * await service.passwordGrant({ username, password, scope: undefined, client: { address: request.ip, userAgent: request.headers['user-agent'] ?? null, clientId: null } });
+ */
 export interface ClientContext {
   address: string;
   userAgent: string | null;

@@ -7,15 +7,31 @@
  */
 import { InvalidScopeError } from './errors.ts';
 
-/** Scope name → human description (shown in the docs' Authorize dialog). */
+/**
+ * Scope name → human description (shown in the docs' Authorize dialog).
+ *
+ * @example
+ * const scopes: ScopeCatalog = { ...DEFAULT_SCOPES, 'items:read': 'Read items.' };
+ */
 export type ScopeCatalog = Readonly<Record<string, string>>;
 
+/**
+ * The scopes every catalog starts from: `me` (read your own account) and `admin` (manage users).
+ *
+ * @example
+ * createAuthService({ store, secretKey, issuer, scopes: { ...DEFAULT_SCOPES, 'items:read': 'Read items.' } });
+ */
 export const DEFAULT_SCOPES: ScopeCatalog = Object.freeze({
   me: 'Read information about the current user.',
   admin: 'Manage users.',
 });
 
-/** The scopes new users hold unless told otherwise. */
+/**
+ * The scopes new users hold unless told otherwise.
+ *
+ * @example
+ * await service.createUser({ username: 'jane', password, scopes: [...DEFAULT_USER_SCOPES, 'items:read'] });
+ */
 export const DEFAULT_USER_SCOPES: readonly string[] = Object.freeze(['me']);
 
 /** Splits a space-delimited scope string into unique names, in order (RFC 6749 §3.3). */
@@ -49,7 +65,12 @@ export function grantScopes(requested: readonly string[], held: readonly string[
   return granted;
 }
 
-/** True when every required scope is in the granted list. */
+/**
+ * True when every required scope is in the granted list.
+ *
+ * @example
+ * if (!hasScopes(request.principal.scopes, ['items:write'])) throw new InsufficientScopeError(['items:write']);
+ */
 export function hasScopes(granted: readonly string[], required: readonly string[]): boolean {
   return required.every((s) => granted.includes(s));
 }

@@ -20,7 +20,12 @@ import type { SessionRecord, Store, UserRecord } from './store.ts';
 import { passwordProblem, usernameKey } from './username.ts';
 import { updateUserAccount } from './users.ts';
 
-/** A session as `GET /users/me/sessions` shows it; times are ISO 8601 UTC strings. */
+/**
+ * A session as `GET /users/me/sessions` shows it; times are ISO 8601 UTC strings.
+ *
+ * @example
+ * const sessions: SessionView[] = await service.listSessions(request.user.id, request.principal.sessionId);
+ */
 export interface SessionView {
   /** The `sid` of the session's access tokens. */
   id: string;
@@ -133,7 +138,12 @@ export async function revokeToken(
   return false;
 }
 
-/** A self-service password change (`PUT /users/me/password`). */
+/**
+ * A self-service password change (`PUT /users/me/password`).
+ *
+ * @example
+ * await service.changePassword({ user: request.user, sessionId: request.principal.sessionId, currentPassword, newPassword, address: request.ip });
+ */
 export interface PasswordChange {
   user: UserRecord;
   /** The caller's session: kept, while every other session of the user ends. */

@@ -20,7 +20,12 @@ export function isAsymmetric(alg: SigningAlgorithm): alg is AsymmetricAlgorithm 
   return alg !== 'HS256';
 }
 
-/** A signing key as stored: the private key sealed (and wiped to '' once the key is retired). */
+/**
+ * A signing key as stored: the private key sealed (and wiped to '' once the key is retired).
+ *
+ * @example
+ * const [active] = await createSigningKeyStore(store).listSigningKeys(); console.log(active?.kid, active?.alg);
+ */
 export interface SigningKeyRecord {
   /** RFC 7638 thumbprint of the public key; the `kid` of its tokens' header. */
   kid: string;
@@ -37,6 +42,10 @@ export interface SigningKeyRecord {
 /**
  * Storage of signing keys. Contracts: at most one key is active (`retiredAt === null`) at any
  * time, however many processes write; every method announces its writes to `onKeysChanged`.
+ *
+ * @example
+ * const keyStore: SigningKeyStore = createSigningKeyStore(store);
+ * const ring = await openKeyRing({ store: keyStore, algorithm: 'ES256', secretKey, accessTokenTtl: 1800 });
  */
 export interface SigningKeyStore {
   /** Every stored key: the active one first, then the retired ones, most recently retired first; [] when none. */

@@ -7,6 +7,12 @@
 
 import type { LoginLimiter } from './login-limiter.ts';
 
+/**
+ * A stored user account. The hash never leaves the service: answer with `toPublicUser(user)`.
+ *
+ * @example
+ * app.get('/me', { config: { auth: true } }, async (request) => toPublicUser(request.user));
+ */
 export interface UserRecord {
   /** Stable opaque id; the `sub` of access tokens. */
   id: string;
@@ -21,6 +27,12 @@ export interface UserRecord {
   updatedAt: number;
 }
 
+/**
+ * A user to insert: the password already hashed, the username already normalised (the service does both).
+ *
+ * @example
+ * await store.createUser({ username: 'jane', passwordHash, scopes: ['me'] }, Date.now());
+ */
 export interface NewUser {
   username: string;
   email?: string | null | undefined;
@@ -30,6 +42,12 @@ export interface NewUser {
   scopes: readonly string[];
 }
 
+/**
+ * Changes to a stored user; absent fields stay as they are.
+ *
+ * @example
+ * await store.updateUser(user.id, { disabled: true }, Date.now());
+ */
 export interface UserPatch {
   email?: string | null | undefined;
   fullName?: string | null | undefined;
@@ -38,6 +56,12 @@ export interface UserPatch {
   scopes?: readonly string[] | undefined;
 }
 
+/**
+ * A login session: what one password grant started and its refresh tokens continue.
+ *
+ * @example
+ * const state = await store.getAuthState(request.principal.sessionId); console.log(state?.session.lastUsedAt);
+ */
 export interface SessionRecord {
   /** The `sid` of the session's access tokens. */
   id: string;
@@ -54,6 +78,12 @@ export interface SessionRecord {
   clientId: string | null;
 }
 
+/**
+ * A session to insert when a password grant succeeds.
+ *
+ * @example
+ * await store.createSession({ id: sessionId, userId: user.id, scopes: ['me'], createdAt: now, expiresAt: now + ttl, clientAddress: null, userAgent: null, clientId: null }, refreshTokenHash);
+ */
 export interface NewSession {
   id: string;
   userId: string;
@@ -65,13 +95,23 @@ export interface NewSession {
   clientId: string | null;
 }
 
-/** What every request's authentication needs: the session and its user, read together. */
+/**
+ * What every request's authentication needs: the session and its user, read together.
+ *
+ * @example
+ * const state = await store.getAuthState(sessionId); if (!state || state.session.revokedAt !== null) throw new InvalidTokenError();
+ */
 export interface AuthState {
   session: SessionRecord;
   user: UserRecord;
 }
 
-/** A stored refresh token: only its SHA-256 hash is kept (SPEC §3). */
+/**
+ * A stored refresh token: only its SHA-256 hash is kept (SPEC §3).
+ *
+ * @example
+ * const state = await store.findRefreshToken(tokenHash); console.log(state?.token.rotatedAt);
+ */
 export interface RefreshTokenRecord {
   tokenHash: string;
   sessionId: string;
@@ -81,18 +121,33 @@ export interface RefreshTokenRecord {
   rotatedAt: number | null;
 }
 
-/** A refresh token with its session and the session's user, read together. */
+/**
+ * A refresh token with its session and the session's user, read together.
+ *
+ * @example
+ * const state = await store.findRefreshToken(tokenHash); // undefined when unknown
+ */
 export interface RefreshTokenState extends AuthState {
   refreshToken: RefreshTokenRecord;
 }
 
-/** The successor written by a rotation. */
+/**
+ * The successor written by a rotation.
+ *
+ * @example
+ * await store.rotateRefreshToken(oldHash, { tokenHash: newHash, expiresAt: now + ttl }, now);
+ */
 export interface NewRefreshToken {
   tokenHash: string;
   expiresAt: number;
 }
 
-/** A change that may invalidate cached auth state. `id` absent means "anything may have changed". */
+/**
+ * A change that may invalidate cached auth state. `id` absent means "anything may have changed".
+ *
+ * @example
+ * const change: StoreChange = { kind: 'session', id: sessionId }; // a session was revoked or touched
+ */
 export type StoreChange =
   | { kind: 'user'; id: string }
   | { kind: 'session'; id: string }
@@ -100,6 +155,12 @@ export type StoreChange =
   | { kind: 'keys' }
   | { kind: 'all' };
 
+/**
+ * Storage of user accounts; the contract of each method is written on it.
+ *
+ * @example
+ * const user = await store.findUserByUsername('jane'); // undefined when there is none
+ */
 export interface UserStore {
   /** The user whose username has the same key (`usernameKey`: NFKC, case folding), or undefined. */
   findUserByUsername(username: string): Promise<UserRecord | undefined>;
@@ -133,6 +194,12 @@ export interface UserStore {
   runOnce(name: string, seed: (store: UserStore) => Promise<void>): Promise<boolean>;
 }
 
+/**
+ * Storage of sessions and refresh tokens; the contract of each method (what is atomic, what "not found" returns) is written on it.
+ *
+ * @example
+ * const sessions = await store.listUserSessions(user.id, Date.now());
+ */
 export interface SessionStore {
   /**
    * Inserts a session together with its first refresh token hash, atomically. With
@@ -176,6 +243,13 @@ export interface SessionStore {
   listUserSessions(userId: string, now: number, page: { limit: number; offset: number }): Promise<{ items: SessionRecord[]; total: number }>;
 }
 
+/**
+ * The storage protocol the core depends on: users, sessions, refresh tokens and change events. `openStore` gives the SQLite/PostgreSQL one; another adapter implements this and passes `test/store-contract.test.ts`.
+ *
+ * @example
+ * const store: Store = await openStore('sqlite::memory:');
+ * const service = createAuthService({ store, secretKey, issuer });
+ */
 export interface Store extends UserStore, SessionStore {
   /**
    * A failed-login limiter kept in this store's database (SPEC §4), so apps that build the

@@ -15,7 +15,12 @@ import type { Store, UserPatch, UserRecord } from './store.ts';
 import { textProblem } from './text.ts';
 import { normalizeUsername, passwordProblem, usernameProblem } from './username.ts';
 
-/** The user object of every API response: never the hash or the internal id. */
+/**
+ * The user object of every API response: never the hash or the internal id.
+ *
+ * @example
+ * app.get('/me', { config: { auth: true } }, async (request): Promise<PublicUser> => toPublicUser(request.user));
+ */
 export interface PublicUser {
   username: string;
   email: string | null;
@@ -24,6 +29,12 @@ export interface PublicUser {
   scopes: string[];
 }
 
+/**
+ * A stored user as it may be shown to clients: no password hash, no internal id or timestamps.
+ *
+ * @example
+ * app.get('/me', { config: { auth: true } }, async (request) => toPublicUser(request.user));
+ */
 export function toPublicUser(user: UserRecord): PublicUser {
   return { username: user.username, email: user.email, full_name: user.fullName, disabled: user.disabled, scopes: user.scopes };
 }
@@ -35,6 +46,12 @@ export interface AccountDeps {
   clock: Clock;
 }
 
+/**
+ * A new account for `service.createUser`: the password in clear (it is hashed there), optional profile fields and scopes from the catalog.
+ *
+ * @example
+ * await service.createUser({ username: 'jane', password: 'correct horse battery', email: 'jane@example.com', scopes: ['me'] });
+ */
 export interface NewAccount {
   username: string;
   /** A plain password (hashed here) … */
@@ -112,6 +129,12 @@ export async function createUserAccount(deps: AccountDeps, input: NewAccount): P
   );
 }
 
+/**
+ * Changes for `service.updateUser`; a new password, disabling or removed scopes end the user's sessions.
+ *
+ * @example
+ * await service.updateUser(user.id, { disabled: true });
+ */
 export interface AccountChanges {
   email?: string | null | undefined;
   fullName?: string | null | undefined;

@@ -1,13 +1,7 @@
-export * from './bearer.ts';
-export * from './form.ts';
-export * from './origin.ts';
-export * from './plugin.ts';
-export * from './render-error.ts';
-export { adminUsersRoutes, createUserSchema, updateUserSchema } from './routes/admin-users.ts';
-export { docsRoutes } from './routes/docs.ts';
-export { healthRoutes } from './routes/health.ts';
-export { revokeRoutes } from './routes/revoke.ts';
-export { passwordChangeSchema, sessionRoutes, sessionSchema } from './routes/sessions.ts';
-export { tokenRoutes } from './routes/token.ts';
-export { publicUserSchema, usersMeRoutes } from './routes/users-me.ts';
-export { authorizationServerMetadata, JWKS_PATH, METADATA_PATH, wellKnownRoutes, type WellKnownOptions } from './routes/well-known.ts';
+/**
+ * `portcullis/fastify`: the plugin an app registers (it adds `POST /token`, `request.user`
+ * and per-route `config.auth`), its options, and the error renderer for apps that keep their
+ * own error handler. The server's route modules are internal.
+ */
+export { DEFAULT_SECURITY_SCHEME, oauth2SecurityScheme, portcullis, type AuthRequirement, type PortcullisPluginOptions } from './plugin.ts';
+export { renderError } from './render-error.ts';

@@ -21,7 +21,12 @@ import { renderError } from './render-error.ts';
 import { tokenRoutes } from './routes/token.ts';
 import { textGuard } from './text-guard.ts';
 
-/** What a route asks of its caller: any valid bearer token (`true`), or these scopes. */
+/**
+ * What a route asks of its caller: any valid bearer token (`true`), or these scopes.
+ *
+ * @example
+ * app.get('/items', { config: { auth: { scopes: ['items:read'] } } }, handler); // or auth: true for any valid token
+ */
 export type AuthRequirement = true | { scopes: readonly string[] };
 
 declare module 'fastify' {
@@ -40,6 +45,12 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * Options of the `portcullis` plugin: the service (required), where the token endpoint lives, the OpenAPI scheme name, and whether to install the `{"detail": …}` error handlers.
+ *
+ * @example
+ * await app.register(portcullis, { service, tokenPath: '/auth/token', errorHandler: false });
+ */
 export interface PortcullisPluginOptions {
   service: AuthService;
   /** Path of the token endpoint; `false` to register none. Default `/token`. */
@@ -50,6 +61,12 @@ export interface PortcullisPluginOptions {
   errorHandler?: boolean;
 }
 
+/**
+ * Name of the OpenAPI security scheme routes point at, as FastAPI names it.
+ *
+ * @example
+ * app.swagger().components?.securitySchemes?.[DEFAULT_SECURITY_SCHEME]; // the password flow
+ */
 export const DEFAULT_SECURITY_SCHEME = 'OAuth2PasswordBearer';
 
 const detailSchema = { type: 'object', properties: { detail: { type: 'string' } }, required: ['detail'] } as const;
@@ -57,6 +74,9 @@ const detailSchema = { type: 'object', properties: { detail: { type: 'string' } 
 /**
  * The OpenAPI `components.securitySchemes` entry: password flow, tokenUrl relative to the
  * document (as FastAPI's), and the scope catalog for Swagger UI's Authorize dialog.
+ *
+ * @example
+ * await app.register(swagger, { openapi: { components: { securitySchemes: { [DEFAULT_SECURITY_SCHEME]: oauth2SecurityScheme(service) } } } });
  */
 export function oauth2SecurityScheme(service: AuthService, tokenUrl = 'token') {
   return { type: 'oauth2', flows: { password: { tokenUrl, refreshUrl: tokenUrl, scopes: { ...service.scopes } } } } as const;
@@ -140,5 +160,15 @@ const plugin: FastifyPluginAsync<PortcullisPluginOptions> = async (fastify: Fast
   if (options.tokenPath !== false) await fastify.register(tokenRoutes, { service, path: options.tokenPath ?? '/token' });
 };
 
-/** The plugin, unencapsulated so its decorations and route protection reach the whole app. */
+/**
+ * The Fastify plugin: registers `POST /token` and protects every route whose `config.auth`
+ * asks for a bearer token (and scopes), giving its handler a typed `request.user` and
+ * `request.principal`. Unencapsulated, so its decorations and route protection reach the
+ * whole app.
+ *
+ * @example
+ * const app = Fastify();
+ * await app.register(portcullis, { service });
+ * app.get('/items', { config: { auth: { scopes: ['items:read'] } } }, async (request) => ({ owner: request.user.username }));
+ */
 export const portcullis = fp(plugin, { fastify: '5.x', name: 'portcullis' });

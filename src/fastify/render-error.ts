@@ -37,6 +37,12 @@ function validationIssues(error: FastifyError): ValidationIssue[] {
   });
 }
 
+/**
+ * Answers an error as Portcullis does: the status, headers and `{"detail": …}` body of a `PortcullisError` (plus the OAuth error fields on /token), 503 for a database outage, 500 without internals otherwise. For apps that pass `errorHandler: false` and keep their own handler.
+ *
+ * @example
+ * app.setErrorHandler((error, request, reply) => (isMine(error) ? reply.send(myBody(error)) : renderError(error, request, reply)));
+ */
 export function renderError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const oauth = request.routeOptions.config?.oauthErrors === true;
   let e = error as FastifyError;

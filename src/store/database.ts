@@ -29,6 +29,12 @@ const BetterSqlite3: typeof BetterSqlite3Type = createRequire(import.meta.url)(
   Number(process.versions.node.split('.')[0]) >= 22 ? 'better-sqlite3-napi' : 'better-sqlite3',
 );
 
+/**
+ * An open database: the Kysely instance and the few answers that differ between SQLite and PostgreSQL.
+ *
+ * @example
+ * const database = await openDatabase('postgres://app@db/app'); console.log(database.dialect);
+ */
 export interface Database {
   readonly db: Kysely<Schema>;
   readonly dialect: 'sqlite' | 'postgres';
@@ -70,6 +76,12 @@ export function sqlitePath(url: string): string {
   return resolve(path);
 }
 
+/**
+ * Opens SQLite (`sqlite:PATH`, `sqlite::memory:`) or PostgreSQL (`postgres://…`) behind Kysely; use `createKyselyStore` on it, or `openStore` for both steps.
+ *
+ * @example
+ * const store = createKyselyStore(await openDatabase('sqlite:./data/app.db'));
+ */
 export async function openDatabase(url: string): Promise<Database> {
   if (url.startsWith('sqlite:')) return openSqlite(sqlitePath(url));
   if (/^postgres(ql)?:\/\//.test(url)) return openPostgres(url);

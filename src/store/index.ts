@@ -1,18 +1,11 @@
-export * from './database.ts';
-export * from './kysely-store.ts';
-export * from './login-limiter.ts';
-export * from './signing-keys.ts';
-export type { Schema } from './schema.ts';
-
-import { openDatabase } from './database.ts';
-import { createKyselyStore, type KyselyStore } from './kysely-store.ts';
-
 /**
- * Opens the database named by a URL (`sqlite:PATH` or `postgres://…`) as a Store.
- *
- * @example
- * const store = await openStore('sqlite:./data/portcullis.db'); await store.migrate();
+ * `portcullis/store`: the SQLite and PostgreSQL store (Kysely), the database-backed failed-login
+ * limiter and the signing-key store. The Redis limiter is `portcullis/store/redis`, loaded
+ * only by apps that use it.
  */
-export async function openStore(url: string): Promise<KyselyStore> {
-  return createKyselyStore(await openDatabase(url));
-}
+export { openDatabase, type Database } from './database.ts';
+export { createKyselyStore, type KyselyStore } from './kysely-store.ts';
+export { createDatabaseLoginLimiter, type DatabaseLoginLimiterOptions } from './login-limiter.ts';
+export { openStore } from './open-store.ts';
+export type { Schema } from './schema.ts';
+export { createSigningKeyStore } from './signing-keys.ts';

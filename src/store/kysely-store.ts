@@ -79,6 +79,12 @@ async function lockUser(trx: Transaction<Schema>, userId: string): Promise<void>
 /** Thrown inside a rotation's transaction to roll it back (the session was revoked meanwhile). */
 class RotationAborted extends Error {}
 
+/**
+ * The SQLite/PostgreSQL `Store`, with the database it owns, `migrate()` and `close()`.
+ *
+ * @example
+ * const store: KyselyStore = await openStore('sqlite:./data/app.db'); await store.migrate(); // … then: await store.close();
+ */
 export interface KyselyStore extends Store {
   readonly database: Database;
   /** Announces a change this process committed: to its own subscribers, and through the database to other processes'. */
@@ -87,6 +93,12 @@ export interface KyselyStore extends Store {
   guard<T>(fn: () => Promise<T>): Promise<T>;
 }
 
+/**
+ * Builds the Store over an open database (see `openDatabase`).
+ *
+ * @example
+ * const store = createKyselyStore(await openDatabase('sqlite::memory:')); await store.migrate();
+ */
 export function createKyselyStore(database: Database): KyselyStore {
   const { db } = database;
   const listeners = new Set<(change: StoreChange) => void>();

@@ -27,7 +27,12 @@ import { limiterAddress } from '../core/limiter-address.ts';
 import type { LoginLimiter } from '../core/login-limiter.ts';
 import type { KyselyStore } from './kysely-store.ts';
 
-/** Limits of the database limiter; the defaults are SPEC §1's. */
+/**
+ * Limits of the database limiter; the defaults are SPEC §1's.
+ *
+ * @example
+ * createDatabaseLoginLimiter(store, { maxFailures: 5, addressMaxFailures: 100, windowSeconds: 900 });
+ */
 export interface DatabaseLoginLimiterOptions {
   /** Failures per (username, address) in the window before that pair is refused. Default 5. */
   maxFailures?: number | undefined;
@@ -87,7 +92,12 @@ export function addressLoginKey(address: string): string {
   return `ok:${digest(limiterAddress(address))}`;
 }
 
-/** A LoginLimiter over the store's database (SQLite or PostgreSQL). */
+/**
+ * A LoginLimiter over the store's database (SQLite or PostgreSQL).
+ *
+ * @example
+ * const service = createAuthService({ store, secretKey, issuer, limiter: createDatabaseLoginLimiter(store) });
+ */
 export function createDatabaseLoginLimiter(store: KyselyStore, options: DatabaseLoginLimiterOptions = {}): LoginLimiter {
   const { maxFailures, addressMaxFailures, addressMaxLogins, windowMs } = loginLimits(options);
   const { db } = store.database;

@@ -27,13 +27,23 @@ import { StoreUnavailableError, TooManyAttemptsError } from '../core/errors.ts';
 import type { LoginLimiter } from '../core/login-limiter.ts';
 import { addressFailureKey, addressLoginKey, loginLimits, pairFailureKey, type DatabaseLoginLimiterOptions } from './login-limiter.ts';
 
-/** Limits (as the database limiter's) and where the keys live. */
+/**
+ * Limits (as the database limiter's) and where the keys live.
+ *
+ * @example
+ * createRedisLoginLimiter(redis, { maxFailures: 5, windowSeconds: 900, keyPrefix: 'myapp:lf:' });
+ */
 export interface RedisLoginLimiterOptions extends DatabaseLoginLimiterOptions {
   /** Prefix of every key the limiter writes. Default `portcullis:lf:`. */
   keyPrefix?: string | undefined;
 }
 
-/** Bounds of the Redis connection, in milliseconds. */
+/**
+ * Bounds of the Redis connection, in milliseconds.
+ *
+ * @example
+ * const redis = createRedisClient('redis://127.0.0.1:6379', { commandTimeoutMs: 1000 });
+ */
 export interface RedisClientOptions {
   /** How long one connection attempt may take. Default 2000. */
   connectTimeoutMs?: number | undefined;
@@ -120,7 +130,13 @@ async function guard<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** A LoginLimiter over Redis, shared by every instance that uses the same Redis and key prefix. */
+/**
+ * A LoginLimiter over Redis, shared by every instance that uses the same Redis and key prefix.
+ *
+ * @example
+ * const limiter = createRedisLoginLimiter(createRedisClient(process.env.REDIS_URL!));
+ * const service = createAuthService({ store, secretKey, issuer, limiter });
+ */
 export function createRedisLoginLimiter(redis: Redis, options: RedisLoginLimiterOptions = {}): LoginLimiter {
   const { maxFailures, addressMaxFailures, addressMaxLogins, windowMs } = loginLimits(options);
   const prefix = options.keyPrefix ?? 'portcullis:lf:';

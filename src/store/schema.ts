@@ -48,6 +48,12 @@ export interface LoginFailuresTable {
   at: number;
 }
 
+/**
+ * The tables Portcullis keeps, as Kysely sees them (for queries of your own on `store.database.db`).
+ *
+ * @example
+ * const count = await store.database.db.selectFrom('users').select((eb) => eb.fn.countAll().as('n')).executeTakeFirst();
+ */
 export interface Schema {
   users: UsersTable;
   sessions: SessionsTable;

@@ -44,7 +44,12 @@ function toRow(key: SigningKeyRecord): Selectable<SigningKeysTable> {
   return { kid: key.kid, alg: key.alg, private_key: key.privateKey, public_key: key.publicKey, created_at: key.createdAt, retired_at: null, active: 1 };
 }
 
-/** Signing keys stored beside the rest of a Kysely store's data. */
+/**
+ * Signing keys stored beside the rest of a Kysely store's data.
+ *
+ * @example
+ * const keyRing = await openKeyRing({ store: createSigningKeyStore(store), algorithm: 'EdDSA', secretKey, accessTokenTtl: 1800 });
+ */
 export function createSigningKeyStore(store: KyselyStore): SigningKeyStore {
   const { database, guard, emit } = store;
   const db = database.db.withTables<{ signing_keys: SigningKeysTable }>();

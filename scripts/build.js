@@ -1,0 +1,34 @@
+/**
+ * `npm run build`: compiles src/ to dist/ with the TypeScript compiler (tsconfig.build.json:
+ * ESM JavaScript, .d.ts, declaration maps and source maps), starting from an empty dist/ so
+ * no file of a deleted module survives.
+ *
+ * The sources import each other with `.ts` extensions; `rewriteRelativeImportExtensions`
+ * turns those into `.js` in the JavaScript, but TypeScript keeps them in the declarations.
+ * They resolve there too on TypeScript ≥ 5, yet a consumer's older compiler or another tool
+ * may not follow them, so the declarations get `.js` as well (same length: maps stay exact).
+ *
+ * @example
+ * // node scripts/build.js
+ */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const dist = join(root, 'dist');
+
+rmSync(dist, { recursive: true, force: true });
+const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { cwd: root, stdio: 'inherit' });
+
+const relativeTsSpecifier = /((?:from|import)\s*\(?\s*)(['"])(\.{1,2}\/[^'"]*?)\.ts\2/g;
+for (const entry of readdirSync(dist, { recursive: true, withFileTypes: true })) {
+  if (!entry.isFile() || !entry.name.endsWith('.d.ts')) continue;
+  const path = join(entry.parentPath, entry.name);
+  const text = readFileSync(path, 'utf8');
+  const rewritten = text.replace(relativeTsSpecifier, '$1$2$3.js$2');
+  if (rewritten !== text) writeFileSync(path, rewritten);
+}
