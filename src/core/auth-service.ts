@@ -15,6 +15,7 @@ import type { Argon2Params } from './config.ts';
 import { ConfigError } from './errors.ts';
 import type { KeyRing } from './key-ring.ts';
 import { unlimitedLoginLimiter, type LoginLimiter } from './login-limiter.ts';
+import { createObserver, loginOutcomeOf, type AuthObserver } from './observer.ts';
 import { createPasswordHasher, type PasswordHasher } from './password.ts';
 import { passwordGrant, type ClientContext, type TokenResponse } from './password-grant.ts';
 import { refreshGrant } from './refresh-grant.ts';
@@ -23,7 +24,7 @@ import { deriveRotationKey } from './session-token.ts';
 import { publicJwks, type Jwks } from './signing-keys.ts';
 import { changePassword, endSession, listSessions, logout, revokeToken, type PasswordChange, type SessionView } from './sessions.ts';
 import type { Store } from './store.ts';
-import { createUserAccount, updateUserAccount, type AccountChanges, type NewAccount } from './users.ts';
+import { createUserAccount, deleteUserAccount, updateUserAccount, type AccountChanges, type NewAccount } from './users.ts';
 import type { UserRecord } from './store.ts';
 
 export interface AuthServiceOptions {
@@ -44,6 +45,8 @@ export interface AuthServiceOptions {
   hashQueue?: number;
   limiter?: LoginLimiter;
   clock?: Clock;
+  /** Told about login outcomes, tokens, ended sessions and hashing time (metrics); no-op by default. */
+  observer?: Partial<AuthObserver> | undefined;
 }
 
 export interface AuthService {
@@ -54,6 +57,8 @@ export interface AuthService {
   readonly limiter: LoginLimiter;
   readonly scopes: ScopeCatalog;
   readonly clock: Clock;
+  /** Where the service reports what it decided (see `observer.ts`). */
+  readonly observer: AuthObserver;
   readonly issuer: string;
   readonly accessTokenTtl: number;
   readonly refreshTokenTtl: number;
@@ -82,6 +87,8 @@ export interface AuthService {
   reloadKeys(): Promise<void>;
   createUser(input: NewAccount): Promise<UserRecord>;
   updateUser(userId: string, changes: AccountChanges, keepSessionId?: string): Promise<UserRecord>;
+  /** Deletes a user and ends their sessions; false when there was no such user. */
+  deleteUser(userId: string): Promise<boolean>;
 }
 
 export const DEFAULT_ARGON2: Argon2Params = Object.freeze({ memoryCost: 65536, timeCost: 3, parallelism: 4 });
@@ -102,10 +109,12 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
   const accessTokenTtl = positive('accessTokenTtl', options.accessTokenTtl ?? 1800);
   const refreshTokenTtl = positive('refreshTokenTtl', options.refreshTokenTtl ?? 2_592_000);
   const refreshReuseGrace = positive('refreshReuseGrace', options.refreshReuseGrace ?? 10);
+  const observer = createObserver(options.observer);
   const hasher = createPasswordHasher({
     params: options.argon2 ?? DEFAULT_ARGON2,
     concurrency: options.hashConcurrency ?? 2,
     queue: options.hashQueue ?? 16,
+    ...(options.observer?.passwordHashed ? { onHashed: observer.passwordHashed } : {}),
   });
   const keyRing = options.keyRing;
   if (keyRing && keyRing.accessTokenTtl !== accessTokenTtl) throw new ConfigError('keyRing', 'must be opened with the same accessTokenTtl as the service');
@@ -123,10 +132,29 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
   // Lockout is on unless the caller opts out with `unlimitedLoginLimiter` (SPEC §4).
   const limiter = options.limiter ?? store.createLoginLimiter?.({}) ?? unlimitedLoginLimiter;
   const grantDeps = { store, hasher, tokens, limiter, scopes, refreshTokenTtl, clock };
-  const accountDeps = { store, hasher, scopes, clock };
+  const accountDeps = { store, hasher, scopes, clock, observer };
   const rotationKey = deriveRotationKey(options.secretKey);
-  const refreshDeps = { store, tokens, scopes, refreshTokenTtl, refreshReuseGrace, rotationKey, clock };
-  const sessionDeps = { store, tokens, hasher, limiter, scopes, clock };
+  const refreshDeps = { store, tokens, scopes, refreshTokenTtl, refreshReuseGrace, rotationKey, clock, observer };
+  const sessionDeps = { store, tokens, hasher, limiter, scopes, clock, observer };
+  // Every attempt is counted once, by the outcome its grant decided (SPEC §9.1).
+  const observedPasswordGrant = async (input: Parameters<AuthService['passwordGrant']>[0]): Promise<TokenResponse> => {
+    let body: TokenResponse;
+    try {
+      body = await passwordGrant(grantDeps, input);
+    } catch (error) {
+      const outcome = loginOutcomeOf(error);
+      if (outcome) observer.loginAttempt(outcome);
+      throw error;
+    }
+    observer.loginAttempt('success');
+    observer.tokensIssued('password');
+    return body;
+  };
+  const observedRefreshGrant = async (input: Parameters<AuthService['refreshGrant']>[0]): Promise<TokenResponse> => {
+    const body = await refreshGrant(refreshDeps, input);
+    observer.tokensIssued('refresh_token');
+    return body;
+  };
 
   return Object.freeze({
     store,
@@ -136,13 +164,14 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     limiter,
     scopes,
     clock,
+    observer,
     issuer: options.issuer,
     accessTokenTtl,
     refreshTokenTtl,
     refreshReuseGrace,
     rotationKey,
-    passwordGrant: (input) => freshKeys(() => passwordGrant(grantDeps, input)),
-    refreshGrant: (input) => freshKeys(() => refreshGrant(refreshDeps, input)),
+    passwordGrant: (input) => freshKeys(() => observedPasswordGrant(input)),
+    refreshGrant: (input) => freshKeys(() => observedRefreshGrant(input)),
     revokeToken: (input) => revokeToken(sessionDeps, input),
     listSessions: (userId, current) => listSessions(sessionDeps, userId, current),
     endSession: (userId, sessionId) => endSession(sessionDeps, userId, sessionId),
@@ -160,5 +189,6 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     },
     createUser: (input) => createUserAccount(accountDeps, input),
     updateUser: (userId, changes, keep) => updateUserAccount(accountDeps, userId, changes, keep),
+    deleteUser: (userId) => deleteUserAccount(accountDeps, userId),
   } satisfies AuthService);
 }

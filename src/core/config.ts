@@ -44,6 +44,8 @@ export interface Config {
   redisUrl: string | undefined;
   /** `PORTCULLIS_TOKEN_ALGORITHM`: HS256 (the secret key, default) or a key pair kept in the database. */
   tokenAlgorithm: SigningAlgorithm;
+  /** `--metrics-port` / `PORTCULLIS_METRICS_PORT`: Prometheus metrics on their own listener; undefined = off (SPEC §9.1). */
+  metricsPort: number | undefined;
 }
 
 /** Values given on the command line; they win over the environment. */
@@ -51,6 +53,7 @@ export interface ConfigFlags {
   host?: string | undefined;
   port?: number | string | undefined;
   databaseUrl?: string | undefined;
+  metricsPort?: number | string | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -120,6 +123,12 @@ export function loadConfig(options: { env?: Env; flags?: ConfigFlags } = {}): Re
   if (!/^(sqlite:|postgres(ql)?:\/\/)/.test(databaseUrl)) {
     throw new ConfigError('DATABASE_URL', `must start with sqlite: or postgres://, got ${JSON.stringify(databaseUrl.replace(/:[^:@/]*@/, ':***@'))}`);
   }
+  const metricsPort =
+    flags.metricsPort !== undefined ? port('--metrics-port', flags.metricsPort) : env.PORTCULLIS_METRICS_PORT ? port('PORTCULLIS_METRICS_PORT', env.PORTCULLIS_METRICS_PORT) : undefined;
+  // SPEC §9.1: never on the API port (0 asks the OS for a free one, so two 0s differ).
+  if (metricsPort !== undefined && metricsPort !== 0 && metricsPort === portNumber) {
+    throw new ConfigError(flags.metricsPort !== undefined ? '--metrics-port' : 'PORTCULLIS_METRICS_PORT', `must differ from the API port (${portNumber})`);
+  }
   const secretKey = env.PORTCULLIS_SECRET_KEY || undefined;
   const cores = availableParallelism();
   const argon2 = Object.freeze({
@@ -153,6 +162,7 @@ export function loadConfig(options: { env?: Env; flags?: ConfigFlags } = {}): Re
     trustProxy: env.PORTCULLIS_TRUST_PROXY ? (env.PORTCULLIS_TRUST_PROXY === 'true' ? true : env.PORTCULLIS_TRUST_PROXY) : false,
     redisUrl: redisUrl(env.REDIS_URL),
     tokenAlgorithm: tokenAlgorithm(env.PORTCULLIS_TOKEN_ALGORITHM),
+    metricsPort,
   };
   return Object.freeze(config);
 }

@@ -5,6 +5,7 @@ export * from './clock.ts';
 export * from './config.ts';
 export * from './errors.ts';
 export * from './login-limiter.ts';
+export * from './observer.ts';
 export * from './password.ts';
 export * from './password-grant.ts';
 export * from './refresh-grant.ts';

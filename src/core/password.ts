@@ -95,7 +95,13 @@ export function lowerHelperThreadPriority(): number {
   return lowered;
 }
 
-export function createPasswordHasher(options: { params: Argon2Params; concurrency: number; queue: number }): PasswordHasher {
+export function createPasswordHasher(options: {
+  params: Argon2Params;
+  concurrency: number;
+  queue: number;
+  /** Told how long each hash or verification took, in seconds (metrics). */
+  onHashed?: (seconds: number) => void;
+}): PasswordHasher {
   const { params } = options;
   const limiter = createWorkLimiter({ concurrency: options.concurrency, queue: options.queue });
   const argonOptions = { ...params, algorithm: ARGON2ID };
@@ -103,11 +109,17 @@ export function createPasswordHasher(options: { params: Argon2Params; concurrenc
   let dummyHash: Promise<string> | undefined;
   // The first hash queued starts libuv's thread pool; from then on its threads run below the event loop.
   let helpersLowered = false;
+  const onHashed = options.onHashed;
   const started = <T>(work: Promise<T>): Promise<T> => {
     if (!helpersLowered) {
       helpersLowered = true;
       lowerHelperThreadPriority();
     }
+    if (!onHashed) return work;
+    // Timed from the moment the work is handed to the thread pool: the wait for a slot is not in it.
+    const start = performance.now();
+    const done = (): void => onHashed((performance.now() - start) / 1000);
+    work.then(done, done);
     return work;
   };
 
