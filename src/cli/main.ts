@@ -41,8 +41,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--port <port>', 'port (PORT, default 8000)')
     .option('--database-url <url>', 'database (DATABASE_URL)')
     .option('--workers <n>', 'serve from N processes sharing the port (node:cluster), or "auto" for one per core')
-    .action(async (opts: { demo?: boolean; host?: string; port?: string; databaseUrl?: string; workers?: string }) => {
-      const serveConfig = config({ host: opts.host, port: opts.port, ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}) });
+    .option('--metrics-port <port>', 'serve Prometheus metrics at GET /metrics on this port, same host (PORTCULLIS_METRICS_PORT; off by default)')
+    .action(async (opts: { demo?: boolean; host?: string; port?: string; databaseUrl?: string; workers?: string; metricsPort?: string }) => {
+      const serveConfig = config({ host: opts.host, port: opts.port, metricsPort: opts.metricsPort, ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}) });
       // The primary supervises; each forked worker runs this same command and serves below.
       if (opts.workers !== undefined && !isClusterWorker()) {
         const code = await runPrimary({ workers: parseWorkers(opts.workers), config: serveConfig });
@@ -50,7 +51,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return;
       }
       await runWorker(async () => {
-        const server = await startServer({ config: serveConfig, demo: opts.demo === true, handleSignals: true });
+        const server = await startServer({ config: serveConfig, demo: opts.demo === true, handleSignals: true, clusterWorker: isClusterWorker() });
         await server.closed;
       });
     });
