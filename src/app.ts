@@ -59,7 +59,14 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const { service } = options;
   const accessLog = new AccessLog(options.onRequestDone);
   const app = Fastify({
-    logger: options.logger === false ? false : { ...(options.logger ?? loggerOptions()), ...(options.logStream ? { stream: options.logStream } : {}) },
+    // Requests are observed where their access line is written, which Fastify skips without a
+    // logger: metrics keep a silent one.
+    logger:
+      options.logger === false
+        ? options.onRequestDone
+          ? { level: 'silent' }
+          : false
+        : { ...(options.logger ?? loggerOptions()), ...(options.logStream ? { stream: options.logStream } : {}) },
     trustProxy: options.trustProxy ?? false,
     // One access line per request instead of Fastify's two (SPEC §9.4; see access-log.ts).
     logController: accessLog,
