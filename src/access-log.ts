@@ -13,7 +13,7 @@
  * const destination = createLogDestination();
  * const app = Fastify({ logger: { stream: destination }, logController: new AccessLog() });
  */
-import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
+import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino from 'pino';
 
 /** The `route` of a request that matched no route (404s, malformed URLs). */
@@ -43,6 +43,12 @@ export function routeOf(request: FastifyRequest): string {
  */
 export class AccessLog extends LogController {
   readonly #onRequestDone: RequestDone | undefined;
+  /**
+   * The logger of the access lines: the app's, without its redaction. Every field of an access
+   * line is one this class chose (no header, body or URL), so there is nothing to redact, and
+   * pino's redaction, whose wildcard paths run on every field, was most of the line's cost.
+   */
+  #lines: FastifyBaseLogger | undefined;
 
   constructor(onRequestDone?: RequestDone) {
     super();
@@ -64,9 +70,12 @@ export class AccessLog extends LogController {
     const ms = reply.elapsedTime;
     const status = reply.statusCode;
     this.#onRequestDone?.(request.method, route, status, ms / 1000);
-    const line = { method: request.method, route, status, ms: Math.round(ms * 100) / 100, address: request.ip };
-    if (error) request.log.error({ ...line, err: error }, 'request failed');
-    else request.log.info(line, 'request');
+    if (error) {
+      request.log.error({ method: request.method, route, status, ms: Math.round(ms * 100) / 100, address: request.ip, err: error }, 'request failed');
+      return;
+    }
+    const lines = (this.#lines ??= request.server.log.child({}, { redact: [] }));
+    lines.info({ reqId: request.id, method: request.method, route, status, ms: Math.round(ms * 100) / 100, address: request.ip }, 'request');
   }
 
   override defaultErrorLog(error: Error, request: FastifyRequest, reply: FastifyReply): void {
