@@ -110,7 +110,7 @@ describe('the buffered destination', () => {
     try {
       const server = await startFixture(dir.path);
       assert.equal((await fetch(`${server.url}/users/marker`)).status, 401);
-      // Under 4 KiB and no periodic flush: the line is still in the buffer.
+      // Under 8 KiB and no periodic flush: the line is still in the buffer.
       assert.ok(!hasMarkerLine(server.output()), 'the line was written before the exit: this test proves nothing');
       process.kill(server.pid, 'SIGTERM');
       assert.equal(await server.exited, 0);
