@@ -97,6 +97,8 @@ export interface LogDestination extends pino.DestinationStream {
 
 /** Bytes buffered before a write: about 40 access lines, one write system call (SonicBoom wants it below its 16 KiB maxWrite). */
 const BUFFER_BYTES = 8 * 1024;
+/** Bytes held at most while the output does not drain. */
+const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 
 /**
  * A buffered destination for the log (standard output by default): lines are written in
@@ -113,7 +115,8 @@ const BUFFER_BYTES = 8 * 1024;
 export function createLogDestination(options: { fd?: number; flushIntervalMs?: number; buffered?: boolean } = {}): LogDestination {
   const dest = options.fd ?? 1;
   if (options.buffered === false) return pino.destination({ dest, sync: true });
-  return pino.destination({ dest, sync: false, minLength: BUFFER_BYTES, periodicFlush: options.flushIntervalMs ?? 1000 });
+  // maxLength: a log reader that stopped reading costs lines (dropped), never all the memory.
+  return pino.destination({ dest, sync: false, minLength: BUFFER_BYTES, maxLength: MAX_BUFFERED_BYTES, periodicFlush: options.flushIntervalMs ?? 1000 });
 }
 
 /**
