@@ -1,8 +1,8 @@
 /**
  * The access log (SPEC §9.4): one JSON line per request — `method`, `route`, `status`, `ms`,
  * `address` and the request id (`reqId`) — in place of Fastify's two lines (incoming request,
- * request completed), written through a buffered destination so that logging at `info` costs
- * little of the hot path's throughput (docs/benchmarks.md, "Logging cost").
+ * request completed), written through a buffered destination (log-destination.ts) so that
+ * logging at `info` costs little of the hot path's throughput (docs/benchmarks.md, "Logging cost").
  *
  * `route` is the route's pattern (`/users/:username`), never the raw URL, so no query string
  * (where a careless client may put a password or a token) and no user-chosen path reaches the
@@ -14,7 +14,7 @@
  * const app = Fastify({ logger: { stream: destination }, logController: new AccessLog() });
  */
 import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 
 /** The `route` of a request that matched no route (404s, malformed URLs). */
 export const UNMATCHED_ROUTE = 'unmatched';
@@ -87,49 +87,5 @@ export class AccessLog extends LogController {
 
   override writeHeadError(error: Error, request: FastifyRequest): void {
     request.log.warn({ err: error, route: routeOf(request) }, 'could not write the response headers');
-  }
-}
-
-/** What `createLogDestination` returns: a pino destination that can be flushed at once. */
-export interface LogDestination extends pino.DestinationStream {
-  flushSync(): void;
-}
-
-/** Bytes buffered before a write: about 40 access lines, one write system call (SonicBoom wants it below its 16 KiB maxWrite). */
-const BUFFER_BYTES = 8 * 1024;
-/** Bytes held at most while the output does not drain. */
-const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
-
-/**
- * A buffered destination for the log (standard output by default): lines are written in
- * chunks of about 8 KiB, at the latest `flushIntervalMs` (1000) after they were logged, and
- * synchronously when the process exits — also on a crash, since pino flushes its destinations
- * on `exit` and `logger.fatal` flushes synchronously. `flushIntervalMs: 0` leaves out the
- * periodic flush. `buffered: false` writes every line at once (for debug and trace, where
- * seeing a line before the next one happens matters more than speed).
- *
- * @example
- * const destination = createLogDestination();
- * const log = pino({ level: 'info' }, destination);
- */
-export function createLogDestination(options: { fd?: number; flushIntervalMs?: number; buffered?: boolean } = {}): LogDestination {
-  const dest = options.fd ?? 1;
-  if (options.buffered === false) return pino.destination({ dest, sync: true });
-  // maxLength: a log reader that stopped reading costs lines (dropped), never all the memory.
-  return pino.destination({ dest, sync: false, minLength: BUFFER_BYTES, maxLength: MAX_BUFFERED_BYTES, periodicFlush: options.flushIntervalMs ?? 1000 });
-}
-
-/**
- * Starts writing out what `destination` holds, without waiting; for the few lines an operator
- * waits for (listening, shutting down). A destination that is gone has nothing to save.
- *
- * @example
- * app.log.info('Portcullis is listening'); flushSoon(destination);
- */
-export function flushSoon(destination: LogDestination | undefined): void {
-  try {
-    (destination as { flush?: () => void } | undefined)?.flush?.();
-  } catch {
-    // Nothing left to write to.
   }
 }

@@ -11,7 +11,7 @@
  * await server.close();
  */
 import type { FastifyInstance } from 'fastify';
-import { createLogDestination, flushSoon, type LogDestination } from './access-log.ts';
+import { createLogDestination, flushSoon, type LogDestination } from './log-destination.ts';
 import { buildApp, loggerOptions } from './app.ts';
 import type { Clock } from './core/clock.ts';
 import type { Config } from './core/config.ts';
