@@ -2,7 +2,7 @@
  * Listens: opens the runtime (migrating the schema first), seeds the demo users when asked,
  * builds the app and serves it; on SIGTERM/SIGINT stops accepting, lets in-flight requests
  * finish (bounded), closes the database and exits 0 (SPEC §1). Log lines go through a
- * buffered destination (access-log.ts), flushed on exit; an uncaught exception is logged as
+ * buffered destination (log-destination.ts), flushed on exit; an uncaught exception is logged as
  * `fatal` (which flushes) before the process exits 1. With a metrics port the Prometheus
  * listener starts beside the API (metrics.ts).
  *
