@@ -8,7 +8,8 @@
  * Options (flags win over the environment):
  *   --duration / BENCH_DURATION            seconds per scenario and round (10)
  *   --rounds / BENCH_ROUNDS                rounds (3); medians are reported
- *   --targets / BENCH_TARGETS              portcullis,fastapi,express,fastify-hello (all)
+ *   --targets / BENCH_TARGETS              portcullis,portcullis-info,fastapi,express,fastify-hello (all);
+ *                                          portcullis-info is Portcullis at log level info, scenario A only
  *   --scenarios / BENCH_SCENARIOS          A,B,C,D (all)
  *   BENCH_WARMUP                           seconds of unmeasured load before A (2)
  *   BENCH_CONNECTIONS                      scenario A connections (64)

@@ -7,6 +7,9 @@
  * writes as separate instances do: SQLite's data version on a shared file (WAL), or
  * PostgreSQL's LISTEN/NOTIFY.
  *
+ * With a metrics port the primary serves `GET /metrics` itself, answering each scrape with
+ * the sum over the workers (SPEC §9.1); the workers open no metrics listener.
+ *
  * Shutdown (SIGTERM/SIGINT to the primary): every worker is told to stop, finishes its
  * in-flight requests and exits; the primary exits 0 once all of them did. A worker that dies
  * later is replaced; one that dies before it ever listened means the configuration is wrong,
@@ -21,6 +24,7 @@ import pino from 'pino';
 import { loggerOptions } from './app.ts';
 import type { Config } from './core/config.ts';
 import { ConfigError } from './core/errors.ts';
+import type { MetricsServer } from './metrics.ts';
 import { resolveSecretKey } from './secret-key.ts';
 
 /** At most this many replacements in RESTART_WINDOW_MS before the primary gives up. */
@@ -60,6 +64,13 @@ export async function runPrimary(options: { workers: number; config: Readonly<Co
   const log = pino({ ...loggerOptions(config.logLevel), base: { pid: process.pid, role: 'primary' } });
   // Validate the key (and, on SQLite, create secret.key) once, before any worker races to.
   resolveSecretKey(config);
+  // A metrics port that is taken stops start-up before any worker is forked.
+  let metricsServer: MetricsServer | undefined;
+  if (config.metricsPort !== undefined) {
+    const { clusterScrape, startMetricsServer } = await import('./metrics.ts');
+    metricsServer = await startMetricsServer({ host: config.host, port: config.metricsPort, scrape: clusterScrape() });
+    log.info({ metrics: metricsServer.url }, 'serving the workers\' metrics');
+  }
 
   const listening = new Set<number>();
   const restarts: number[] = [];
@@ -125,6 +136,7 @@ export async function runPrimary(options: { workers: number; config: Readonly<Co
 
   for (let i = 0; i < workers; i++) fork();
   const code = await done;
+  await metricsServer?.close();
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);
   log.info({ code }, 'all workers stopped');

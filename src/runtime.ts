@@ -10,6 +10,7 @@ import type { AuthService } from './core/auth-service.ts';
 import { createAuthService } from './core/auth-service.ts';
 import type { Clock } from './core/clock.ts';
 import type { Config } from './core/config.ts';
+import type { AuthObserver } from './core/observer.ts';
 import { openKeyRing, type KeyRing } from './core/key-ring.ts';
 import { isAsymmetric } from './core/signing-keys.ts';
 import { resolveSecretKey } from './secret-key.ts';
@@ -38,7 +39,10 @@ export interface Runtime {
  * const { service, close } = await openRuntime(loadConfig());
  * const app = await buildApp({ service });
  */
-export async function openRuntime(config: Readonly<Config>, options: { clock?: Clock; migrate?: boolean } = {}): Promise<Runtime> {
+export async function openRuntime(
+  config: Readonly<Config>,
+  options: { clock?: Clock; migrate?: boolean; observer?: Partial<AuthObserver> | undefined } = {},
+): Promise<Runtime> {
   const secretKey = resolveSecretKey(config);
   const store = await openStore(config.databaseUrl);
   let keyRing: KeyRing | undefined;
@@ -88,6 +92,7 @@ export async function openRuntime(config: Readonly<Config>, options: { clock?: C
       // every instance on it agrees.
       limiter: redis && redisLimiter ? redisLimiter.createRedisLoginLimiter(redis, limits) : createDatabaseLoginLimiter(store, limits),
       keyRing,
+      observer: options.observer,
       ...(options.clock ? { clock: options.clock } : {}),
     });
     const ring = keyRing;

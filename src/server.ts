@@ -1,7 +1,10 @@
 /**
  * Listens: opens the runtime (migrating the schema first), seeds the demo users when asked,
  * builds the app and serves it; on SIGTERM/SIGINT stops accepting, lets in-flight requests
- * finish (bounded), closes the database and exits 0 (SPEC §1).
+ * finish (bounded), closes the database and exits 0 (SPEC §1). Log lines go through a
+ * buffered destination (log-destination.ts), flushed on exit; an uncaught exception is logged as
+ * `fatal` (which flushes) before the process exits 1. With a metrics port the Prometheus
+ * listener starts beside the API (metrics.ts).
  *
  * The bound holds while passwords are being hashed too. `process.exit` does not end a process
  * whose libuv thread pool is busy: Node shuts libuv down on exit, and libuv runs every queued
@@ -13,11 +16,13 @@
  * await server.close();
  */
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import { destination, pino, symbols as pinoSymbols } from 'pino';
+import { destination as pinoDestination, pino, symbols as pinoSymbols } from 'pino';
+import { createLogDestination, flushSoon, type LogDestination } from './log-destination.ts';
 import { buildApp, loggerOptions } from './app.ts';
 import type { Clock } from './core/clock.ts';
 import type { Config } from './core/config.ts';
 import { assertDemoAllowed, seedDemoUsers } from './demo-users.ts';
+import type { MetricsServer } from './metrics.ts';
 import { openRuntime, type Runtime } from './runtime.ts';
 
 /**
@@ -33,6 +38,10 @@ export interface StartServerOptions {
   /** Install SIGTERM/SIGINT handlers that close and exit (the CLI does; tests do not). */
   handleSignals?: boolean;
   logger?: false;
+  /** Where log lines go; default: a buffered destination on standard output. */
+  logDestination?: LogDestination;
+  /** A `--workers` worker: its metrics are served by the cluster primary, not by a listener here. */
+  clusterWorker?: boolean;
 }
 
 /**
@@ -46,6 +55,8 @@ export interface RunningServer {
   runtime: Runtime;
   /** `http://host:port` actually listened on. */
   url: string;
+  /** `http://host:port/metrics` when this process serves metrics. */
+  metricsUrl: string | undefined;
   close(): Promise<void>;
   /** Resolves once the server has closed. */
   closed: Promise<void>;
@@ -91,16 +102,32 @@ async function hashingDone(runtime: Runtime): Promise<void> {
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
   const { config } = options;
   if (options.demo) assertDemoAllowed(config);
-  const runtime = await openRuntime(config, options.clock ? { clock: options.clock } : {});
-  const app = await buildApp({ service: runtime.service, logger: options.logger ?? loggerOptions(config.logLevel), trustProxy: config.trustProxy });
+  // prom-client is loaded only when metrics are asked for.
+  const metrics = config.metricsPort !== undefined ? (await import('./metrics.ts')).createMetrics() : undefined;
+  const runtime = await openRuntime(config, { ...(options.clock ? { clock: options.clock } : {}), observer: metrics?.observer });
+  metrics?.watchHasher(runtime.service.hasher);
+  const destination: LogDestination | undefined = options.logger === false ? undefined : (options.logDestination ?? createLogDestination({ buffered: !['debug', 'trace'].includes(config.logLevel) }));
+  const app = await buildApp({
+    service: runtime.service,
+    logger: options.logger ?? loggerOptions(config.logLevel),
+    ...(destination ? { logStream: destination } : {}),
+    trustProxy: config.trustProxy,
+    ...(metrics ? { onRequestDone: metrics.onRequestDone } : {}),
+  });
   // Logged at migrate time: the operator must learn of renamed accounts (README, "Usernames").
   for (const notice of runtime.migrationNotices) app.log.warn({ migration: true }, notice);
+  let metricsServer: MetricsServer | undefined;
   try {
     if (options.demo) {
       const created = await seedDemoUsers(runtime.service);
       app.log.info({ demo: created }, created ? 'created demo users johndoe and alice' : 'demo users not created: the user table was not empty or they were created before');
     }
     await app.listen({ host: config.host, port: config.port });
+    if (metrics && options.clusterWorker) metrics.joinCluster();
+    else if (metrics) {
+      const { startMetricsServer } = await import('./metrics.ts');
+      metricsServer = await startMetricsServer({ host: config.host, port: config.metricsPort as number, scrape: metrics.scrape });
+    }
   } catch (error) {
     await app.close();
     await runtime.close();
@@ -115,8 +142,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
+      await metricsServer?.close();
       await app.close();
       await runtime.close();
+      flushQuietly(destination);
       resolveClosed();
     })());
 
@@ -128,11 +157,13 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       if (signalled) return;
       signalled = true;
       app.log.info({ signal }, 'shutting down');
+      flushSoon(destination);
       const force = setTimeout(() => {
         // Written on this thread: pino's own writes may be stuck behind the hashes in the pool.
         flushLogsSync(app.log);
+        destination?.flushSync();
         if (options.logger !== false) {
-          pino(loggerOptions(config.logLevel), destination({ dest: 1, sync: true })).error({ graceSeconds: config.shutdownGrace }, 'in-flight requests did not finish in time; exiting');
+          pino(loggerOptions(config.logLevel), pinoDestination({ dest: 1, sync: true })).error({ graceSeconds: config.shutdownGrace }, 'in-flight requests did not finish in time; exiting');
         }
         terminateBySignal(signal);
       }, config.shutdownGrace * 1000);
@@ -149,7 +180,27 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    // pino 10: `fatal` writes synchronously and flushes the buffered lines before it.
+    // (An unhandled rejection arrives here too: Node's default is to throw it.)
+    process.on('uncaughtException', (error) => {
+      app.log.fatal({ err: error }, 'uncaught exception; exiting');
+      process.exit(1);
+    });
   }
-  app.log.info({ url, docs: `${url}/docs`, database: config.databaseUrl.startsWith('sqlite:') ? config.databaseUrl : 'postgres' }, 'Portcullis is listening');
-  return { app, runtime, url, close, closed };
+  const metricsUrl = metricsServer?.url;
+  app.log.info(
+    { url, docs: `${url}/docs`, ...(metricsUrl ? { metrics: metricsUrl } : {}), database: config.databaseUrl.startsWith('sqlite:') ? config.databaseUrl : 'postgres' },
+    'Portcullis is listening',
+  );
+  flushSoon(destination);
+  return { app, runtime, url, metricsUrl, close, closed };
+}
+
+/** Writes out buffered log lines; a destination that is gone (a closed pipe) has nothing to save. */
+function flushQuietly(destination: LogDestination | undefined): void {
+  try {
+    destination?.flushSync();
+  } catch {
+    // Nothing left to write to.
+  }
 }

@@ -23,6 +23,7 @@ interface Panel {
 
 const NAMES: Record<TargetId, string> = {
   portcullis: 'Portcullis',
+  'portcullis-info': 'Portcullis (info log)',
   fastapi: 'FastAPI tutorial',
   express: 'Express + jwt',
   'fastify-hello': 'Fastify hello',

@@ -34,6 +34,7 @@ export interface BenchResults {
 
 const LABELS: Record<TargetId, string> = {
   portcullis: 'Portcullis',
+  'portcullis-info': 'Portcullis, log level info',
   fastapi: 'FastAPI tutorial',
   express: 'Express + jsonwebtoken + argon2',
   'fastify-hello': 'Fastify hello-world',
@@ -63,7 +64,7 @@ interface MetricRow {
 export function renderReport(r: BenchResults): string {
   const s = r.summary;
   const t = s.targets;
-  const ids: TargetId[] = ['portcullis', 'fastapi', 'express', 'fastify-hello'];
+  const ids: TargetId[] = ['portcullis', 'portcullis-info', 'fastapi', 'express', 'fastify-hello'];
   const present = ids.filter((id) => t[id]);
   const out: string[] = [BEGIN, ''];
   const bg = r.backgroundLoad.filter(Number.isFinite);
@@ -109,7 +110,7 @@ export function renderReport(r: BenchResults): string {
     { label: 'D. peak RSS over the whole run (start-up included), MB', better: '↓', digits: 0, pick: (id) => (t[id] ? t[id].lifetimePeakRssBytes / 1e6 : undefined) },
     { label: 'D. cold start, ms', better: '↓', digits: 0, pick: (id) => t[id]?.coldStartMs },
   ];
-  const peers = present.filter((id) => id !== 'portcullis' && id !== 'fastify-hello');
+  const peers = present.filter((id) => id !== 'portcullis' && id !== 'portcullis-info' && id !== 'fastify-hello');
   out.push('### Every scenario side by side (medians)', '');
   const head = ['metric', ...present.map((id) => LABELS[id]), 'raw argon2 verify', ...peers.map((id) => `Portcullis ÷ ${LABELS[id].split(' ')[0]}`), 'Portcullis ÷ ceiling'];
   out.push(`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`);

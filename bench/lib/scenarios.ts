@@ -110,7 +110,7 @@ export async function measureTarget(target: Target, context: BenchContext, setti
     const coldStartMs = await waitForHealthy(proc, `${base}/healthz`, 30_000);
     const row: TargetRound = { target: target.id, round, coldStartMs, peakRssBytes: NaN, lifetimePeakRssBytes: NaN };
     const startupPeak = memoryBytes(proc.pid, 'VmHWM');
-    const has = (s: Scenario): boolean => settings.scenarios.includes(s);
+    const has = (s: Scenario): boolean => settings.scenarios.includes(s) && (target.scenarios?.includes(s) ?? true);
     const d = settings.durationSeconds;
     const token = target.loginPath ? await fetchToken(base, target.loginPath) : undefined;
     const authorization = token ? `Bearer ${token}` : undefined;

@@ -68,7 +68,7 @@ export interface Goal {
 
 const RSS_LIMIT_BYTES = 300 * 1e6;
 
-/** The targets of issue 5, as ratios and limits measured in this run. */
+/** The targets of issue 5 (and issue 12's logging cost), as ratios and limits measured in this run. */
 export function checkGoals(summary: Summary): Goal[] {
   const p = summary.targets.portcullis;
   const fastapi = summary.targets.fastapi;
@@ -82,6 +82,8 @@ export function checkGoals(summary: Summary): Goal[] {
     goal('A: /users/me req/s, Portcullis ÷ FastAPI', ratio(p?.a?.requestsPerSecond, fastapi?.a?.requestsPerSecond), 5, 'min', '×'),
     goal('A: /users/me req/s, Portcullis ÷ Fastify hello-world', ratio(p?.a?.requestsPerSecond, hello?.a?.requestsPerSecond), 0.8, 'min', '×'),
     goal('A: /users/me p99 latency', p?.a?.p99Ms, 10, 'max', 'ms'),
+    // SPEC §9.4 / issue 12: the access log costs at most 15 % of /users/me's throughput.
+    goal('A: /users/me req/s at log level info ÷ at warn', ratio(summary.targets['portcullis-info']?.a?.requestsPerSecond, p?.a?.requestsPerSecond), 0.85, 'min', '×'),
     goal('B: logins/s, Portcullis ÷ raw argon2 verify', ratio(p?.b?.loginsPerSecond, summary.ceiling), 0.9, 'min', '×'),
     goal('C: /users/me p99 during the login flood', p?.c?.meP99Ms, 50, 'max', 'ms'),
     goal('C: logins/s during the flood ÷ raw argon2 verify', ratio(p?.c?.loginsPerSecond, summary.ceiling), 0.8, 'min', '×'),

@@ -50,8 +50,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--port <port>', 'port (PORT, default 8000)')
     .option('--database-url <url>', 'database (DATABASE_URL)')
     .option('--workers <n>', 'serve from N processes sharing the port (node:cluster), or "auto" for one per core')
-    .action(async (opts: { demo?: boolean; host?: string; port?: string; databaseUrl?: string; workers?: string }) => {
-      const serveConfig = config({ host: opts.host, port: opts.port, ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}) });
+    .option('--metrics-port <port>', 'serve Prometheus metrics at GET /metrics on this port, same host (PORTCULLIS_METRICS_PORT; off by default)')
+    .action(async (opts: { demo?: boolean; host?: string; port?: string; databaseUrl?: string; workers?: string; metricsPort?: string }) => {
+      const serveConfig = config({ host: opts.host, port: opts.port, metricsPort: opts.metricsPort, ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}) });
       // Before any worker is forked: one clear refusal, not one per worker.
       if (opts.demo === true) assertDemoAllowed(serveConfig);
       // The primary supervises; each forked worker runs this same command and serves below.
@@ -61,7 +62,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return;
       }
       await runWorker(async () => {
-        const server = await startServer({ config: serveConfig, demo: opts.demo === true, handleSignals: true });
+        const server = await startServer({ config: serveConfig, demo: opts.demo === true, handleSignals: true, clusterWorker: isClusterWorker() });
         await server.closed;
       });
     });

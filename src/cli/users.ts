@@ -86,9 +86,9 @@ export function usersCommand(io: CliIo, withRuntime: WithRuntime): Command {
     .command('delete <name>')
     .description('delete a user and all of their sessions')
     .action(async (name: string) => {
-      await withRuntime(async ({ store }) => {
+      await withRuntime(async ({ store, service }) => {
         const user = await requireUser(store, name);
-        await store.deleteUser(user.id);
+        await service.deleteUser(user.id);
         out(`deleted user ${user.username}`);
       });
     });

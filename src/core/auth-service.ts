@@ -18,6 +18,7 @@ import { issuerInEffect } from './issuer.ts';
 import { hashClassOfPrefix } from './hash-params.ts';
 import type { KeyRing } from './key-ring.ts';
 import { unlimitedLoginLimiter, type LoginLimiter } from './login-limiter.ts';
+import { createObserver, loginOutcomeOf, type AuthObserver } from './observer.ts';
 import { createPasswordHasher, type PasswordHasher } from './password.ts';
 import { passwordGrant, type ClientContext, type TokenResponse } from './password-grant.ts';
 import { refreshGrant } from './refresh-grant.ts';
@@ -26,7 +27,7 @@ import { deriveRotationKey } from './session-token.ts';
 import { publicJwks, type Jwks } from './signing-keys.ts';
 import { changePassword, endSession, listSessions, logout, revokeToken, type PageRequest, type PasswordChange, type SessionView } from './sessions.ts';
 import type { Store } from './store.ts';
-import { createUserAccount, updateUserAccount, type AccountChanges, type NewAccount } from './users.ts';
+import { createUserAccount, deleteUserAccount, updateUserAccount, type AccountChanges, type NewAccount } from './users.ts';
 import type { UserRecord } from './store.ts';
 
 /**
@@ -61,6 +62,8 @@ export interface AuthServiceOptions {
   maxSessions?: number;
   limiter?: LoginLimiter;
   clock?: Clock;
+  /** Told about login outcomes, tokens, ended sessions and hashing time (metrics); no-op by default. */
+  observer?: Partial<AuthObserver> | undefined;
 }
 
 /**
@@ -78,6 +81,8 @@ export interface AuthService {
   readonly limiter: LoginLimiter;
   readonly scopes: ScopeCatalog;
   readonly clock: Clock;
+  /** Where the service reports what it decided (see `observer.ts`). */
+  readonly observer: AuthObserver;
   /** The configured issuer; undefined when the issuer is each request's origin (see `issuerFor`). */
   readonly issuer: string | undefined;
   /** The issuer in effect for a request addressed to `origin` (`scheme://host[:port]`). */
@@ -116,6 +121,8 @@ export interface AuthService {
    * `HASH_CLASSES_REFRESH_MS`, in the background; errors keep the classes known before.
    */
   refreshHashClasses(): Promise<void>;
+  /** Deletes a user and ends their sessions; false when there was no such user. */
+  deleteUser(userId: string): Promise<boolean>;
 }
 
 /** How often logins re-read the hash classes in use (an import by another process shows within this). */
@@ -170,6 +177,7 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
   const refreshTokenTtl = positive('refreshTokenTtl', options.refreshTokenTtl ?? 2_592_000);
   const refreshReuseGrace = positive('refreshReuseGrace', options.refreshReuseGrace ?? 10);
   const maxSessions = atLeastOne('maxSessions', options.maxSessions ?? DEFAULT_MAX_SESSIONS);
+  const observer = createObserver(options.observer);
   const hasher = createPasswordHasher({
     params: options.argon2 ?? DEFAULT_ARGON2,
     concurrency: options.hashConcurrency ?? 2,
@@ -177,6 +185,7 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     perClient: atLeastOne('hashPerAddress', options.hashPerAddress ?? DEFAULT_HASH_PER_ADDRESS),
     // Every instance with this secret lets an unknown username draw the same dummy hash class.
     dummyKey: createHmac('sha256', options.secretKey).update('portcullis dummy hash class').digest(),
+    ...(options.observer?.passwordHashed ? { onHashed: observer.passwordHashed } : {}),
   });
   let hashClassesReadAt = -Infinity;
   let readingHashClasses: Promise<void> | undefined;
@@ -216,10 +225,29 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
   // Lockout is on unless the caller opts out with `unlimitedLoginLimiter` (SPEC §4).
   const limiter = options.limiter ?? store.createLoginLimiter?.({}) ?? unlimitedLoginLimiter;
   const grantDeps = { store, hasher, tokens, limiter, scopes, refreshTokenTtl, maxSessions, clock };
-  const accountDeps = { store, hasher, scopes, clock };
+  const accountDeps = { store, hasher, scopes, clock, observer };
   const rotationKey = deriveRotationKey(options.secretKey);
-  const refreshDeps = { store, tokens, scopes, refreshTokenTtl, refreshReuseGrace, rotationKey, clock };
-  const sessionDeps = { store, tokens, hasher, limiter, scopes, clock };
+  const refreshDeps = { store, tokens, scopes, refreshTokenTtl, refreshReuseGrace, rotationKey, clock, observer };
+  const sessionDeps = { store, tokens, hasher, limiter, scopes, clock, observer };
+  // Every attempt is counted once, by the outcome its grant decided (SPEC §9.1).
+  const observedPasswordGrant = async (input: Parameters<AuthService['passwordGrant']>[0]): Promise<TokenResponse> => {
+    let body: TokenResponse;
+    try {
+      body = await passwordGrant(grantDeps, input);
+    } catch (error) {
+      const outcome = loginOutcomeOf(error);
+      if (outcome) observer.loginAttempt(outcome);
+      throw error;
+    }
+    observer.loginAttempt('success');
+    observer.tokensIssued('password');
+    return body;
+  };
+  const observedRefreshGrant = async (input: Parameters<AuthService['refreshGrant']>[0]): Promise<TokenResponse> => {
+    const body = await refreshGrant(refreshDeps, input);
+    observer.tokensIssued('refresh_token');
+    return body;
+  };
 
   return Object.freeze({
     store,
@@ -231,6 +259,7 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     clock,
     issuer,
     issuerFor: (origin) => issuerInEffect(issuer, origin),
+    observer,
     accessTokenTtl,
     refreshTokenTtl,
     refreshReuseGrace,
@@ -238,9 +267,9 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     rotationKey,
     passwordGrant: (input) => {
       hashClassesDue();
-      return freshKeys(() => passwordGrant(grantDeps, input));
+      return freshKeys(() => observedPasswordGrant(input));
     },
-    refreshGrant: (input) => freshKeys(() => refreshGrant(refreshDeps, input)),
+    refreshGrant: (input) => freshKeys(() => observedRefreshGrant(input)),
     revokeToken: (input) => revokeToken(sessionDeps, input),
     listSessions: (userId, current, page) => listSessions(sessionDeps, userId, current, page),
     endSession: (userId, sessionId) => endSession(sessionDeps, userId, sessionId),
@@ -259,5 +288,6 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     createUser: (input) => createUserAccount(accountDeps, input),
     updateUser: (userId, changes, keep) => updateUserAccount(accountDeps, userId, changes, keep),
     refreshHashClasses,
+    deleteUser: (userId) => deleteUserAccount(accountDeps, userId),
   } satisfies AuthService);
 }

@@ -73,3 +73,12 @@ test('reads the fair-share, successful-login and session caps', () => {
   const config = loadConfig({ env: { PORTCULLIS_ADDRESS_MAX_LOGINS: '50', PORTCULLIS_HASH_PER_ADDRESS: '3', PORTCULLIS_MAX_SESSIONS: '7' } });
   assert.deepEqual([config.addressMaxLogins, config.hashPerAddress, config.maxSessions], [50, 3, 7]);
 });
+
+test('reads the metrics port from --metrics-port or PORTCULLIS_METRICS_PORT, off by default, never the API port', () => {
+  assert.equal(loadConfig({ env: {} }).metricsPort, undefined);
+  assert.equal(loadConfig({ env: { PORTCULLIS_METRICS_PORT: '9464' } }).metricsPort, 9464);
+  assert.equal(loadConfig({ env: { PORTCULLIS_METRICS_PORT: '9464' }, flags: { metricsPort: '9465' } }).metricsPort, 9465);
+  assert.throws(() => loadConfig({ env: { PORTCULLIS_METRICS_PORT: 'http' } }), (e: unknown) => e instanceof ConfigError && /PORTCULLIS_METRICS_PORT/.test(e.message));
+  assert.throws(() => loadConfig({ env: { PORT: '9000', PORTCULLIS_METRICS_PORT: '9000' } }), (e: unknown) => e instanceof ConfigError && /must differ from the API port/.test(e.message));
+  assert.throws(() => loadConfig({ env: {}, flags: { port: '9000', metricsPort: 9000 } }), (e: unknown) => e instanceof ConfigError && /--metrics-port/.test(e.message));
+});

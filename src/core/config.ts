@@ -67,6 +67,8 @@ export interface Config {
   tokenAlgorithm: SigningAlgorithm;
   /** `PORTCULLIS_SHUTDOWN_GRACE`: seconds in-flight requests get after SIGTERM/SIGINT before the process ends anyway (SPEC §1). */
   shutdownGrace: number;
+  /** `--metrics-port` / `PORTCULLIS_METRICS_PORT`: Prometheus metrics on their own listener; undefined = off (SPEC §9.1). */
+  metricsPort: number | undefined;
 }
 
 /**
@@ -79,6 +81,7 @@ export interface ConfigFlags {
   host?: string | undefined;
   port?: number | string | undefined;
   databaseUrl?: string | undefined;
+  metricsPort?: number | string | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -154,6 +157,12 @@ export function loadConfig(options: { env?: Env; flags?: ConfigFlags } = {}): Re
   if (!/^(sqlite:|postgres(ql)?:\/\/)/.test(databaseUrl)) {
     throw new ConfigError('DATABASE_URL', `must start with sqlite: or postgres://, got ${JSON.stringify(databaseUrl.replace(/:[^:@/]*@/, ':***@'))}`);
   }
+  const metricsPort =
+    flags.metricsPort !== undefined ? port('--metrics-port', flags.metricsPort) : env.PORTCULLIS_METRICS_PORT ? port('PORTCULLIS_METRICS_PORT', env.PORTCULLIS_METRICS_PORT) : undefined;
+  // SPEC §9.1: never on the API port (0 asks the OS for a free one, so two 0s differ).
+  if (metricsPort !== undefined && metricsPort !== 0 && metricsPort === portNumber) {
+    throw new ConfigError(flags.metricsPort !== undefined ? '--metrics-port' : 'PORTCULLIS_METRICS_PORT', `must differ from the API port (${portNumber})`);
+  }
   const secretKey = env.PORTCULLIS_SECRET_KEY || undefined;
   const cores = availableParallelism();
   // Within the bounds every stored hash is held to (SPEC §4), or the service's own hashes would be refused.
@@ -193,6 +202,7 @@ export function loadConfig(options: { env?: Env; flags?: ConfigFlags } = {}): Re
     redisUrl: redisUrl(env.REDIS_URL),
     tokenAlgorithm: tokenAlgorithm(env.PORTCULLIS_TOKEN_ALGORITHM),
     shutdownGrace: int(env, 'PORTCULLIS_SHUTDOWN_GRACE', 10, 1, 3600),
+    metricsPort,
   };
   return Object.freeze(config);
 }

@@ -16,6 +16,7 @@
 import type { AccessTokens } from './access-token.ts';
 import type { Clock } from './clock.ts';
 import { InactiveUserError, InvalidGrantError, InvalidScopeError } from './errors.ts';
+import type { AuthObserver } from './observer.ts';
 import type { ClientContext, TokenResponse } from './password-grant.ts';
 import { assertKnownScopes, parseScope, type ScopeCatalog } from './scopes.ts';
 import { hashRefreshToken, successorRefreshToken } from './session-token.ts';
@@ -32,6 +33,8 @@ export interface RefreshGrantDeps {
   refreshReuseGrace: number;
   rotationKey: string | Buffer;
   clock: Clock;
+  /** Told about detected reuse and the sessions it ends. */
+  observer?: AuthObserver;
 }
 
 /** Refresh tokens are 43 characters; anything much longer is not one of ours. */
@@ -94,7 +97,8 @@ export async function refreshGrant(
   if (session.revokedAt === null && elapsed >= deps.refreshReuseGrace * 1000) {
     // RFC 9700 §4.14.2: a rotated token used again means two parties hold it; end the
     // session so neither the thief's nor the victim's tokens keep working.
-    await store.revokeSession(session.id, now);
+    deps.observer?.refreshReuseDetected();
+    if (await store.revokeSession(session.id, now)) deps.observer?.sessionsEnded('theft', 1);
     throw new InvalidGrantError('Refresh token was already used');
   }
   const granted = usableOrThrow(deps, state, requested, now);

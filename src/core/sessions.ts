@@ -12,6 +12,7 @@ import type { AccessTokens } from './access-token.ts';
 import type { Clock } from './clock.ts';
 import { IncorrectPasswordError, NotFoundError, ValidationError } from './errors.ts';
 import type { LoginLimiter } from './login-limiter.ts';
+import type { AuthObserver } from './observer.ts';
 import type { PasswordHasher } from './password.ts';
 import { verifyFairly } from './password-grant.ts';
 import type { ScopeCatalog } from './scopes.ts';
@@ -45,6 +46,8 @@ export interface SessionDeps {
   limiter: LoginLimiter;
   scopes: ScopeCatalog;
   clock: Clock;
+  /** Told about the sessions these operations end. */
+  observer?: AuthObserver;
 }
 
 /** The wire form of a session. */
@@ -89,19 +92,19 @@ export async function listSessions(
  * Ends one of the user's own live sessions. Another user's session, an unknown id and one
  * already ended all answer NotFoundError alike, so ids of other users' sessions cannot be probed.
  */
-export async function endSession(deps: Pick<SessionDeps, 'store' | 'clock'>, userId: string, sessionId: string): Promise<void> {
+export async function endSession(deps: Pick<SessionDeps, 'store' | 'clock' | 'observer'>, userId: string, sessionId: string): Promise<void> {
   const now = deps.clock();
   const state = await deps.store.getAuthState(sessionId);
   const session = state?.session;
   if (!session || session.userId !== userId || session.revokedAt !== null || session.expiresAt <= now) {
     throw new NotFoundError('Session not found');
   }
-  await deps.store.revokeSession(sessionId, now);
+  if (await deps.store.revokeSession(sessionId, now)) deps.observer?.sessionsEnded('revoked', 1);
 }
 
 /** Ends the caller's current session (`POST /logout`). */
-export async function logout(deps: Pick<SessionDeps, 'store' | 'clock'>, sessionId: string): Promise<void> {
-  await deps.store.revokeSession(sessionId, deps.clock());
+export async function logout(deps: Pick<SessionDeps, 'store' | 'clock' | 'observer'>, sessionId: string): Promise<void> {
+  if (await deps.store.revokeSession(sessionId, deps.clock())) deps.observer?.sessionsEnded('logout', 1);
 }
 
 /** The refresh token length we issue (43) with room to spare; longer values are not ours. */
@@ -114,7 +117,7 @@ const MAX_REFRESH_TOKEN_LENGTH = 512;
  * unknown hint is ignored (§2.1). Returns whether a live session was ended.
  */
 export async function revokeToken(
-  deps: Pick<SessionDeps, 'store' | 'tokens' | 'clock'>,
+  deps: Pick<SessionDeps, 'store' | 'tokens' | 'clock' | 'observer'>,
   input: { token: string; tokenTypeHint?: string | undefined },
 ): Promise<boolean> {
   const { store, tokens, clock } = deps;
@@ -133,7 +136,10 @@ export async function revokeToken(
   const order = accessFirst ? [asAccessToken, asRefreshToken] : [asRefreshToken, asAccessToken];
   for (const lookUp of order) {
     const sessionId = await lookUp();
-    if (sessionId !== undefined) return store.revokeSession(sessionId, clock());
+    if (sessionId === undefined) continue;
+    const ended = await store.revokeSession(sessionId, clock());
+    if (ended) deps.observer?.sessionsEnded('revoked', 1);
+    return ended;
   }
   return false;
 }

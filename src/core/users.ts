@@ -9,6 +9,7 @@
 import type { Clock } from './clock.ts';
 import { NotFoundError, ValidationError, type ValidationIssue } from './errors.ts';
 import { parseHash } from './hash-params.ts';
+import type { AuthObserver } from './observer.ts';
 import type { PasswordHasher } from './password.ts';
 import { DEFAULT_USER_SCOPES, type ScopeCatalog } from './scopes.ts';
 import type { Store, UserPatch, UserRecord } from './store.ts';
@@ -44,6 +45,8 @@ export interface AccountDeps {
   hasher: PasswordHasher;
   scopes: ScopeCatalog;
   clock: Clock;
+  /** Told about the sessions a change ends. */
+  observer?: AuthObserver;
 }
 
 /**
@@ -161,9 +164,21 @@ export async function updateUserAccount(deps: AccountDeps, userId: string, chang
   const user = await deps.store.updateUser(userId, patch, now);
   if (!user) throw new NotFoundError('User not found');
   if (changes.password !== undefined || changes.disabled === true) {
-    await deps.store.revokeUserSessions(userId, now, keepSessionId);
+    const ended = await deps.store.revokeUserSessions(userId, now, keepSessionId);
+    if (ended > 0) deps.observer?.sessionsEnded(changes.disabled === true ? 'user_disabled' : 'password_changed', ended);
   }
   return user;
+}
+
+/**
+ * Deletes a user; false when there is no such user. The user's sessions are ended first, so
+ * they are counted (SPEC §9.1) and, should the delete fail, are over all the same (fail closed).
+ */
+export async function deleteUserAccount(deps: Pick<AccountDeps, 'store' | 'clock' | 'observer'>, userId: string): Promise<boolean> {
+  const ended = await deps.store.revokeUserSessions(userId, deps.clock());
+  const deleted = await deps.store.deleteUser(userId);
+  if (ended > 0) deps.observer?.sessionsEnded('user_deleted', ended);
+  return deleted;
 }
 
 /** Finds a user by username or throws NotFoundError. */

@@ -255,8 +255,8 @@ export async function adminUsersRoutes(app: FastifyInstance): Promise<void> {
     async (request, reply) => {
       const target = await requireUser(service.store, request.params.username);
       assertNotSelfLockout(request, target, 'delete');
-      // Sessions and refresh tokens go with the user, atomically (Store.deleteUser).
-      if (!(await service.store.deleteUser(target.id))) throw new NotFoundError('User not found');
+      // Sessions and refresh tokens go with the user (Store.deleteUser), counted as ended.
+      if (!(await service.deleteUser(target.id))) throw new NotFoundError('User not found');
       return reply.code(204).send();
     },
   );

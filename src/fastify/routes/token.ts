@@ -145,7 +145,17 @@ export async function tokenRoutes(app: FastifyInstance, options: { service: Auth
       const { clientId } = clientCredentials(request, fields);
       const client = { address: request.ip, userAgent: storedUserAgent(request.headers['user-agent']), clientId, origin: requestOrigin(request) };
       if (grantType === 'password') {
-        return service.passwordGrant({ username: required(fields, 'username'), password: required(fields, 'password'), scope: fields.scope, client });
+        let username: string;
+        let password: string;
+        try {
+          username = required(fields, 'username');
+          password = required(fields, 'password');
+        } catch (error) {
+          // Decided here, before the core sees the attempt (SPEC §9.1 `invalid_request`).
+          service.observer.loginAttempt('invalid_request');
+          throw error;
+        }
+        return service.passwordGrant({ username, password, scope: fields.scope, client });
       }
       if (grantType === 'refresh_token' && service.refreshGrant) {
         return service.refreshGrant({ refreshToken: required(fields, 'refresh_token'), scope: fields.scope, client });
