@@ -242,12 +242,17 @@ describe(`the ${PRECIS_USERNAME_KEY_MIGRATION} migration`, () => {
       await seedPreviousRelease(scratch.url);
       const server = await spawnServer({ databaseUrl: scratch.url });
       try {
-        const warnings = server
-          .output()
-          .split('\n')
-          .filter((l) => l.startsWith('{'))
-          .map((l) => JSON.parse(l) as { level: number; msg: string; migration?: boolean })
-          .filter((l) => l.migration === true);
+        const migrationLines = () =>
+          server
+            .output()
+            .split('\n')
+            .filter((l) => l.startsWith('{'))
+            .map((l) => JSON.parse(l) as { level: number; msg: string; migration?: boolean })
+            .filter((l) => l.migration === true);
+        // Log lines are written in batches (at most 1 s apart, docs/operations.md): wait for them, bounded.
+        const deadline = Date.now() + 10_000;
+        while (migrationLines().length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        const warnings = migrationLines();
         assert.equal(warnings.length, 2, server.output());
         assert.ok(warnings.every((w) => w.level === 40));
         assert.match(warnings.map((w) => w.msg).join('\n'), /"Straße" .* renamed "Straße~3"[^]*"ΟΔΟΣ" .* renamed "ΟΔΟΣ~2"/);
