@@ -31,7 +31,7 @@ export {
   type ValidationIssue,
 } from './errors.ts';
 export { openKeyRing, type KeyRing, type KeyRingOptions } from './key-ring.ts';
-export { unlimitedLoginLimiter, type LoginLimiter } from './login-limiter.ts';
+export { createLoginLimiter, createMemoryLoginCounter, unlimitedLoginLimiter, type LoginCounter, type LoginLimiter, type LoginLimits } from './login-limiter.ts';
 export type { ClientContext, TokenResponse } from './password-grant.ts';
 export { DEFAULT_SCOPES, DEFAULT_USER_SCOPES, hasScopes, type ScopeCatalog } from './scopes.ts';
 export type { PasswordChange, SessionView } from './sessions.ts';
