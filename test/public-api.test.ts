@@ -31,7 +31,7 @@ const EXPECTED: Record<Exclude<Entry, 'portcullis'>, string[]> = {
     'PortcullisError', 'InvalidRequestError', 'InvalidGrantError', 'InactiveUserError', 'UnsupportedGrantTypeError',
     'InvalidScopeError', 'TooManyAttemptsError', 'LoginOverloadedError', 'NotAuthenticatedError', 'InvalidTokenError',
     'InsufficientScopeError', 'IncorrectPasswordError', 'NotFoundError', 'ConflictError', 'SelfLockoutError',
-    'ValidationError', 'ValidationIssue', 'BadRequestError', 'StoreUnavailableError', 'ConfigError',
+    'ValidationError', 'ValidationIssue', 'StoreUnavailableError', 'ConfigError', 'ErrorCode',
     // scopes
     'ScopeCatalog', 'DEFAULT_SCOPES', 'DEFAULT_USER_SCOPES', 'hasScopes',
     // protocols a store or limiter implements

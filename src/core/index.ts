@@ -9,7 +9,6 @@ export type { Principal } from './authenticate.ts';
 export { createManualClock, systemClock, type Clock, type ManualClock } from './clock.ts';
 export { loadConfig, type Argon2Params, type Config, type ConfigFlags } from './config.ts';
 export {
-  BadRequestError,
   ConfigError,
   ConflictError,
   IncorrectPasswordError,
@@ -28,6 +27,7 @@ export {
   TooManyAttemptsError,
   UnsupportedGrantTypeError,
   ValidationError,
+  type ErrorCode,
   type ValidationIssue,
 } from './errors.ts';
 export { openKeyRing, type KeyRing, type KeyRingOptions } from './key-ring.ts';
