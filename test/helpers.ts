@@ -16,9 +16,9 @@ import type { CliIo } from '../src/cli/io.ts';
 import { createAuthService, type AuthService, type AuthServiceOptions } from '../src/core/auth-service.ts';
 import { createManualClock, type ManualClock } from '../src/core/clock.ts';
 import { TooManyAttemptsError } from '../src/core/errors.ts';
-import { unlimitedLoginLimiter } from '../src/core/login-limiter.ts';
+import { unlimitedLoginLimiter, type LoginLimits } from '../src/core/login-limiter.ts';
 import type { NewAccount } from '../src/core/users.ts';
-import { createDatabaseLoginLimiter, openStore, type DatabaseLoginLimiterOptions, type KyselyStore } from '../src/store/index.ts';
+import { createDatabaseLoginLimiter, openStore, type KyselyStore } from '../src/store/index.ts';
 import { scratchDatabase } from './pg.ts';
 
 export const TEST_SECRET = 'test-secret-key-that-is-long-enough-0123456789';
@@ -52,7 +52,7 @@ export function testDatabaseUrl(): string {
  * The limiter is a no-op unless `databaseLimiter` (or `limiter`) asks for the real one (SPEC §4).
  */
 export async function createTestContext(
-  options: Partial<AuthServiceOptions> & { databaseUrl?: string; databaseLimiter?: DatabaseLoginLimiterOptions | true } = {},
+  options: Partial<AuthServiceOptions> & { databaseUrl?: string; databaseLimiter?: LoginLimits | true } = {},
 ): Promise<TestContext> {
   const database = await scratchDatabase(options.databaseUrl ?? testDatabaseUrl());
   const store = await openStore(database.url);

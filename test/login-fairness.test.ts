@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import { DEFAULT_ARGON2, type AuthServiceOptions } from '../src/core/auth-service.ts';
-import { addressFailureKey } from '../src/store/login-limiter.ts';
+import { addressFailureKey } from '../src/core/login-limiter.ts';
 import { createRedisLoginLimiter } from '../src/store/redis-login-limiter.ts';
 import { createTestContext, JOHN, type TestContext } from './helpers.ts';
 import { testDatabases } from './pg.ts';

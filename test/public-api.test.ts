@@ -31,17 +31,18 @@ const EXPECTED: Record<Exclude<Entry, 'portcullis'>, string[]> = {
     'PortcullisError', 'InvalidRequestError', 'InvalidGrantError', 'InactiveUserError', 'UnsupportedGrantTypeError',
     'InvalidScopeError', 'TooManyAttemptsError', 'LoginOverloadedError', 'NotAuthenticatedError', 'InvalidTokenError',
     'InsufficientScopeError', 'IncorrectPasswordError', 'NotFoundError', 'ConflictError', 'SelfLockoutError',
-    'ValidationError', 'ValidationIssue', 'BadRequestError', 'StoreUnavailableError', 'ConfigError',
+    'ValidationError', 'ValidationIssue', 'StoreUnavailableError', 'ConfigError', 'ErrorCode',
     // scopes
     'ScopeCatalog', 'DEFAULT_SCOPES', 'DEFAULT_USER_SCOPES', 'hasScopes',
     // protocols a store or limiter implements
     'Store', 'UserStore', 'SessionStore', 'UserRecord', 'NewUser', 'UserPatch', 'SessionRecord', 'NewSession', 'AuthState',
     'RefreshTokenRecord', 'RefreshTokenState', 'NewRefreshToken', 'StoreChange', 'LoginLimiter', 'unlimitedLoginLimiter',
+    'LoginCounter', 'LoginLimits', 'createLoginLimiter', 'createMemoryLoginCounter',
     // signing keys
     'openKeyRing', 'KeyRing', 'KeyRingOptions', 'SigningKeyStore', 'SigningKeyRecord',
   ],
   'portcullis/fastify': ['portcullis', 'PortcullisPluginOptions', 'AuthRequirement', 'DEFAULT_SECURITY_SCHEME', 'oauth2SecurityScheme', 'renderError'],
-  'portcullis/store': ['openStore', 'openDatabase', 'Database', 'createKyselyStore', 'KyselyStore', 'Schema', 'createDatabaseLoginLimiter', 'DatabaseLoginLimiterOptions', 'createSigningKeyStore'],
+  'portcullis/store': ['openStore', 'openDatabase', 'Database', 'createKyselyStore', 'KyselyStore', 'Schema', 'createDatabaseLoginLimiter', 'createSigningKeyStore'],
   'portcullis/store/redis': ['createRedisClient', 'RedisClientOptions', 'createRedisLoginLimiter', 'RedisLoginLimiterOptions'],
 };
 /** What only the package root adds: running the whole server or the CLI in your own process. */
@@ -49,7 +50,7 @@ const ROOT_ONLY = ['buildApp', 'BuildAppOptions', 'startServer', 'StartServerOpt
 
 /** Internal helpers that must not be reachable from any entry point (tests import them from their files). */
 const INTERNAL = [
-  'toUser', 'toSession', 'sqlitePath', 'pairFailureKey', 'addressFailureKey', 'limiterAddress', 'PG_TIMEOUTS', 'PG_POOL_SIZE',
+  'toUser', 'toSession', 'sqlitePath', 'pairFailureKey', 'addressFailureKey', 'addressLoginKey', 'createDatabaseLoginCounter', 'DEFAULTS', 'wholeNumber', 'limiterAddress', 'PG_TIMEOUTS', 'PG_POOL_SIZE',
   'SHUTDOWN_GRACE_MS', 'KEY_RELOAD_INTERVAL_MS', 'LEEWAY_SECONDS', 'errorClasses', 'tokenRoutes', 'adminUsersRoutes', 'sessionRoutes',
   'usersMeRoutes', 'wellKnownRoutes', 'docsRoutes', 'healthRoutes', 'revokeRoutes', 'createUserSchema', 'publicUserSchema',
   'parseForm', 'parseAuthorization', 'requireAuth', 'passwordGrant', 'refreshGrant', 'createPasswordHasher', 'createAccessTokens',

@@ -13,11 +13,12 @@ import { createAccessTokens, hmacKeySet, type AccessTokens, type KeySet } from '
 import { createAuthenticator, type Authenticator, type Principal } from './authenticate.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { Argon2Params } from './config.ts';
+import { DEFAULTS, wholeNumber } from './defaults.ts';
 import { ConfigError } from './errors.ts';
 import { issuerInEffect } from './issuer.ts';
 import { hashClassOfPrefix } from './hash-params.ts';
 import type { KeyRing } from './key-ring.ts';
-import { unlimitedLoginLimiter, type LoginLimiter } from './login-limiter.ts';
+import { createLoginLimiter, unlimitedLoginLimiter, type LoginLimiter } from './login-limiter.ts';
 import { createObserver, loginOutcomeOf, type AuthObserver } from './observer.ts';
 import { createPasswordHasher, type PasswordHasher } from './password.ts';
 import { passwordGrant, type ClientContext, type TokenResponse } from './password-grant.ts';
@@ -134,25 +135,11 @@ export const HASH_CLASSES_REFRESH_MS = 60_000;
  * @example
  * createAuthService({ store, secretKey, issuer, argon2: { ...DEFAULT_ARGON2, timeCost: 4 } });
  */
-export const DEFAULT_ARGON2: Argon2Params = Object.freeze({ memoryCost: 65536, timeCost: 3, parallelism: 4 });
-/** SPEC §4's default cap on a user's live sessions. */
-export const DEFAULT_MAX_SESSIONS = 100;
-/**
- * Hashing jobs one client address may hold by default: one hashing and one waiting keeps a
- * single client's logins flowing back to back, and leaves every other place of the shared
- * queue to other addresses.
- */
-export const DEFAULT_HASH_PER_ADDRESS = 2;
-
-function positive(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 0) throw new ConfigError(name, `must be a whole number ≥ 0, got ${value}`);
-  return value;
-}
-
-function atLeastOne(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) throw new ConfigError(name, `must be a whole number ≥ 1, got ${value}`);
-  return value;
-}
+export const DEFAULT_ARGON2: Argon2Params = Object.freeze({
+  memoryCost: DEFAULTS.argon2MemoryCost.default,
+  timeCost: DEFAULTS.argon2TimeCost.default,
+  parallelism: DEFAULTS.argon2Parallelism.default,
+});
 
 /**
  * Builds the Portcullis core over a store: hashing, token signing, the password and refresh grants, bearer authentication and the failed-login limiter. Throws a `ConfigError` naming the option for a short secret key or a bad TTL.
@@ -173,16 +160,21 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
   const store = options.store;
   const clock = options.clock ?? systemClock;
   const scopes = options.scopes ?? DEFAULT_SCOPES;
-  const accessTokenTtl = positive('accessTokenTtl', options.accessTokenTtl ?? 1800);
-  const refreshTokenTtl = positive('refreshTokenTtl', options.refreshTokenTtl ?? 2_592_000);
-  const refreshReuseGrace = positive('refreshReuseGrace', options.refreshReuseGrace ?? 10);
-  const maxSessions = atLeastOne('maxSessions', options.maxSessions ?? DEFAULT_MAX_SESSIONS);
+  // The same defaults and bounds as the server's settings (defaults.ts): what loadConfig refuses, this refuses.
+  const accessTokenTtl = wholeNumber('accessTokenTtl', options.accessTokenTtl, DEFAULTS.accessTokenTtl);
+  const refreshTokenTtl = wholeNumber('refreshTokenTtl', options.refreshTokenTtl, DEFAULTS.refreshTokenTtl);
+  const refreshReuseGrace = wholeNumber('refreshReuseGrace', options.refreshReuseGrace, DEFAULTS.refreshReuseGrace);
+  const maxSessions = wholeNumber('maxSessions', options.maxSessions, DEFAULTS.maxSessions);
   const observer = createObserver(options.observer);
   const hasher = createPasswordHasher({
-    params: options.argon2 ?? DEFAULT_ARGON2,
-    concurrency: options.hashConcurrency ?? 2,
-    queue: options.hashQueue ?? 16,
-    perClient: atLeastOne('hashPerAddress', options.hashPerAddress ?? DEFAULT_HASH_PER_ADDRESS),
+    params: {
+      memoryCost: wholeNumber('argon2.memoryCost', options.argon2?.memoryCost, DEFAULTS.argon2MemoryCost),
+      timeCost: wholeNumber('argon2.timeCost', options.argon2?.timeCost, DEFAULTS.argon2TimeCost),
+      parallelism: wholeNumber('argon2.parallelism', options.argon2?.parallelism, DEFAULTS.argon2Parallelism),
+    },
+    concurrency: wholeNumber('hashConcurrency', options.hashConcurrency, DEFAULTS.hashConcurrency),
+    queue: wholeNumber('hashQueue', options.hashQueue, DEFAULTS.hashQueue),
+    perClient: wholeNumber('hashPerAddress', options.hashPerAddress, DEFAULTS.hashPerAddress),
     // Every instance with this secret lets an unknown username draw the same dummy hash class.
     dummyKey: createHmac('sha256', options.secretKey).update('portcullis dummy hash class').digest(),
     ...(options.observer?.passwordHashed ? { onHashed: observer.passwordHashed } : {}),
@@ -223,7 +215,7 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
   };
   const authenticator = createAuthenticator({ tokens, store, clock });
   // Lockout is on unless the caller opts out with `unlimitedLoginLimiter` (SPEC §4).
-  const limiter = options.limiter ?? store.createLoginLimiter?.({}) ?? unlimitedLoginLimiter;
+  const limiter = options.limiter ?? (store.loginCounter ? createLoginLimiter(store.loginCounter) : unlimitedLoginLimiter);
   const grantDeps = { store, hasher, tokens, limiter, scopes, refreshTokenTtl, maxSessions, clock };
   const accountDeps = { store, hasher, scopes, clock, observer };
   const rotationKey = deriveRotationKey(options.secretKey);

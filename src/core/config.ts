@@ -8,8 +8,8 @@
  */
 import { availableParallelism } from 'node:os';
 import type { SigningAlgorithm } from './access-token.ts';
+import { DEFAULTS, wholeNumber, type WholeNumberSetting } from './defaults.ts';
 import { ConfigError } from './errors.ts';
-import { ARGON2_MAX_MEMORY_KIB, ARGON2_MAX_PARALLELISM, ARGON2_MAX_TIME } from './hash-params.ts';
 import { DEFAULT_SCOPES, type ScopeCatalog } from './scopes.ts';
 import { parseTrustProxy, type TrustProxy } from './trust-proxy.ts';
 
@@ -86,14 +86,16 @@ export interface ConfigFlags {
 
 type Env = Record<string, string | undefined>;
 
-function int(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const raw = env[name];
+/** A whole-number setting from its environment variable, held to the bounds of the defaults table (defaults.ts); `fallback` when unset. */
+function int(env: Env, setting: WholeNumberSetting, fallback = setting.default): number {
+  const raw = env[setting.env];
   if (raw === undefined || raw === '') return fallback;
-  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `must be a whole number, got ${JSON.stringify(raw)}`);
-  const n = Number(raw.trim());
-  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
-  return n;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(setting.env, `must be a whole number, got ${JSON.stringify(raw)}`);
+  return wholeNumber(setting.env, Number(raw.trim()), setting);
 }
+
+/** Server-only: seconds in-flight requests get after SIGTERM/SIGINT (no `createAuthService` option). */
+const SHUTDOWN_GRACE: WholeNumberSetting = Object.freeze({ env: 'PORTCULLIS_SHUTDOWN_GRACE', default: 10, min: 1, max: 3600 });
 
 function port(name: string, raw: string | number): number {
   const n = typeof raw === 'number' ? raw : /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
@@ -167,9 +169,9 @@ export function loadConfig(options: { env?: Env; flags?: ConfigFlags } = {}): Re
   const cores = availableParallelism();
   // Within the bounds every stored hash is held to (SPEC §4), or the service's own hashes would be refused.
   const argon2 = Object.freeze({
-    memoryCost: int(env, 'PORTCULLIS_ARGON2_MEMORY', 65536, 1024, ARGON2_MAX_MEMORY_KIB),
-    timeCost: int(env, 'PORTCULLIS_ARGON2_TIME', 3, 1, ARGON2_MAX_TIME),
-    parallelism: int(env, 'PORTCULLIS_ARGON2_PARALLELISM', 4, 1, ARGON2_MAX_PARALLELISM),
+    memoryCost: int(env, DEFAULTS.argon2MemoryCost),
+    timeCost: int(env, DEFAULTS.argon2TimeCost),
+    parallelism: int(env, DEFAULTS.argon2Parallelism),
   });
   // One argon2 hash already computes its `parallelism` lanes on as many threads, so one hash
   // per core would oversubscribe the CPU (and hold that many × memoryCost of RAM) for no more
@@ -180,28 +182,28 @@ export function loadConfig(options: { env?: Env; flags?: ConfigFlags } = {}): Re
     port: portNumber,
     databaseUrl,
     secretKey,
-    accessTokenTtl: int(env, 'PORTCULLIS_ACCESS_TOKEN_TTL', 1800, 1),
-    refreshTokenTtl: int(env, 'PORTCULLIS_REFRESH_TOKEN_TTL', 2_592_000, 1),
-    refreshReuseGrace: int(env, 'PORTCULLIS_REFRESH_REUSE_GRACE', 10, 0, 3600),
-    loginMaxFailures: int(env, 'PORTCULLIS_LOGIN_MAX_FAILURES', 5, 1),
-    loginWindow: int(env, 'PORTCULLIS_LOGIN_WINDOW', 900, 1),
-    addressMaxFailures: int(env, 'PORTCULLIS_ADDRESS_MAX_FAILURES', 100, 1),
-    addressMaxLogins: int(env, 'PORTCULLIS_ADDRESS_MAX_LOGINS', 1000, 1),
-    maxSessions: int(env, 'PORTCULLIS_MAX_SESSIONS', 100, 1, 1_000_000),
+    accessTokenTtl: int(env, DEFAULTS.accessTokenTtl),
+    refreshTokenTtl: int(env, DEFAULTS.refreshTokenTtl),
+    refreshReuseGrace: int(env, DEFAULTS.refreshReuseGrace),
+    loginMaxFailures: int(env, DEFAULTS.maxFailures),
+    loginWindow: int(env, DEFAULTS.windowSeconds),
+    addressMaxFailures: int(env, DEFAULTS.addressMaxFailures),
+    addressMaxLogins: int(env, DEFAULTS.addressMaxLogins),
+    maxSessions: int(env, DEFAULTS.maxSessions),
     // SPEC §1: unset, the default must not depend on how this process listens.
     issuer: env.PORTCULLIS_ISSUER || undefined,
     scopes: parseScopes(env.PORTCULLIS_SCOPES),
     nodeEnv,
     production: nodeEnv === 'production',
     argon2,
-    hashConcurrency: int(env, 'PORTCULLIS_HASH_CONCURRENCY', hashConcurrency, 1, 256),
-    hashQueue: int(env, 'PORTCULLIS_HASH_QUEUE', cores * 8, 0, 100_000),
-    hashPerAddress: int(env, 'PORTCULLIS_HASH_PER_ADDRESS', 2, 1, 100_000),
+    hashConcurrency: int(env, DEFAULTS.hashConcurrency, hashConcurrency),
+    hashQueue: int(env, DEFAULTS.hashQueue, cores * 8),
+    hashPerAddress: int(env, DEFAULTS.hashPerAddress),
     logLevel: env.PORTCULLIS_LOG_LEVEL || env.LOG_LEVEL || 'info',
     trustProxy: parseTrustProxy(env.PORTCULLIS_TRUST_PROXY),
     redisUrl: redisUrl(env.REDIS_URL),
     tokenAlgorithm: tokenAlgorithm(env.PORTCULLIS_TOKEN_ALGORITHM),
-    shutdownGrace: int(env, 'PORTCULLIS_SHUTDOWN_GRACE', 10, 1, 3600),
+    shutdownGrace: int(env, SHUTDOWN_GRACE),
     metricsPort,
   };
   return Object.freeze(config);

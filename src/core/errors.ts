@@ -15,8 +15,8 @@
  * try { await service.authenticate(token) } catch (e) { if (e instanceof PortcullisError) reply.code(e.statusCode).headers(e.headers()).send({ detail: e.detail }); }
  */
 export abstract class PortcullisError extends Error {
-  /** Stable machine-readable code, e.g. `PCL_INVALID_GRANT`. */
-  abstract readonly code: string;
+  /** Stable machine-readable code, e.g. `PCL_INVALID_GRANT`; each class also has it as `static code`, for `switch` and docs. */
+  abstract readonly code: ErrorCode;
   /** HTTP status the error maps to. */
   abstract readonly statusCode: number;
   /** RFC 6749 §5.2 / RFC 6750 §3.1 error string, when the error has one. */
@@ -50,7 +50,8 @@ export abstract class PortcullisError extends Error {
  * throw new InvalidRequestError('Missing field: username');
  */
 export class InvalidRequestError extends PortcullisError {
-  readonly code = 'PCL_INVALID_REQUEST';
+  static readonly code = 'PCL_INVALID_REQUEST';
+  readonly code = InvalidRequestError.code;
   readonly statusCode = 400;
   override readonly oauthError = 'invalid_request';
 }
@@ -62,7 +63,8 @@ export class InvalidRequestError extends PortcullisError {
  * if (e instanceof InvalidGrantError) console.log(e.oauthError, e.message); // invalid_grant Incorrect username or password
  */
 export class InvalidGrantError extends PortcullisError {
-  readonly code = 'PCL_INVALID_GRANT';
+  static readonly code = 'PCL_INVALID_GRANT';
+  readonly code = InvalidGrantError.code;
   readonly statusCode = 400;
   override readonly oauthError = 'invalid_grant';
   constructor(message = 'Incorrect username or password') {
@@ -79,7 +81,8 @@ export class InvalidGrantError extends PortcullisError {
  * if (e instanceof InactiveUserError) reply.code(400).send({ detail: 'Inactive user' });
  */
 export class InactiveUserError extends PortcullisError {
-  readonly code = 'PCL_INACTIVE_USER';
+  static readonly code = 'PCL_INACTIVE_USER';
+  readonly code = InactiveUserError.code;
   readonly statusCode = 400;
   override readonly oauthError = 'invalid_grant';
   constructor() {
@@ -94,7 +97,8 @@ export class InactiveUserError extends PortcullisError {
  * if (e instanceof UnsupportedGrantTypeError) console.log(e.code); // PCL_UNSUPPORTED_GRANT_TYPE
  */
 export class UnsupportedGrantTypeError extends PortcullisError {
-  readonly code = 'PCL_UNSUPPORTED_GRANT_TYPE';
+  static readonly code = 'PCL_UNSUPPORTED_GRANT_TYPE';
+  readonly code = UnsupportedGrantTypeError.code;
   readonly statusCode = 400;
   override readonly oauthError = 'unsupported_grant_type';
   constructor(grantType: string) {
@@ -109,7 +113,8 @@ export class UnsupportedGrantTypeError extends PortcullisError {
  * if (e instanceof InvalidScopeError) console.log(e.oauthError); // invalid_scope
  */
 export class InvalidScopeError extends PortcullisError {
-  readonly code = 'PCL_INVALID_SCOPE';
+  static readonly code = 'PCL_INVALID_SCOPE';
+  readonly code = InvalidScopeError.code;
   readonly statusCode = 400;
   override readonly oauthError = 'invalid_scope';
 }
@@ -123,7 +128,8 @@ export class InvalidScopeError extends PortcullisError {
  * if (e instanceof TooManyAttemptsError) reply.code(429).headers(e.headers()).send({ detail: e.detail }); // Retry-After included
  */
 export class TooManyAttemptsError extends PortcullisError {
-  readonly code = 'PCL_TOO_MANY_ATTEMPTS';
+  static readonly code = 'PCL_TOO_MANY_ATTEMPTS';
+  readonly code = TooManyAttemptsError.code;
   readonly statusCode = 429;
   override readonly oauthError = 'temporarily_unavailable';
   constructor(readonly retryAfterSeconds: number) {
@@ -142,7 +148,8 @@ export class TooManyAttemptsError extends PortcullisError {
  * if (e instanceof LoginOverloadedError) reply.code(503).headers(e.headers()).send({ detail: e.detail });
  */
 export class LoginOverloadedError extends PortcullisError {
-  readonly code = 'PCL_LOGIN_OVERLOADED';
+  static readonly code = 'PCL_LOGIN_OVERLOADED';
+  readonly code = LoginOverloadedError.code;
   readonly statusCode = 503;
   override readonly oauthError = 'temporarily_unavailable';
   constructor() {
@@ -162,7 +169,8 @@ export class LoginOverloadedError extends PortcullisError {
  * if (e instanceof NotAuthenticatedError) console.log(e.headers()); // { 'www-authenticate': 'Bearer' }
  */
 export class NotAuthenticatedError extends PortcullisError {
-  readonly code = 'PCL_NOT_AUTHENTICATED';
+  static readonly code = 'PCL_NOT_AUTHENTICATED';
+  readonly code = NotAuthenticatedError.code;
   readonly statusCode = 401;
   constructor() {
     super('Not authenticated');
@@ -180,7 +188,8 @@ export class NotAuthenticatedError extends PortcullisError {
  * await service.authenticate('not.a.token').catch((e) => e instanceof InvalidTokenError); // true
  */
 export class InvalidTokenError extends PortcullisError {
-  readonly code = 'PCL_INVALID_TOKEN';
+  static readonly code = 'PCL_INVALID_TOKEN';
+  readonly code = InvalidTokenError.code;
   readonly statusCode = 401;
   override readonly oauthError = 'invalid_token';
   constructor() {
@@ -198,7 +207,8 @@ export class InvalidTokenError extends PortcullisError {
  * await service.authenticate(token, ['admin']).catch((e) => e instanceof InsufficientScopeError && e.statusCode === 403);
  */
 export class InsufficientScopeError extends PortcullisError {
-  readonly code = 'PCL_INSUFFICIENT_SCOPE';
+  static readonly code = 'PCL_INSUFFICIENT_SCOPE';
+  readonly code = InsufficientScopeError.code;
   readonly statusCode = 403;
   override readonly oauthError = 'insufficient_scope';
   constructor(readonly requiredScopes: readonly string[]) {
@@ -218,7 +228,8 @@ export class InsufficientScopeError extends PortcullisError {
  * if (e instanceof IncorrectPasswordError) console.log(e.statusCode); // 400
  */
 export class IncorrectPasswordError extends PortcullisError {
-  readonly code = 'PCL_INCORRECT_PASSWORD';
+  static readonly code = 'PCL_INCORRECT_PASSWORD';
+  readonly code = IncorrectPasswordError.code;
   readonly statusCode = 400;
   constructor() {
     super('Incorrect password');
@@ -232,7 +243,8 @@ export class IncorrectPasswordError extends PortcullisError {
  * throw new NotFoundError('User not found');
  */
 export class NotFoundError extends PortcullisError {
-  readonly code = 'PCL_NOT_FOUND';
+  static readonly code = 'PCL_NOT_FOUND';
+  readonly code = NotFoundError.code;
   readonly statusCode = 404;
   constructor(message = 'Not Found') {
     super(message);
@@ -246,7 +258,8 @@ export class NotFoundError extends PortcullisError {
  * await service.createUser(jane).catch((e) => e instanceof ConflictError); // the username is taken
  */
 export class ConflictError extends PortcullisError {
-  readonly code = 'PCL_CONFLICT';
+  static readonly code = 'PCL_CONFLICT';
+  readonly code = ConflictError.code;
   readonly statusCode = 409;
 }
 
@@ -259,7 +272,8 @@ export class ConflictError extends PortcullisError {
  * if (e instanceof SelfLockoutError) console.log(e.statusCode, e.message);
  */
 export class SelfLockoutError extends PortcullisError {
-  readonly code = 'PCL_SELF_LOCKOUT';
+  static readonly code = 'PCL_SELF_LOCKOUT';
+  readonly code = SelfLockoutError.code;
   readonly statusCode = 409;
   constructor(message = 'Admins cannot disable, delete or remove the admin scope from their own account; ask another admin or use the CLI') {
     super(message);
@@ -285,7 +299,8 @@ export interface ValidationIssue {
  * if (e instanceof ValidationError) reply.code(422).send({ detail: e.detail }); // FastAPI-style list of issues
  */
 export class ValidationError extends PortcullisError {
-  readonly code = 'PCL_VALIDATION';
+  static readonly code = 'PCL_VALIDATION';
+  readonly code = ValidationError.code;
   readonly statusCode = 422;
   constructor(readonly issues: ValidationIssue[]) {
     super(issues.map((i) => `${i.loc.join('.')}: ${i.msg}`).join('; '));
@@ -296,24 +311,14 @@ export class ValidationError extends PortcullisError {
 }
 
 /**
- * 400 for any other malformed request outside the token endpoint.
- *
- * @example
- * throw new BadRequestError('Malformed request');
- */
-export class BadRequestError extends PortcullisError {
-  readonly code = 'PCL_BAD_REQUEST';
-  readonly statusCode = 400;
-}
-
-/**
  * 503: the database cannot be reached right now; the service recovers by itself.
  *
  * @example
  * if (e instanceof StoreUnavailableError) reply.code(503).headers(e.headers()).send({ detail: e.detail }); // retry-after: 1
  */
 export class StoreUnavailableError extends PortcullisError {
-  readonly code = 'PCL_STORE_UNAVAILABLE';
+  static readonly code = 'PCL_STORE_UNAVAILABLE';
+  readonly code = StoreUnavailableError.code;
   readonly statusCode = 503;
   constructor() {
     super('Service temporarily unavailable');
@@ -332,29 +337,20 @@ export class StoreUnavailableError extends PortcullisError {
  * try { createAuthService({ store, secretKey: 'short', issuer }) } catch (e) { if (e instanceof ConfigError) console.error(e.option); } // secretKey
  */
 export class ConfigError extends TypeError {
-  readonly code = 'PCL_CONFIG';
+  static readonly code = 'PCL_CONFIG';
+  readonly code = ConfigError.code;
   constructor(readonly option: string, message: string) {
     super(`${option}: ${message}`);
   }
 }
 
-/** Every client-facing error class, for docs and tests. */
-export const errorClasses = [
-  InvalidRequestError,
-  InvalidGrantError,
-  InactiveUserError,
-  UnsupportedGrantTypeError,
-  InvalidScopeError,
-  TooManyAttemptsError,
-  LoginOverloadedError,
-  NotAuthenticatedError,
-  InvalidTokenError,
-  InsufficientScopeError,
-  IncorrectPasswordError,
-  NotFoundError,
-  ConflictError,
-  SelfLockoutError,
-  ValidationError,
-  BadRequestError,
-  StoreUnavailableError,
-] as const;
+type ErrorsModule = typeof import('./errors.ts');
+
+/**
+ * Every stable error code, derived from the classes of this module (their `static code`), so
+ * a new class adds its code here by itself: switch on it exhaustively.
+ *
+ * @example
+ * function hint(code: ErrorCode): string { switch (code) { case 'PCL_TOO_MANY_ATTEMPTS': return 'wait'; default: return 'fix the request'; } }
+ */
+export type ErrorCode = { [K in keyof ErrorsModule]: ErrorsModule[K] extends { readonly code: infer C extends string } ? C : never }[keyof ErrorsModule];

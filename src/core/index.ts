@@ -9,7 +9,6 @@ export type { Principal } from './authenticate.ts';
 export { createManualClock, systemClock, type Clock, type ManualClock } from './clock.ts';
 export { loadConfig, type Argon2Params, type Config, type ConfigFlags } from './config.ts';
 export {
-  BadRequestError,
   ConfigError,
   ConflictError,
   IncorrectPasswordError,
@@ -28,10 +27,11 @@ export {
   TooManyAttemptsError,
   UnsupportedGrantTypeError,
   ValidationError,
+  type ErrorCode,
   type ValidationIssue,
 } from './errors.ts';
 export { openKeyRing, type KeyRing, type KeyRingOptions } from './key-ring.ts';
-export { unlimitedLoginLimiter, type LoginLimiter } from './login-limiter.ts';
+export { createLoginLimiter, createMemoryLoginCounter, unlimitedLoginLimiter, type LoginCounter, type LoginLimiter, type LoginLimits } from './login-limiter.ts';
 export type { ClientContext, TokenResponse } from './password-grant.ts';
 export { DEFAULT_SCOPES, DEFAULT_USER_SCOPES, hasScopes, type ScopeCatalog } from './scopes.ts';
 export type { PasswordChange, SessionView } from './sessions.ts';

@@ -5,7 +5,7 @@
  * atomic. Times are milliseconds since the epoch.
  */
 
-import type { LoginLimiter } from './login-limiter.ts';
+import type { LoginCounter } from './login-limiter.ts';
 
 /**
  * A stored user account. The hash never leaves the service: answer with `toPublicUser(user)`.
@@ -252,10 +252,11 @@ export interface SessionStore {
  */
 export interface Store extends UserStore, SessionStore {
   /**
-   * A failed-login limiter kept in this store's database (SPEC §4), so apps that build the
-   * core themselves get lockout by default. Optional for stores that cannot keep one.
+   * Where this store's database keeps the failed-login limiter's counts (SPEC §4), so apps
+   * that build the core themselves get lockout by default: `createAuthService` builds the
+   * limiter (`createLoginLimiter`) over it. Optional for stores that cannot keep counts.
    */
-  createLoginLimiter?(options: { maxFailures?: number; windowSeconds?: number; addressMaxFailures?: number }): LoginLimiter;
+  readonly loginCounter?: LoginCounter;
   readonly dialect: 'sqlite' | 'postgres';
   /**
    * Brings the schema up to date; idempotent and safe to run from several processes. Returns

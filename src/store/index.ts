@@ -5,7 +5,7 @@
  */
 export { openDatabase, type Database } from './database.ts';
 export { createKyselyStore, type KyselyStore } from './kysely-store.ts';
-export { createDatabaseLoginLimiter, type DatabaseLoginLimiterOptions } from './login-limiter.ts';
+export { createDatabaseLoginLimiter } from './login-limiter.ts';
 export { openStore } from './open-store.ts';
 export type { Schema } from './schema.ts';
 export { createSigningKeyStore } from './signing-keys.ts';

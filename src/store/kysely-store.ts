@@ -10,11 +10,12 @@
 import { randomUUID } from 'node:crypto';
 import { Migrator, sql, type Selectable, type Transaction } from 'kysely';
 import { ConflictError, StoreUnavailableError } from '../core/errors.ts';
+import type { LoginCounter } from '../core/login-limiter.ts';
 import type { AuthState, NewUser, RefreshTokenRecord, SessionRecord, Store, StoreChange, UserRecord } from '../core/store.ts';
 import { textProblem } from '../core/text.ts';
 import { usernameKey } from '../core/username.ts';
 import type { Database } from './database.ts';
-import { createDatabaseLoginLimiter } from './login-limiter.ts';
+import { createDatabaseLoginCounter } from './login-limiter.ts';
 import { createMigrationProvider, MIGRATION_TABLES } from './migrations.ts';
 import type { RefreshTokensTable, Schema, SessionsTable, UsersTable } from './schema.ts';
 
@@ -87,6 +88,8 @@ class RotationAborted extends Error {}
  */
 export interface KyselyStore extends Store {
   readonly database: Database;
+  /** The login limiter's counts, in the `login_failures` table (store/login-limiter.ts). */
+  readonly loginCounter: LoginCounter;
   /** Announces a change this process committed: to its own subscribers, and through the database to other processes'. */
   emit(change: StoreChange): void;
   /** Runs `fn`, turning "database unreachable" errors into StoreUnavailableError (503). */
@@ -167,7 +170,7 @@ export function createKyselyStore(database: Database): KyselyStore {
 
     externalWriteSinceLastCheck: () => database.externalWriteSinceLastCheck(),
 
-    createLoginLimiter: (options) => createDatabaseLoginLimiter(store, options),
+    loginCounter: createDatabaseLoginCounter(database, guard),
 
     findUserByUsername: (username) =>
       guard(async () => {

@@ -1,11 +1,10 @@
 /**
- * The login limiter of SPEC §4 kept in Redis, for deployments that set `REDIS_URL`: every
- * instance on the same Redis sees the same counts. Same contract as the database limiter
- * (src/store/login-limiter.ts), with the same keys: each counter — `pair:` (username key +
- * client address) and `addr:` (client address) for failures and shed attempts, `ok:` (client
- * address) for successful logins, all SHA-256 digests — is a sorted set of events scored by
- * their time, and its count is the number of members inside the sliding window. Each call is
- * one Lua script, so it is atomic and costs one round trip; members are unique, so concurrent
+ * The counting half of the login limiter (the policy is core/login-limiter.ts) kept in Redis,
+ * for deployments that set `REDIS_URL`: every instance on the same Redis sees the same counts.
+ * Same keys as the database counter (`pair:`, `addr:`, `ok:`, SHA-256 digests), under a
+ * prefix: each is a sorted set of events scored by their time, and its count is the number of
+ * members inside the sliding window. Adding and asking are one Lua script each, so each is
+ * atomic and costs one round trip (one per login check); members are unique, so concurrent
  * events are never lost. A key expires one window after its last event, so Redis holds
  * nothing that no longer counts.
  *
@@ -23,17 +22,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Redis, ReplyError } from 'ioredis';
-import { StoreUnavailableError, TooManyAttemptsError } from '../core/errors.ts';
-import type { LoginLimiter } from '../core/login-limiter.ts';
-import { addressFailureKey, addressLoginKey, loginLimits, pairFailureKey, type DatabaseLoginLimiterOptions } from './login-limiter.ts';
+import { StoreUnavailableError } from '../core/errors.ts';
+import { createLoginLimiter, type LoginCounter, type LoginLimiter, type LoginLimits } from '../core/login-limiter.ts';
 
 /**
- * Limits (as the database limiter's) and where the keys live.
+ * The limits (`LoginLimits`, as the database limiter's) and where the keys live.
  *
  * @example
  * createRedisLoginLimiter(redis, { maxFailures: 5, windowSeconds: 900, keyPrefix: 'myapp:lf:' });
  */
-export interface RedisLoginLimiterOptions extends DatabaseLoginLimiterOptions {
+export interface RedisLoginLimiterOptions extends LoginLimits {
   /** Prefix of every key the limiter writes. Default `portcullis:lf:`. */
   keyPrefix?: string | undefined;
 }
@@ -76,11 +74,11 @@ export function createRedisClient(url: string, options: RedisClientOptions = {})
 }
 
 /**
- * Records one event in every counter key given: adds it, drops members that left the window
- * (score ≤ cutoff: an event counts while `now - at < window`) and lets the key expire one
- * window after its newest event. ARGV: now, cutoff, window ms, a unique member.
+ * `LoginCounter.add`: records one event in every key given, drops members that left the
+ * window (score ≤ since) and lets the key expire one window after its newest event.
+ * ARGV: now, since, window ms (now - since), a unique member.
  */
-const RECORD_EVENT = `
+const ADD_EVENT = `
 for _, key in ipairs(KEYS) do
   redis.call('ZADD', key, ARGV[1], ARGV[4])
   redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[2])
@@ -89,22 +87,10 @@ end
 return 0`;
 
 /**
- * A successful login: clears the pair (KEYS[1]) and records the event in the address's login
- * counter (KEYS[2]) as RECORD_EVENT does. ARGV as RECORD_EVENT's.
+ * `LoginCounter.nthNewest`: for each key, the score of its n-th newest member newer than
+ * `since`, or '' when it holds fewer. ARGV: since, then one offset (n - 1) per key.
  */
-const RECORD_SUCCESS = `
-redis.call('DEL', KEYS[1])
-redis.call('ZADD', KEYS[2], ARGV[1], ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
-return 0`;
-
-/**
- * For each counter key, the score of its max-th newest failure still in the window (newer than
- * the cutoff), or '' when it holds fewer: the counter refuses until that failure leaves.
- * ARGV: cutoff, then one offset (max - 1) per key.
- */
-const REFUSING_FAILURES = `
+const NTH_NEWEST = `
 local found = {}
 for i, key in ipairs(KEYS) do
   local hit = redis.call('ZREVRANGEBYSCORE', key, '+inf', '(' .. ARGV[1], 'WITHSCORES', 'LIMIT', ARGV[i + 1], 1)
@@ -131,63 +117,44 @@ async function guard<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /**
- * A LoginLimiter over Redis, shared by every instance that uses the same Redis and key prefix.
+ * A LoginCounter over Redis, under `prefix`.
+ *
+ * @example
+ * const counter = createRedisLoginCounter(createRedisClient(process.env.REDIS_URL!), 'portcullis:lf:');
+ */
+function createRedisLoginCounter(redis: Redis, prefix: string): LoginCounter {
+  const prefixed = (keys: readonly string[]): string[] => keys.map((key) => prefix + key);
+  return {
+    add: (keys, now, since) =>
+      guard(async () => {
+        await redis.eval(ADD_EVENT, keys.length, ...prefixed(keys), now, since, now - since, randomUUID());
+      }),
+    nthNewest: (queries, since) =>
+      guard(async () => {
+        const keys = prefixed(queries.map(([key]) => key));
+        const found = (await redis.eval(NTH_NEWEST, keys.length, ...keys, since, ...queries.map(([, n]) => n - 1))) as string[];
+        return found.map((score) => (score === '' ? undefined : Number(score)));
+      }),
+    clear: (keys) =>
+      guard(async () => {
+        await redis.del(...prefixed(keys));
+      }),
+    ping: () =>
+      guard(async () => {
+        await redis.ping();
+      }),
+  };
+}
+
+/**
+ * A LoginLimiter over Redis — SPEC §4's policy (`createLoginLimiter`) over Redis counts —
+ * shared by every instance that uses the same Redis and key prefix.
  *
  * @example
  * const limiter = createRedisLoginLimiter(createRedisClient(process.env.REDIS_URL!));
  * const service = createAuthService({ store, secretKey, issuer, limiter });
  */
 export function createRedisLoginLimiter(redis: Redis, options: RedisLoginLimiterOptions = {}): LoginLimiter {
-  const { maxFailures, addressMaxFailures, addressMaxLogins, windowMs } = loginLimits(options);
-  const prefix = options.keyPrefix ?? 'portcullis:lf:';
-  const pairKey = (usernameKey: string, address: string): string => prefix + pairFailureKey(usernameKey, address);
-  const addressKey = (address: string): string => prefix + addressFailureKey(address);
-  const loginKey = (address: string): string => prefix + addressLoginKey(address);
-  const record = (keys: string[], now: number): Promise<unknown> => redis.eval(RECORD_EVENT, keys.length, ...keys, now, now - windowMs, windowMs, randomUUID());
-
-  return {
-    async check(usernameKey, address, now) {
-      const found = (await guard(() =>
-        redis.eval(
-          REFUSING_FAILURES,
-          3,
-          pairKey(usernameKey, address),
-          addressKey(address),
-          loginKey(address),
-          now - windowMs,
-          maxFailures - 1,
-          addressMaxFailures - 1,
-          addressMaxLogins - 1,
-        ),
-      )) as string[];
-      // A counter refuses until its max-th newest failure leaves the window (as the database limiter).
-      const until = Math.max(...found.map((score) => (score === '' ? -Infinity : Number(score) + windowMs)));
-      // Retry-After: the seconds until enough failures left the window (SPEC §4).
-      if (until > now) throw new TooManyAttemptsError((until - now) / 1000);
-    },
-
-    recordFailure: (usernameKey, address, now) =>
-      guard(async () => {
-        await record([pairKey(usernameKey, address), addressKey(address)], now);
-      }),
-
-    // SPEC §4: an attempt shed with 503 counts toward the address's limit, not the pair's.
-    recordShed: (address, now) =>
-      guard(async () => {
-        await record([addressKey(address)], now);
-      }),
-
-    recordSuccess: (usernameKey, address, now) =>
-      guard(async () => {
-        // SPEC §4: a success resets the pair only; the address keeps its failure count, and
-        // its successful logins are bounded too (a flood of right passwords). One script:
-        // atomic, one round trip.
-        await redis.eval(RECORD_SUCCESS, 2, pairKey(usernameKey, address), loginKey(address), now, now - windowMs, windowMs, randomUUID());
-      }),
-
-    ping: () =>
-      guard(async () => {
-        await redis.ping();
-      }),
-  };
+  const { keyPrefix = 'portcullis:lf:', ...limits } = options;
+  return createLoginLimiter(createRedisLoginCounter(redis, keyPrefix), limits);
 }

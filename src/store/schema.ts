@@ -43,7 +43,7 @@ export interface MarkersTable {
 }
 
 export interface LoginFailuresTable {
-  /** `pair:<SHA-256 of username key and address>` or `addr:<SHA-256 of address>` (store/login-limiter.ts). */
+  /** `pair:<SHA-256 of username key and address>`, `addr:<SHA-256 of address>` or `ok:<SHA-256 of address>` (core/login-limiter.ts). */
   key: string;
   at: number;
 }
