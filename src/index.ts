@@ -23,7 +23,6 @@ export {
   DEFAULT_ARGON2,
   DEFAULT_SCOPES,
   DEFAULT_USER_SCOPES,
-  hasScopes,
   InactiveUserError,
   IncorrectPasswordError,
   InsufficientScopeError,

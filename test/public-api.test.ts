@@ -33,7 +33,7 @@ const EXPECTED: Record<Exclude<Entry, 'portcullis'>, string[]> = {
     'InsufficientScopeError', 'IncorrectPasswordError', 'NotFoundError', 'ConflictError', 'SelfLockoutError',
     'ValidationError', 'ValidationIssue', 'BadRequestError', 'StoreUnavailableError', 'ConfigError',
     // scopes
-    'ScopeCatalog', 'DEFAULT_SCOPES', 'DEFAULT_USER_SCOPES', 'hasScopes',
+    'ScopeCatalog', 'DEFAULT_SCOPES', 'DEFAULT_USER_SCOPES',
     // protocols a store or limiter implements
     'Store', 'UserStore', 'SessionStore', 'UserRecord', 'NewUser', 'UserPatch', 'SessionRecord', 'NewSession', 'AuthState',
     'RefreshTokenRecord', 'RefreshTokenState', 'NewRefreshToken', 'StoreChange', 'LoginLimiter', 'unlimitedLoginLimiter',

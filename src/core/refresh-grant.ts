@@ -18,7 +18,7 @@ import type { Clock } from './clock.ts';
 import { InactiveUserError, InvalidGrantError, InvalidScopeError } from './errors.ts';
 import type { ClientContext, TokenResponse } from './password-grant.ts';
 import { assertKnownScopes, parseScope, type ScopeCatalog } from './scopes.ts';
-import { hashRefreshToken, successorRefreshToken } from './session-token.ts';
+import { hashRefreshToken, MAX_REFRESH_TOKEN_LENGTH, successorRefreshToken } from './session-token.ts';
 import type { RefreshTokenState, Store } from './store.ts';
 
 /** What the refresh grant needs from the assembled core. */
@@ -33,9 +33,6 @@ export interface RefreshGrantDeps {
   rotationKey: string | Buffer;
   clock: Clock;
 }
-
-/** Refresh tokens are 43 characters; anything much longer is not one of ours. */
-const MAX_REFRESH_TOKEN_LENGTH = 512;
 
 /**
  * The scopes a refresh grants (RFC 6749 §6): the session's scopes the user still holds

@@ -15,7 +15,7 @@ import type { LoginLimiter } from './login-limiter.ts';
 import type { PasswordHasher } from './password.ts';
 import { verifyFairly } from './password-grant.ts';
 import type { ScopeCatalog } from './scopes.ts';
-import { hashRefreshToken } from './session-token.ts';
+import { hashRefreshToken, MAX_REFRESH_TOKEN_LENGTH } from './session-token.ts';
 import type { SessionRecord, Store, UserRecord } from './store.ts';
 import { passwordProblem, usernameKey } from './username.ts';
 import { updateUserAccount } from './users.ts';
@@ -103,9 +103,6 @@ export async function endSession(deps: Pick<SessionDeps, 'store' | 'clock'>, use
 export async function logout(deps: Pick<SessionDeps, 'store' | 'clock'>, sessionId: string): Promise<void> {
   await deps.store.revokeSession(sessionId, deps.clock());
 }
-
-/** The refresh token length we issue (43) with room to spare; longer values are not ours. */
-const MAX_REFRESH_TOKEN_LENGTH = 512;
 
 /**
  * Revokes the session of an access or refresh token (RFC 7009 §2.1). Unknown, malformed or
