@@ -86,6 +86,7 @@ export {
   type Database,
   type DatabaseLoginLimiterOptions,
   type KyselyStore,
+  type KyselyStoreOptions,
   openDatabase,
   openStore,
   type Schema,

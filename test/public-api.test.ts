@@ -41,7 +41,7 @@ const EXPECTED: Record<Exclude<Entry, 'portcullis'>, string[]> = {
     'openKeyRing', 'KeyRing', 'KeyRingOptions', 'SigningKeyStore', 'SigningKeyRecord',
   ],
   'portcullis/fastify': ['portcullis', 'PortcullisPluginOptions', 'AuthRequirement', 'DEFAULT_SECURITY_SCHEME', 'oauth2SecurityScheme', 'renderError'],
-  'portcullis/store': ['openStore', 'openDatabase', 'Database', 'createKyselyStore', 'KyselyStore', 'Schema', 'createDatabaseLoginLimiter', 'DatabaseLoginLimiterOptions', 'createSigningKeyStore'],
+  'portcullis/store': ['openStore', 'openDatabase', 'Database', 'createKyselyStore', 'KyselyStore', 'KyselyStoreOptions', 'Schema', 'createDatabaseLoginLimiter', 'DatabaseLoginLimiterOptions', 'createSigningKeyStore'],
   'portcullis/store/redis': ['createRedisClient', 'RedisClientOptions', 'createRedisLoginLimiter', 'RedisLoginLimiterOptions'],
 };
 /** What only the package root adds: running the whole server or the CLI in your own process. */
