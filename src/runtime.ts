@@ -44,7 +44,7 @@ export async function openRuntime(
   options: { clock?: Clock; migrate?: boolean; observer?: Partial<AuthObserver> | undefined } = {},
 ): Promise<Runtime> {
   const secretKey = resolveSecretKey(config);
-  const store = await openStore(config.databaseUrl);
+  const store = await openStore(config.databaseUrl, options.clock ? { clock: options.clock } : {});
   let keyRing: KeyRing | undefined;
   // The client connects in the background: a Redis that is down at start-up gives 503s on
   // login until it answers, as a database outage does (SPEC §4), instead of refusing to start.

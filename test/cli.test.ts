@@ -4,12 +4,15 @@
  * (disable, set-password, revoke, delete), a real server listens on the same file, as an
  * operator's would, and the test speaks HTTP to it (SPEC §2.2: the next request sees it).
  */
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../src/core/config.ts';
 import { startServer, type RunningServer } from '../src/server.ts';
+import { openStore } from '../src/store/open-store.ts';
 import { runCliWith, tempDir } from './helpers.ts';
+import { createPgDatabase, pgServerOrSkip, type ScratchDatabase } from './pg.ts';
 
 interface CliResult {
   code: number;
@@ -78,6 +81,24 @@ describe('portcullis migrate', () => {
     }
   });
 
+  test('only migrates: on a fresh SQLite path it creates the database but no secret.key', async () => {
+    const ws = workspace();
+    try {
+      const result = await ws.cli(['migrate']);
+      assert.equal(result.code, 0, result.stderr);
+      assert.ok(existsSync(join(ws.dir.path, 'p.db')), 'the database was created');
+      assert.equal(existsSync(join(ws.dir.path, 'secret.key')), false, 'migrate generated a secret key it does not use');
+      const store = await openStore(ws.env.DATABASE_URL!);
+      try {
+        assert.equal(await store.countUsers(), 0, 'the schema is in place');
+      } finally {
+        await store.close();
+      }
+    } finally {
+      ws.dir.remove();
+    }
+  });
+
   test('refuses a DATABASE_URL it cannot use with a clear error and exit 1', async () => {
     const ws = workspace({ DATABASE_URL: 'mysql://localhost/db' });
     try {
@@ -88,6 +109,39 @@ describe('portcullis migrate', () => {
     } finally {
       ws.dir.remove();
     }
+  });
+});
+
+const pgServer = await pgServerOrSkip();
+
+describe('portcullis migrate on PostgreSQL', { skip: pgServer.skip }, () => {
+  let scratch: ScratchDatabase;
+  beforeEach(async () => {
+    scratch = await createPgDatabase(pgServer.url!);
+  });
+  afterEach(async () => {
+    await scratch.drop();
+  });
+  /** The environment of an instance that was given no PORTCULLIS_SECRET_KEY. */
+  const keyless = () => ({ DATABASE_URL: scratch.url, PORTCULLIS_ARGON2_MEMORY: '1024', PORTCULLIS_ARGON2_TIME: '1', PORTCULLIS_ARGON2_PARALLELISM: '1' });
+
+  test('succeeds without PORTCULLIS_SECRET_KEY, which only serving needs', async () => {
+    const result = await runCliWith(keyless(), ['migrate']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /database schema is up to date/);
+    const store = await openStore(scratch.url);
+    try {
+      assert.equal(await store.countUsers(), 0, 'the schema is in place');
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('serve on the same database still refuses to start without PORTCULLIS_SECRET_KEY (SPEC §1)', async () => {
+    assert.equal((await runCliWith(keyless(), ['migrate'])).code, 0);
+    const result = await runCliWith(keyless(), ['serve', '--port', '0']);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^error: .*PORTCULLIS_SECRET_KEY.* is required with PostgreSQL/);
   });
 });
 

@@ -55,9 +55,9 @@ export async function createTestContext(
   options: Partial<AuthServiceOptions> & { databaseUrl?: string; databaseLimiter?: LoginLimits | true } = {},
 ): Promise<TestContext> {
   const database = await scratchDatabase(options.databaseUrl ?? testDatabaseUrl());
-  const store = await openStore(database.url);
-  await store.migrate();
   const clock = createManualClock(Date.now());
+  const store = await openStore(database.url, { clock });
+  await store.migrate();
   const service = createAuthService({
     secretKey: TEST_SECRET,
     issuer: TEST_ISSUER,

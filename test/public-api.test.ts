@@ -33,7 +33,7 @@ const EXPECTED: Record<Exclude<Entry, 'portcullis'>, string[]> = {
     'InsufficientScopeError', 'IncorrectPasswordError', 'NotFoundError', 'ConflictError', 'SelfLockoutError',
     'ValidationError', 'ValidationIssue', 'StoreUnavailableError', 'ConfigError', 'ErrorCode',
     // scopes
-    'ScopeCatalog', 'DEFAULT_SCOPES', 'DEFAULT_USER_SCOPES', 'hasScopes',
+    'ScopeCatalog', 'DEFAULT_SCOPES', 'DEFAULT_USER_SCOPES',
     // protocols a store or limiter implements
     'Store', 'UserStore', 'SessionStore', 'UserRecord', 'NewUser', 'UserPatch', 'SessionRecord', 'NewSession', 'AuthState',
     'RefreshTokenRecord', 'RefreshTokenState', 'NewRefreshToken', 'StoreChange', 'LoginLimiter', 'unlimitedLoginLimiter',
@@ -42,7 +42,7 @@ const EXPECTED: Record<Exclude<Entry, 'portcullis'>, string[]> = {
     'openKeyRing', 'KeyRing', 'KeyRingOptions', 'SigningKeyStore', 'SigningKeyRecord',
   ],
   'portcullis/fastify': ['portcullis', 'PortcullisPluginOptions', 'AuthRequirement', 'DEFAULT_SECURITY_SCHEME', 'oauth2SecurityScheme', 'renderError'],
-  'portcullis/store': ['openStore', 'openDatabase', 'Database', 'createKyselyStore', 'KyselyStore', 'Schema', 'createDatabaseLoginLimiter', 'createSigningKeyStore'],
+  'portcullis/store': ['openStore', 'openDatabase', 'Database', 'createKyselyStore', 'KyselyStore', 'KyselyStoreOptions', 'Schema', 'createDatabaseLoginLimiter', 'createSigningKeyStore'],
   'portcullis/store/redis': ['createRedisClient', 'RedisClientOptions', 'createRedisLoginLimiter', 'RedisLoginLimiterOptions'],
 };
 /** What only the package root adds: running the whole server or the CLI in your own process. */

@@ -229,6 +229,15 @@ for (const database of await testDatabases()) {
         assert.equal(await store.runOnce('seed', async () => assert.fail('ran twice')), false);
       });
 
+      test('runOnce stamps its marker with the store\'s clock, not the wall clock', async () => {
+        const past = Date.UTC(2001, 0, 1);
+        const clocked = await openStore(scratch.url, { clock: () => past });
+        opened.push(clocked);
+        assert.equal(await clocked.runOnce('clocked', async () => {}), true);
+        const marker = await clocked.database.db.selectFrom('markers').select('created_at').where('name', '=', 'clocked').executeTakeFirstOrThrow();
+        assert.equal(Number(marker.created_at), past);
+      });
+
       test('runOnce leaves no marker when the seed fails', async () => {
         await assert.rejects(store.runOnce('broken', async () => {
           throw new Error('seed failed');

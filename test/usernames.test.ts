@@ -236,6 +236,25 @@ describe(`the ${PRECIS_USERNAME_KEY_MIGRATION} migration`, () => {
     }
   });
 
+  test('a rename is stamped with the store\'s clock, not the wall clock', async () => {
+    const scratch = await sharedDatabase();
+    try {
+      await seedPreviousRelease(scratch.url);
+      const past = Date.UTC(2001, 0, 1);
+      const store = await openStore(scratch.url, { clock: () => past });
+      try {
+        assert.equal((await store.migrate()).length, 2);
+        const rows = await store.database.db.selectFrom('users').select(['id', 'updated_at']).where('id', 'in', ['id-Straße', 'id-Maß']).orderBy('id').execute();
+        // Straße was renamed; Maß only got a new key, which is not a change of the account.
+        assert.deepEqual(rows.map((r) => [r.id, Number(r.updated_at) === past]), [['id-Maß', false], ['id-Straße', true]]);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await scratch.drop();
+    }
+  });
+
   test('serve logs each collision as a warning when it migrates', async () => {
     const scratch = await sharedDatabase();
     try {

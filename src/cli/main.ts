@@ -12,6 +12,7 @@ import { isClusterWorker, parseWorkers, runPrimary, runWorker } from '../cluster
 import { assertDemoAllowed } from '../demo-users.ts';
 import { openRuntime, type Runtime } from '../runtime.ts';
 import { startServer } from '../server.ts';
+import { openStore } from '../store/open-store.ts';
 import { CliError, type CliIo } from './io.ts';
 import { keysCommand } from './keys.ts';
 import { cliMessage, usersCommand } from './users.ts';
@@ -71,9 +72,15 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .command('migrate')
     .description('bring the database schema up to date (idempotent)')
     .action(async () => {
-      await withRuntime(async () => {
-        io.stdout.write('database schema is up to date\n');
-      });
+      // Only the schema: no runtime, so no secret key is demanded (PostgreSQL) or generated
+      // beside the database (SQLite), and no signing keys or limiter are set up.
+      const store = await openStore(config().databaseUrl);
+      try {
+        for (const notice of await store.migrate()) io.stderr.write(`notice: ${notice}\n`);
+      } finally {
+        await store.close();
+      }
+      io.stdout.write('database schema is up to date\n');
     });
 
   program.addCommand(inheritSettings(usersCommand(io, withRuntime), program));

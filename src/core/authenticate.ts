@@ -41,7 +41,6 @@ export interface Authenticator {
   authenticateCached(token: string, requiredScopes: readonly string[]): Principal | undefined;
   /** Drops every cached entry (tests, or after an outage). */
   clear(): void;
-  readonly cacheSize: number;
 }
 
 const TOUCH_INTERVAL_MS = 60_000;
@@ -114,8 +113,5 @@ export function createAuthenticator(options: { tokens: AccessTokens; store: Stor
       return state ? decide(claims, state, requiredScopes) : undefined;
     },
     clear,
-    get cacheSize() {
-      return bySession.size;
-    },
   };
 }

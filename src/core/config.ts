@@ -36,7 +36,7 @@ export interface Config {
   host: string;
   port: number;
   databaseUrl: string;
-  /** The HMAC/secret key as given; undefined means "resolve or generate" (see server/secret-key). */
+  /** The HMAC/secret key as given; undefined means "resolve or generate" (see `src/secret-key.ts`). */
   secretKey: string | undefined;
   accessTokenTtl: number;
   refreshTokenTtl: number;

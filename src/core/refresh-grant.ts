@@ -19,7 +19,7 @@ import { InactiveUserError, InvalidGrantError, InvalidScopeError } from './error
 import type { AuthObserver } from './observer.ts';
 import type { ClientContext, TokenResponse } from './password-grant.ts';
 import { assertKnownScopes, parseScope, type ScopeCatalog } from './scopes.ts';
-import { hashRefreshToken, successorRefreshToken } from './session-token.ts';
+import { hashRefreshToken, MAX_REFRESH_TOKEN_LENGTH, successorRefreshToken } from './session-token.ts';
 import type { RefreshTokenState, Store } from './store.ts';
 
 /** What the refresh grant needs from the assembled core. */
@@ -36,9 +36,6 @@ export interface RefreshGrantDeps {
   /** Told about detected reuse and the sessions it ends. */
   observer?: AuthObserver;
 }
-
-/** Refresh tokens are 43 characters; anything much longer is not one of ours. */
-const MAX_REFRESH_TOKEN_LENGTH = 512;
 
 /**
  * The scopes a refresh grants (RFC 6749 §6): the session's scopes the user still holds

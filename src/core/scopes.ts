@@ -3,7 +3,8 @@
  * (SPEC §2.1). RFC 6749 §3.3: scope is a space-delimited list of case-sensitive strings.
  *
  * @example
- * grantScopes(parseScope('me admin'), ['me'], DEFAULT_SCOPES) // throws InvalidScopeError? no: ['me']
+ * grantScopes(parseScope('me admin'), ['me'], DEFAULT_SCOPES); // ['me']: the held part of the request
+ * grantScopes(parseScope('admin'), ['me'], DEFAULT_SCOPES); // throws InvalidScopeError: nothing requested is held
  */
 import { InvalidScopeError } from './errors.ts';
 
@@ -40,11 +41,6 @@ export function parseScope(scope: string | undefined | null): string[] {
   return [...new Set(scope.split(' ').filter((s) => s !== ''))];
 }
 
-/** Joins scope names for the wire. */
-export function formatScope(scopes: readonly string[]): string {
-  return scopes.join(' ');
-}
-
 /** Throws InvalidScopeError naming every scope not in the catalog. */
 export function assertKnownScopes(scopes: readonly string[], catalog: ScopeCatalog): void {
   const unknown = scopes.filter((s) => !Object.hasOwn(catalog, s));
@@ -63,14 +59,4 @@ export function grantScopes(requested: readonly string[], held: readonly string[
   const granted = requested.filter((s) => heldKnown.includes(s));
   if (granted.length === 0) throw new InvalidScopeError(`None of the requested scopes is granted to this user: ${requested.join(' ')}`);
   return granted;
-}
-
-/**
- * True when every required scope is in the granted list.
- *
- * @example
- * if (!hasScopes(request.principal.scopes, ['items:write'])) throw new InsufficientScopeError(['items:write']);
- */
-export function hasScopes(granted: readonly string[], required: readonly string[]): boolean {
-  return required.every((s) => granted.includes(s));
 }

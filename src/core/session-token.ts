@@ -14,6 +14,15 @@ export function generateSessionId(): string {
   return randomBytes(16).toString('base64url');
 }
 
+/**
+ * The longest value tried as a refresh token: ours are 43 characters, so anything much longer
+ * is not one of ours and is refused before it is hashed or looked up.
+ *
+ * @example
+ * if (token.length > MAX_REFRESH_TOKEN_LENGTH) throw new InvalidGrantError('Invalid refresh token');
+ */
+export const MAX_REFRESH_TOKEN_LENGTH = 512;
+
 /** A new refresh token: 256 random bits, URL-safe. */
 export function generateRefreshToken(): string {
   return randomBytes(32).toString('base64url');

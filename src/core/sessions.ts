@@ -16,7 +16,7 @@ import type { AuthObserver } from './observer.ts';
 import type { PasswordHasher } from './password.ts';
 import { verifyFairly } from './password-grant.ts';
 import type { ScopeCatalog } from './scopes.ts';
-import { hashRefreshToken } from './session-token.ts';
+import { hashRefreshToken, MAX_REFRESH_TOKEN_LENGTH } from './session-token.ts';
 import type { SessionRecord, Store, UserRecord } from './store.ts';
 import { passwordProblem, usernameKey } from './username.ts';
 import { updateUserAccount } from './users.ts';
@@ -106,9 +106,6 @@ export async function endSession(deps: Pick<SessionDeps, 'store' | 'clock' | 'ob
 export async function logout(deps: Pick<SessionDeps, 'store' | 'clock' | 'observer'>, sessionId: string): Promise<void> {
   if (await deps.store.revokeSession(sessionId, deps.clock())) deps.observer?.sessionsEnded('logout', 1);
 }
-
-/** The refresh token length we issue (43) with room to spare; longer values are not ours. */
-const MAX_REFRESH_TOKEN_LENGTH = 512;
 
 /**
  * Revokes the session of an access or refresh token (RFC 7009 §2.1). Unknown, malformed or

@@ -17,6 +17,7 @@ import type { Principal } from '../core/authenticate.ts';
 import { InvalidTokenError, PortcullisError } from '../core/errors.ts';
 import type { UserRecord } from '../core/store.ts';
 import { parseAuthorization } from './bearer.ts';
+import { detailSchema } from './error-schemas.ts';
 import { renderError } from './render-error.ts';
 import { tokenRoutes } from './routes/token.ts';
 import { textGuard } from './text-guard.ts';
@@ -68,8 +69,6 @@ export interface PortcullisPluginOptions {
  * app.swagger().components?.securitySchemes?.[DEFAULT_SECURITY_SCHEME]; // the password flow
  */
 export const DEFAULT_SECURITY_SCHEME = 'OAuth2PasswordBearer';
-
-const detailSchema = { type: 'object', properties: { detail: { type: 'string' } }, required: ['detail'] } as const;
 
 /**
  * The OpenAPI `components.securitySchemes` entry: password flow, tokenUrl relative to the

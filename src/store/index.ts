@@ -4,7 +4,7 @@
  * only by apps that use it.
  */
 export { openDatabase, type Database } from './database.ts';
-export { createKyselyStore, type KyselyStore } from './kysely-store.ts';
+export { createKyselyStore, type KyselyStore, type KyselyStoreOptions } from './kysely-store.ts';
 export { createDatabaseLoginLimiter } from './login-limiter.ts';
 export { openStore } from './open-store.ts';
 export type { Schema } from './schema.ts';

@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Migrator, sql, type Selectable, type Transaction } from 'kysely';
+import { systemClock, type Clock } from '../core/clock.ts';
 import { ConflictError, StoreUnavailableError } from '../core/errors.ts';
 import type { LoginCounter } from '../core/login-limiter.ts';
 import type { AuthState, NewUser, RefreshTokenRecord, SessionRecord, Store, StoreChange, UserRecord } from '../core/store.ts';
@@ -97,13 +98,28 @@ export interface KyselyStore extends Store {
 }
 
 /**
+ * Options of `createKyselyStore` and `openStore`.
+ *
+ * @example
+ * const store = await openStore('sqlite::memory:', { clock: createManualClock(Date.now()) });
+ */
+export interface KyselyStoreOptions {
+  /**
+   * The time of the writes the store stamps itself (the `runOnce` marker, the migrations'
+   * renames); the service's clock, so tests never patch `Date`. Default `systemClock`.
+   */
+  clock?: Clock;
+}
+
+/**
  * Builds the Store over an open database (see `openDatabase`).
  *
  * @example
  * const store = createKyselyStore(await openDatabase('sqlite::memory:')); await store.migrate();
  */
-export function createKyselyStore(database: Database): KyselyStore {
+export function createKyselyStore(database: Database, options: KyselyStoreOptions = {}): KyselyStore {
   const { db } = database;
+  const clock = options.clock ?? systemClock;
   const listeners = new Set<(change: StoreChange) => void>();
   const emitLocal = (change: StoreChange): void => {
     for (const listener of listeners) listener(change);
@@ -147,7 +163,7 @@ export function createKyselyStore(database: Database): KyselyStore {
       // makes them migrate one after the other, and the later ones find nothing to do.
       const notices: string[] = [];
       await database.withMigrationLock(async (migrationDb) => {
-        const migrator = new Migrator({ db: migrationDb, provider: createMigrationProvider((notice) => notices.push(notice)), ...MIGRATION_TABLES });
+        const migrator = new Migrator({ db: migrationDb, provider: createMigrationProvider((notice) => notices.push(notice), clock), ...MIGRATION_TABLES });
         const { error, results } = await migrator.migrateToLatest();
         if (error) {
           const failed = results?.find((r) => r.status === 'Error');
@@ -272,10 +288,10 @@ export function createKyselyStore(database: Database): KyselyStore {
         await db.transaction().execute(async (trx) => {
           // The marker insert comes first: on PostgreSQL a racing instance waits on its unique
           // key until this commits, then inserts nothing; SQLite serialises writers.
-          const result = await trx.insertInto('markers').values({ name, created_at: Date.now() }).onConflict((oc) => oc.column('name').doNothing()).executeTakeFirst();
+          const result = await trx.insertInto('markers').values({ name, created_at: clock() }).onConflict((oc) => oc.column('name').doNothing()).executeTakeFirst();
           if (Number(result.numInsertedOrUpdatedRows ?? 0n) === 0) return;
           ran = true;
-          await seed(createKyselyStore({ ...database, db: trx } as Database));
+          await seed(createKyselyStore({ ...database, db: trx } as Database, options));
         });
         return ran;
       }),

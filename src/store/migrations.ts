@@ -10,6 +10,7 @@
  * new Migrator({ db, provider: createMigrationProvider((n) => notices.push(n)), ...MIGRATION_TABLES });
  */
 import { type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { systemClock, type Clock } from '../core/clock.ts';
 import { usernameKey } from '../core/username.ts';
 import type { Schema } from './schema.ts';
 
@@ -119,7 +120,7 @@ function suffixedName(username: string, n: number): string {
  * created with a lone surrogate in their name (issue 15) were stored with U+FFFD in its place
  * and could not be found; their rows are rewritten so that name finds them.
  */
-function precisUsernameKey(report: (notice: string) => void): Migration {
+function precisUsernameKey(report: (notice: string) => void, clock: Clock): Migration {
   return {
     async up(anyDb: Kysely<unknown>) {
       const db = anyDb as unknown as Kysely<Schema>;
@@ -156,7 +157,7 @@ function precisUsernameKey(report: (notice: string) => void): Migration {
       // Two passes keep the unique key satisfied at every step: first park each changing row
       // under a key no name has (names have no spaces), then give it its new key.
       for (const user of changing) await db.updateTable('users').set({ username_key: ` ${user.id}` }).where('id', '=', user.id).execute();
-      const now = Date.now();
+      const now = clock();
       for (const user of changing) {
         const { username, key } = target.get(user.id)!;
         const renamed = username !== user.username;
@@ -178,10 +179,10 @@ function precisUsernameKey(report: (notice: string) => void): Migration {
  * @example
  * const provider = createMigrationProvider((notice) => console.warn(notice));
  */
-export function createMigrationProvider(report: (notice: string) => void = () => {}): MigrationProvider {
+export function createMigrationProvider(report: (notice: string) => void = () => {}, clock: Clock = systemClock): MigrationProvider {
   return {
     async getMigrations() {
-      return { ...migrations, [PRECIS_USERNAME_KEY_MIGRATION]: precisUsernameKey(report) };
+      return { ...migrations, [PRECIS_USERNAME_KEY_MIGRATION]: precisUsernameKey(report, clock) };
     },
   };
 }

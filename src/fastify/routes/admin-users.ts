@@ -18,6 +18,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { NotFoundError, SelfLockoutError } from '../../core/errors.ts';
 import type { UserRecord } from '../../core/store.ts';
 import { requireUser, toPublicUser } from '../../core/users.ts';
+import { detailSchema as detail, validationErrorSchema as validationFailure } from '../error-schemas.ts';
 import { publicUserSchema } from './users-me.ts';
 
 const ADMIN = { auth: { scopes: ['admin'] } } as const;
@@ -37,22 +38,6 @@ const fullName = { type: ['string', 'null'], maxLength: 256 } as const;
 const scopes = { type: 'array', maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 128 }, description: 'Scope names from the catalog' } as const;
 const disabled = { type: 'boolean' } as const;
 
-const detail = { type: 'object', properties: { detail: { type: 'string' } }, required: ['detail'] } as const;
-const validationFailure = {
-  description: 'Validation error',
-  type: 'object',
-  properties: {
-    detail: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: { loc: { type: 'array', items: { type: ['string', 'integer'] } }, msg: { type: 'string' }, type: { type: 'string' } },
-        required: ['loc', 'msg', 'type'],
-      },
-    },
-  },
-  required: ['detail'],
-} as const;
 const notFound = { description: 'User not found', ...detail } as const;
 
 const usernameParams = {

@@ -7,12 +7,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { AuthService } from '../../core/auth-service.ts';
 import { InvalidRequestError } from '../../core/errors.ts';
+import { oauthErrorSchema } from '../error-schemas.ts';
 import { clientCredentials, formBody, registerFormParsers, TOKEN_BODY_LIMIT } from './token.ts';
-
-const oauthError = {
-  type: 'object',
-  properties: { error: { type: 'string' }, error_description: { type: 'string' }, detail: { type: 'string' } },
-} as const;
 
 /**
  * Registers `POST /revoke` in its own encapsulated context (form parsers, no-store headers).
@@ -48,7 +44,7 @@ export async function revokeRoutes(app: FastifyInstance, options: { service?: Au
         },
         response: {
           200: { description: 'Revoked, or the token was not known (RFC 7009 §2.2)', type: 'object', properties: {} },
-          400: { description: 'invalid_request: no `token`, or a body that is not a form', ...oauthError },
+          400: { description: 'invalid_request: no `token`, or a body that is not a form', ...oauthErrorSchema },
         },
       },
     },

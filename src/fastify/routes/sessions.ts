@@ -6,9 +6,9 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../../core/username.ts';
+import { detailSchema, validationErrorSchema } from '../error-schemas.ts';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, numericQuery } from './admin-users.ts';
 
-const detail = { type: 'object', properties: { detail: { type: 'string' } }, required: ['detail'] } as const;
 const noContent = { description: 'Done (no body)', type: 'null' } as const;
 
 /** One session in `GET /users/me/sessions`. */
@@ -34,17 +34,6 @@ export const passwordChangeSchema = {
     new_password: { type: 'string', format: 'password', minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH },
   },
   required: ['current_password', 'new_password'],
-} as const;
-
-const validationError = {
-  description: 'Validation error',
-  type: 'object',
-  properties: {
-    detail: {
-      type: 'array',
-      items: { type: 'object', properties: { loc: { type: 'array', items: { type: ['string', 'integer'] } }, msg: { type: 'string' }, type: { type: 'string' } } },
-    },
-  },
 } as const;
 
 /**
@@ -98,7 +87,7 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
             type: 'array',
             items: sessionSchema,
           },
-          422: validationError,
+          422: validationErrorSchema,
         },
       },
     },
@@ -119,7 +108,7 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
         description: 'Revokes the session: its access tokens fail from the next request on and its refresh tokens are refused.',
         tags: ['sessions'],
         params: { type: 'object', properties: { id: { type: 'string', description: 'Session id (the tokens’ `sid`)' } }, required: ['id'] },
-        response: { 204: noContent, 404: { description: 'No such session of yours', ...detail } },
+        response: { 204: noContent, 404: { description: 'No such session of yours', ...detailSchema } },
       },
     },
     async (request, reply) => {
@@ -139,9 +128,9 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
         body: passwordChangeSchema,
         response: {
           204: noContent,
-          400: { description: 'Incorrect password', ...detail },
-          422: validationError,
-          429: { description: 'Too many wrong passwords', ...detail },
+          400: { description: 'Incorrect password', ...detailSchema },
+          422: validationErrorSchema,
+          429: { description: 'Too many wrong passwords', ...detailSchema },
         },
       },
     },

@@ -7,6 +7,7 @@ import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuthService } from '../../core/auth-service.ts';
 import { InvalidRequestError, PortcullisError, UnsupportedGrantTypeError } from '../../core/errors.ts';
+import { oauthErrorSchema } from '../error-schemas.ts';
 import { renderError } from '../render-error.ts';
 import { parseBasicCredentials, parseForm } from '../form.ts';
 import { requestOrigin } from '../origin.ts';
@@ -22,11 +23,6 @@ const formFields = {
   refresh_token: { type: 'string' },
   client_id: { type: 'string' },
   client_secret: { type: 'string', format: 'password' },
-} as const;
-
-const oauthError = {
-  type: 'object',
-  properties: { error: { type: 'string' }, error_description: { type: 'string' }, detail: { type: 'string' } },
 } as const;
 
 /** Reads the form fields, refusing repeated or non-text fields. */
@@ -133,9 +129,9 @@ export async function tokenRoutes(app: FastifyInstance, options: { service: Auth
               scope: { type: 'string' },
             },
           },
-          400: { description: 'invalid_request, invalid_grant, invalid_scope or unsupported_grant_type', ...oauthError },
-          429: { description: 'Too many failed login attempts', ...oauthError },
-          503: { description: 'Too many logins in progress', ...oauthError },
+          400: { description: 'invalid_request, invalid_grant, invalid_scope or unsupported_grant_type', ...oauthErrorSchema },
+          429: { description: 'Too many failed login attempts', ...oauthErrorSchema },
+          503: { description: 'Too many logins in progress', ...oauthErrorSchema },
         },
       },
     },

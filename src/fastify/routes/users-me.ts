@@ -1,6 +1,7 @@
 /** `GET /users/me` (SPEC §2.3): the current user, exactly as FastAPI's tutorial shows it, plus scopes. */
 import type { FastifyInstance } from 'fastify';
 import { toPublicUser } from '../../core/users.ts';
+import { detailSchema } from '../error-schemas.ts';
 
 export const publicUserSchema = {
   type: 'object',
@@ -25,7 +26,7 @@ export async function usersMeRoutes(app: FastifyInstance): Promise<void> {
         tags: ['users'],
         response: {
           200: { description: 'The current user', ...publicUserSchema },
-          400: { description: 'Inactive user', type: 'object', properties: { detail: { type: 'string' } } },
+          400: { description: 'Inactive user', ...detailSchema },
         },
       },
     },

@@ -1,0 +1,154 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, test } from 'node:test';
+import { openStore } from '../store/open-store.ts';
+import type { KyselyStore } from '../store/kysely-store.ts';
+import { createAccessTokens, hmacKeySet, LEEWAY_SECONDS, type AccessTokens } from './access-token.ts';
+import { createAuthenticator, type Authenticator } from './authenticate.ts';
+import { createManualClock, type ManualClock } from './clock.ts';
+import { InactiveUserError, InsufficientScopeError, InvalidTokenError } from './errors.ts';
+
+// The authenticator over the real store (SQLite in memory) and real tokens; only time is ours.
+const START = Date.UTC(2030, 0, 1);
+const SESSION_TTL_MS = 30 * 24 * 3600 * 1000;
+
+let clock: ManualClock;
+let store: KyselyStore;
+let tokens: AccessTokens;
+let auth: Authenticator;
+let userId: string;
+
+beforeEach(async () => {
+  clock = createManualClock(START);
+  store = await openStore('sqlite::memory:', { clock });
+  await store.migrate();
+  tokens = createAccessTokens({ keys: hmacKeySet('authenticate-unit-test-secret-0123456789abcdef'), issuer: 'https://auth.example.com', ttlSeconds: 1800, clock });
+  auth = createAuthenticator({ tokens, store, clock });
+  userId = (await store.createUser({ username: 'jane', passwordHash: 'not-used-here', scopes: ['me', 'admin'] }, START)).id;
+});
+
+afterEach(async () => {
+  await store.close();
+});
+
+/** A live session of `owner` and an access token for it, as a login would leave them. */
+async function loggedIn(options: { scope?: string[]; sid?: string; owner?: string; sub?: string } = {}): Promise<string> {
+  const sid = options.sid ?? 'session-1';
+  const owner = options.owner ?? userId;
+  const scope = options.scope ?? ['me'];
+  const now = clock();
+  await store.createSession({ id: sid, userId: owner, scopes: scope, createdAt: now, expiresAt: now + SESSION_TTL_MS, clientAddress: null, userAgent: null, clientId: null }, `refresh-hash-${sid}`);
+  return tokens.issue({ sub: options.sub ?? owner, sid, scope }).token;
+}
+
+test('answers a token of a live session with its user, session and scopes', async () => {
+  const token = await loggedIn({ scope: ['me', 'admin'] });
+  const principal = await auth.authenticate(token, ['me']);
+  assert.equal(principal.user.username, 'jane');
+  assert.equal(principal.sessionId, 'session-1');
+  assert.deepEqual(principal.scopes, ['me', 'admin']);
+  assert.equal(principal.token.sub, userId);
+});
+
+test('refuses a token of a live session whose signature does not verify', async () => {
+  const token = await loggedIn();
+  const [header, payload, signature] = token.split('.') as [string, string, string];
+  const forged = `${signature.slice(0, 10)}${signature[10] === 'A' ? 'B' : 'A'}${signature.slice(11)}`;
+  await assert.rejects(auth.authenticate(`${header}.${payload}.${forged}`, []), InvalidTokenError);
+  assert.ok(await auth.authenticate(token, []), 'the genuine token is accepted');
+});
+
+test('refuses a correctly signed token whose session does not exist', async () => {
+  const token = tokens.issue({ sub: userId, sid: 'no-such-session', scope: ['me'] }).token;
+  await assert.rejects(auth.authenticate(token, []), InvalidTokenError);
+});
+
+test('refuses a token whose subject is not the owner of its session', async () => {
+  const other = await store.createUser({ username: 'mallory', passwordHash: 'not-used-here', scopes: ['me'] }, START);
+  const token = await loggedIn({ owner: userId, sub: other.id });
+  await assert.rejects(auth.authenticate(token, []), InvalidTokenError);
+});
+
+test('a revoked session fails on the very next call, although its state was cached', async () => {
+  const token = await loggedIn();
+  await auth.authenticate(token, []);
+  assert.ok(auth.authenticateCached(token, []), 'the state is cached');
+  await store.revokeSession('session-1', clock());
+  await assert.rejects(auth.authenticate(token, []), InvalidTokenError);
+});
+
+test('a session past its expiry (plus the 5 s leeway) fails even while its access token is still valid', async () => {
+  const token = await loggedIn();
+  await auth.authenticate(token, []);
+  clock.advance(SESSION_TTL_MS + LEEWAY_SECONDS * 1000 - 1000);
+  // The access token expired long ago at this point: issue one as a refresh would, same session.
+  const fresh = tokens.issue({ sub: userId, sid: 'session-1', scope: ['me'] }).token;
+  await auth.authenticate(fresh, []);
+  clock.advance(1000);
+  await assert.rejects(auth.authenticate(tokens.issue({ sub: userId, sid: 'session-1', scope: ['me'] }).token, []), InvalidTokenError);
+});
+
+test('refuses a token without a required scope with insufficient_scope naming the scopes required', async () => {
+  const token = await loggedIn({ scope: ['me'] });
+  await assert.rejects(auth.authenticate(token, ['me', 'admin']), (error: unknown) => {
+    assert.ok(error instanceof InsufficientScopeError);
+    assert.deepEqual(error.requiredScopes, ['me', 'admin']);
+    return true;
+  });
+});
+
+test('a scope the user loses stops counting on the next call, though the token still carries it', async () => {
+  const token = await loggedIn({ scope: ['me', 'admin'] });
+  assert.deepEqual((await auth.authenticate(token, ['admin'])).scopes, ['me', 'admin']);
+  await store.updateUser(userId, { scopes: ['me'] }, clock());
+  await assert.rejects(auth.authenticate(token, ['admin']), InsufficientScopeError);
+  assert.deepEqual((await auth.authenticate(token, ['me'])).scopes, ['me']);
+});
+
+test('a user disabled after the token was issued gets Inactive user, also once the session has ended', async () => {
+  const token = await loggedIn();
+  await auth.authenticate(token, []);
+  await store.updateUser(userId, { disabled: true }, clock());
+  await assert.rejects(auth.authenticate(token, []), InactiveUserError);
+  await store.revokeUserSessions(userId, clock());
+  await assert.rejects(auth.authenticate(token, []), InactiveUserError);
+});
+
+test('a deleted user\'s token fails on the next call', async () => {
+  const token = await loggedIn();
+  await auth.authenticate(token, []);
+  await store.deleteUser(userId);
+  await assert.rejects(auth.authenticate(token, []), InvalidTokenError);
+});
+
+test('answers from the cache without waiting once a session was read, and not before', async () => {
+  const token = await loggedIn();
+  assert.equal(auth.authenticateCached(token, []), undefined, 'nothing cached yet: the caller must wait for the store');
+  await auth.authenticate(token, []);
+  assert.equal(auth.authenticateCached(token, [])?.user.username, 'jane');
+  auth.clear();
+  assert.equal(auth.authenticateCached(token, []), undefined, 'clear() drops the cache');
+});
+
+test('records the use of a session at most once a minute', async () => {
+  const token = await loggedIn();
+  const lastUsed = async () => (await store.getAuthState('session-1'))!.session.lastUsedAt;
+  clock.advance(61_000);
+  await auth.authenticate(token, []);
+  await waitFor(async () => (await lastUsed()) === START + 61_000);
+  clock.advance(30_000);
+  await auth.authenticate(token, []);
+  // The SQLite store runs one query at a time, in order: a touch this call issued lands first.
+  assert.equal(await lastUsed(), START + 61_000);
+  clock.advance(31_000);
+  await auth.authenticate(token, []);
+  assert.equal(await lastUsed(), START + 122_000);
+});
+
+/** Polls a condition that a background write makes true (bounded: 200 tries). */
+async function waitFor(condition: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  assert.fail('condition not met');
+}
