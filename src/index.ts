@@ -23,6 +23,7 @@ export {
   DEFAULT_ARGON2,
   DEFAULT_SCOPES,
   DEFAULT_USER_SCOPES,
+  type HashingStats,
   hasScopes,
   InactiveUserError,
   IncorrectPasswordError,

@@ -77,8 +77,11 @@ function flushLogsSync(log: FastifyBaseLogger): void {
 
 /** Resolves once no password hash is running (the caller's timer bounds the wait). */
 async function hashingDone(runtime: Runtime): Promise<void> {
-  const { limiter } = runtime.service.hasher;
-  while (limiter.stats.active > 0 || limiter.stats.waiting > 0) await new Promise((r) => setTimeout(r, 20));
+  const busy = (): boolean => {
+    const { active, waiting } = runtime.service.hashingStats();
+    return active > 0 || waiting > 0;
+  };
+  while (busy()) await new Promise((r) => setTimeout(r, 20));
 }
 
 /**
@@ -97,7 +100,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   for (const notice of runtime.migrationNotices) app.log.warn({ migration: true }, notice);
   try {
     if (options.demo) {
-      const created = await seedDemoUsers(runtime.service);
+      const created = await seedDemoUsers(runtime.store, runtime.service);
       app.log.info({ demo: created }, created ? 'created demo users johndoe and alice' : 'demo users not created: the user table was not empty or they were created before');
     }
     await app.listen({ host: config.host, port: config.port });

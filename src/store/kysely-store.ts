@@ -167,6 +167,8 @@ export function createKyselyStore(database: Database): KyselyStore {
 
     externalWriteSinceLastCheck: () => database.externalWriteSinceLastCheck(),
 
+    isUnavailable: (error) => database.isUnavailable(error),
+
     createLoginLimiter: (options) => createDatabaseLoginLimiter(store, options),
 
     findUserByUsername: (username) =>
