@@ -3,6 +3,7 @@
  * table, even when several instances start together.
  */
 import type { AuthService } from './core/auth-service.ts';
+import type { Store } from './core/store.ts';
 import type { Config } from './core/config.ts';
 import { ConfigError } from './core/errors.ts';
 
@@ -25,20 +26,20 @@ export function assertDemoAllowed(config: Pick<Config, 'production'>): void {
   }
 }
 
-/** Returns true when this call created the users. */
-export async function seedDemoUsers(service: AuthService): Promise<boolean> {
+/** Creates the demo users in `store` (hashed by `service`); returns true when this call created them. */
+export async function seedDemoUsers(store: Store, service: AuthService): Promise<boolean> {
   // A restart finds users: skip two argon2 hashes (~64 MiB each) that would slow every start.
-  if ((await service.store.countUsers()) > 0) return false;
+  if ((await store.countUsers()) > 0) return false;
   // Hash first, so the transaction that decides who seeds stays short.
-  const hashes = await Promise.all(DEMO_USERS.map((u) => service.hasher.hash(u.password)));
+  const hashes = await Promise.all(DEMO_USERS.map((u) => service.hashPassword(u.password)));
   let created = false;
-  await service.store.runOnce('demo-users', async (store) => {
-    if ((await store.countUsers()) > 0) return;
+  await store.runOnce('demo-users', async (users) => {
+    if ((await users.countUsers()) > 0) return;
     const now = service.clock();
     for (const [i, user] of DEMO_USERS.entries()) {
       // The tutorial's passwords are shorter than the 8-character rule for new passwords; they
       // are demo data, created here directly rather than through the account rules.
-      await store.createUser({ username: user.username, email: user.email, fullName: user.fullName, disabled: user.disabled, passwordHash: hashes[i] as string, scopes: ['me'] }, now);
+      await users.createUser({ username: user.username, email: user.email, fullName: user.fullName, disabled: user.disabled, passwordHash: hashes[i] as string, scopes: ['me'] }, now);
     }
     created = true;
   });

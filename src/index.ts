@@ -25,6 +25,7 @@ export {
   DEFAULT_SCOPES,
   DEFAULT_USER_SCOPES,
   type ErrorCode,
+  type HashingStats,
   InactiveUserError,
   IncorrectPasswordError,
   InsufficientScopeError,

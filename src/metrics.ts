@@ -13,14 +13,13 @@
  * @example
  * const metrics = createMetrics();
  * const service = createAuthService({ ...options, observer: metrics.observer });
- * metrics.watchHasher(service.hasher);
+ * metrics.watchHashing(() => service.hashingStats().waiting);
  * const server = await startMetricsServer({ host: '127.0.0.1', port: 9464, scrape: metrics.scrape });
  */
 import { createServer, type Server } from 'node:http';
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { RequestDone } from './access-log.ts';
 import { GRANT_NAMES, LOGIN_OUTCOMES, SESSION_END_REASONS, type AuthObserver } from './core/observer.ts';
-import type { PasswordHasher } from './core/password.ts';
 
 /** One scrape's answer. */
 export interface Scrape {
@@ -35,7 +34,8 @@ export interface Metrics {
   /** Give this to `buildApp` (`onRequestDone`). */
   onRequestDone: RequestDone;
   /** Reports the hasher's queue depth at every scrape. */
-  watchHasher(hasher: PasswordHasher): void;
+  /** Reads the hashing queue's depth (jobs waiting for a slot) at each scrape. */
+  watchHashing(waiting: () => number): void;
   /** This process's metrics. */
   scrape(): Promise<Scrape>;
   /** In a cluster worker: answer the primary's scrapes with this process's metrics. */
@@ -84,13 +84,13 @@ export function createMetrics(): Metrics {
     buckets: HASH_BUCKETS,
     registers: [registry],
   });
-  const hashers: PasswordHasher[] = [];
+  const queues: Array<() => number> = [];
   new Gauge({
     name: 'portcullis_password_hash_queue_depth',
     help: 'Password hashes waiting for a hashing slot.',
     registers: [registry],
     collect() {
-      this.set(hashers.reduce((sum, hasher) => sum + hasher.limiter.stats.waiting, 0));
+      this.set(queues.reduce((sum, waiting) => sum + waiting(), 0));
     },
   });
   const http = new Histogram({
@@ -116,8 +116,8 @@ export function createMetrics(): Metrics {
       passwordHashed: (seconds) => hashDuration.observe(seconds),
     },
     onRequestDone: (method, route, status, seconds) => http.observe({ method, route, status: String(status) }, seconds),
-    watchHasher(hasher) {
-      hashers.push(hasher);
+    watchHashing(waiting) {
+      queues.push(waiting);
     },
     async scrape() {
       return { contentType: registry.contentType, body: await registry.metrics() };

@@ -27,6 +27,8 @@ export interface Runtime {
   config: Readonly<Config>;
   store: KyselyStore;
   service: AuthService;
+  /** The rotating signing keys, when tokens are signed with stored key pairs (`portcullis keys`); undefined under HS256. */
+  keyRing: KeyRing | undefined;
   /** What the migrations run by this process had to tell the operator (see `Store.migrate`). */
   migrationNotices: readonly string[];
   close(): Promise<void>;
@@ -100,6 +102,7 @@ export async function openRuntime(
       config,
       store,
       service,
+      keyRing,
       migrationNotices,
       close: async () => {
         ring?.close();

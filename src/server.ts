@@ -88,8 +88,11 @@ function flushLogsSync(log: FastifyBaseLogger): void {
 
 /** Resolves once no password hash is running (the caller's timer bounds the wait). */
 async function hashingDone(runtime: Runtime): Promise<void> {
-  const { limiter } = runtime.service.hasher;
-  while (limiter.stats.active > 0 || limiter.stats.waiting > 0) await new Promise((r) => setTimeout(r, 20));
+  const busy = (): boolean => {
+    const { active, waiting } = runtime.service.hashingStats();
+    return active > 0 || waiting > 0;
+  };
+  while (busy()) await new Promise((r) => setTimeout(r, 20));
 }
 
 /**
@@ -105,7 +108,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   // prom-client is loaded only when metrics are asked for.
   const metrics = config.metricsPort !== undefined ? (await import('./metrics.ts')).createMetrics() : undefined;
   const runtime = await openRuntime(config, { ...(options.clock ? { clock: options.clock } : {}), observer: metrics?.observer });
-  metrics?.watchHasher(runtime.service.hasher);
+  metrics?.watchHashing(() => runtime.service.hashingStats().waiting);
   const destination: LogDestination | undefined = options.logger === false ? undefined : (options.logDestination ?? createLogDestination({ buffered: !['debug', 'trace'].includes(config.logLevel) }));
   const app = await buildApp({
     service: runtime.service,
@@ -119,7 +122,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   let metricsServer: MetricsServer | undefined;
   try {
     if (options.demo) {
-      const created = await seedDemoUsers(runtime.service);
+      const created = await seedDemoUsers(runtime.store, runtime.service);
       app.log.info({ demo: created }, created ? 'created demo users johndoe and alice' : 'demo users not created: the user table was not empty or they were created before');
     }
     await app.listen({ host: config.host, port: config.port });

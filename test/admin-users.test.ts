@@ -361,7 +361,7 @@ describe('admin API pagination', () => {
     await t.service.createUser(ROOT);
     admin = String((await login(t.app, ROOT.username, ROOT.password)).body.access_token);
     // 59 more users in scrambled order, stored with one hash to keep the test fast.
-    const passwordHash = await t.service.hasher.hash('bulk-password');
+    const passwordHash = await t.service.hashPassword('bulk-password');
     const names = Array.from({ length: 59 }, (_, i) => `user${String((i * 37) % 59).padStart(2, '0')}`);
     names[3] = 'Zed';
     names[4] = 'alpha';

@@ -1,9 +1,20 @@
-/** Bearer-protected routes: every row of SPEC §2.2, and GET /users/me (SPEC §2.3). */
+/**
+ * Bearer-protected routes: every row of SPEC §2.2, and GET /users/me (SPEC §2.3); the one
+ * bearer check (`service.authenticate`), synchronous for a cached session, and its answers
+ * under an app's own error handler.
+ */
 import assert from 'node:assert/strict';
 import { createHmac, generateKeyPairSync, sign as edSign } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { createSigner } from 'fast-jwt';
-import { ALICE, createTestContext, getWithToken, JOHN, login, TEST_ISSUER, TEST_SECRET, type TestContext } from './helpers.ts';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { createAuthService, type AuthService } from '../src/core/auth-service.ts';
+import { InsufficientScopeError, InvalidTokenError } from '../src/core/errors.ts';
+import { unlimitedLoginLimiter } from '../src/core/login-limiter.ts';
+import { portcullis } from '../src/fastify/plugin.ts';
+import { renderError } from '../src/fastify/render-error.ts';
+import { openStore, type KyselyStore } from '../src/store/index.ts';
+import { ALICE, CHEAP_ARGON2, createTestContext, getWithToken, JOHN, login, TEST_ISSUER, TEST_SECRET, type TestContext } from './helpers.ts';
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
@@ -190,5 +201,80 @@ describe('bearer-protected routes', () => {
 
   test('checks the issuer the service was built with', () => {
     assert.equal(claims.iss, TEST_ISSUER);
+  });
+});
+
+describe('the one bearer check', () => {
+  let store: KyselyStore;
+  let service: AuthService;
+  let app: FastifyInstance;
+  let token: string;
+  before(async () => {
+    store = await openStore('sqlite::memory:');
+    await store.migrate();
+    service = createAuthService({ store, secretKey: TEST_SECRET, issuer: TEST_ISSUER, argon2: CHEAP_ARGON2, limiter: unlimitedLoginLimiter, scopes: { me: 'Me.', 'items:read': 'Read items.' } });
+    await service.createUser(JOHN);
+    token = (await service.passwordGrant({ username: JOHN.username, password: JOHN.password, scope: undefined, client: { address: '192.0.2.1', userAgent: null, clientId: null } })).access_token;
+    // An app with its own error handler that answers 418 to everything it is given (but on
+    // /busy, where it asks the renderer): Portcullis's refusals must never reach it.
+    app = Fastify();
+    await app.register(portcullis, { service, errorHandler: false });
+    app.setErrorHandler((error, request, reply) => (request.routeOptions.url === '/busy' ? renderError(error, request, reply) : reply.code(418).send({ mine: (error as Error).message })));
+    app.get('/items', { config: { auth: { scopes: ['items:read'] } } }, async (request) => ({ owner: request.user.username }));
+    app.get('/whoami', { config: { auth: true } }, async (request) => ({ username: request.user.username }));
+    app.get('/mine', { config: { auth: true } }, async () => {
+      throw new Error('my own error');
+    });
+    // A query of the app's own that meets a locked database (SQLite's SQLITE_BUSY).
+    app.get('/busy', async () => {
+      throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+    });
+    await app.ready();
+  });
+  after(async () => {
+    await app.close();
+    await store.close();
+  });
+
+  test('answers a cached session without a promise, a first read with one, and refuses from the cache at once', async () => {
+    const fresh = createAuthService({ store, secretKey: TEST_SECRET, issuer: TEST_ISSUER, argon2: CHEAP_ARGON2, limiter: unlimitedLoginLimiter });
+    const first = fresh.authenticate(token, ['me']);
+    assert.ok(first instanceof Promise, 'the first check reads the session');
+    assert.equal((await first).user.username, JOHN.username);
+    const second = fresh.authenticate(token, ['me']);
+    assert.ok(!(second instanceof Promise), 'a cached session is decided synchronously');
+    assert.equal(second.user.username, JOHN.username);
+    assert.throws(() => fresh.authenticate(token, ['admin']), InsufficientScopeError);
+    assert.throws(() => fresh.authenticate('not.a.token'), InvalidTokenError);
+  });
+
+  test('under an app error handler (errorHandler: false) the hook still answers 401, 403 and 400 as SPEC §2.2 says', async () => {
+    assertNotAuthenticated(await app.inject({ method: 'GET', url: '/items' }));
+    assertInvalidToken(await getWithToken(app, '/items', `${token}x`));
+    const forbidden = await getWithToken(app, '/items', token);
+    assert.equal(forbidden.statusCode, 403);
+    assert.equal(forbidden.headers['www-authenticate'], 'Bearer error="insufficient_scope", scope="items:read"');
+    assert.deepEqual(forbidden.json(), { detail: 'Not enough permissions' });
+    const ok = await getWithToken(app, '/whoami', token);
+    assert.equal(ok.statusCode, 200);
+    assert.deepEqual(ok.json(), { username: JOHN.username });
+    assert.equal(ok.headers['cache-control'], 'no-store');
+
+    const inactive = await service.createUser({ username: 'soon-inactive', password: 'inactive-password', scopes: ['me'] });
+    const inactiveToken = (await service.passwordGrant({ username: 'soon-inactive', password: 'inactive-password', scope: undefined, client: { address: '192.0.2.2', userAgent: null, clientId: null } })).access_token;
+    await service.updateUser(inactive.id, { disabled: true });
+    const refused = await getWithToken(app, '/whoami', inactiveToken);
+    assert.equal(refused.statusCode, 400);
+    assert.deepEqual(refused.json(), { detail: 'Inactive user' });
+  });
+
+  test("the app's own errors reach its handler; a database outage in its own query is 503", async () => {
+    const mine = await getWithToken(app, '/mine', token);
+    assert.equal(mine.statusCode, 418);
+    assert.deepEqual(mine.json(), { mine: 'my own error' });
+    const busy = await app.inject({ method: 'GET', url: '/busy' });
+    assert.equal(busy.statusCode, 503);
+    assert.equal(busy.headers['retry-after'], '1');
+    assert.deepEqual(busy.json(), { detail: 'Service temporarily unavailable' });
   });
 });

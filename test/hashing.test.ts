@@ -30,9 +30,9 @@ describe('the same hashing work on every failure branch', () => {
   after(() => t.close());
 
   const verificationsFor = async (username: string, password: string) => {
-    const before = t.service.hasher.verifications;
+    const before = t.service.hashingStats().verifications;
     const { response } = await login(t.app, username, password);
-    return { status: response.statusCode, verifications: t.service.hasher.verifications - before };
+    return { status: response.statusCode, verifications: t.service.hashingStats().verifications - before };
   };
 
   test('an unknown user, a wrong password and a disabled user each cost exactly one verification', async () => {
@@ -73,8 +73,8 @@ describe('hashing under a login flood', () => {
       }),
     );
     // Let the logins reach the hasher (bounded wait), then ask for a protected route.
-    for (let i = 0; i < 1000 && t.service.hasher.limiter.stats.active === 0; i++) await new Promise((resolve) => setImmediate(resolve));
-    assert.ok(t.service.hasher.limiter.stats.active > 0, 'logins are hashing');
+    for (let i = 0; i < 1000 && t.service.hashingStats().active === 0; i++) await new Promise((resolve) => setImmediate(resolve));
+    assert.ok(t.service.hashingStats().active > 0, 'logins are hashing');
     const me = await getWithToken(t.app, '/users/me', token);
     order.push(`me:${me.statusCode}`);
     await Promise.all(logins);
@@ -84,7 +84,7 @@ describe('hashing under a login flood', () => {
 
   test('sheds logins past the bound with 503 and Retry-After, and serves the rest', async () => {
     const { concurrency, queue } = { concurrency: 2, queue: 4 };
-    const shedBefore = t.service.hasher.limiter.stats.shed;
+    const shedBefore = t.service.hashingStats().shed;
     // From as many addresses, so that only the global bound applies (one address would be held to its fair share first).
     const responses = await Promise.all(Array.from({ length: concurrency + queue + 3 }, (_, i) => loginFrom(t, `192.0.2.${i + 1}`, JOHN.username, JOHN.password)));
     const statuses = responses.map((r) => r.response.statusCode);
@@ -95,7 +95,7 @@ describe('hashing under a login flood', () => {
       assert.equal(response.headers['retry-after'], '1');
       assert.equal(body.error, 'temporarily_unavailable');
     }
-    assert.equal(t.service.hasher.limiter.stats.shed - shedBefore, 3);
-    assert.equal(t.service.hasher.limiter.stats.active, 0, 'every slot was released');
+    assert.equal(t.service.hashingStats().shed - shedBefore, 3);
+    assert.equal(t.service.hashingStats().active, 0, 'every slot was released');
   });
 });

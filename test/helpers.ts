@@ -90,6 +90,15 @@ export async function addUser(service: AuthService, account: NewAccount) {
   return service.createUser(account);
 }
 
+/**
+ * The claims an access token carries (its payload, decoded without checking the signature):
+ * which session it names and which scopes it was issued with.
+ */
+export function accessTokenClaims(accessToken: string): { sub: string; sid: string; scopes: string[] } {
+  const payload = JSON.parse(Buffer.from(accessToken.split('.')[1] ?? '', 'base64url').toString('utf8')) as { sub: string; sid: string; scope?: string };
+  return { sub: payload.sub, sid: payload.sid, scopes: payload.scope ? payload.scope.split(' ') : [] };
+}
+
 /** Logs in through the real HTTP route and returns the parsed body and response. */
 export async function login(app: FastifyInstance, username: string, password: string, extra: Record<string, string> = {}) {
   const response = await app.inject({

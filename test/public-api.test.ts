@@ -23,7 +23,7 @@ type Entry = keyof typeof ENTRIES;
 const EXPECTED: Record<Exclude<Entry, 'portcullis'>, string[]> = {
   'portcullis/core': [
     // the service and the caller it authenticates
-    'createAuthService', 'DEFAULT_ARGON2', 'AuthService', 'AuthServiceOptions', 'Principal',
+    'createAuthService', 'DEFAULT_ARGON2', 'AuthService', 'AuthServiceOptions', 'HashingStats', 'Principal',
     'ClientContext', 'TokenResponse', 'PasswordChange', 'SessionView', 'toPublicUser', 'PublicUser', 'NewAccount', 'AccountChanges',
     // time and configuration
     'Clock', 'systemClock', 'createManualClock', 'ManualClock', 'loadConfig', 'Config', 'ConfigFlags', 'Argon2Params',
@@ -54,7 +54,7 @@ const INTERNAL = [
   'SHUTDOWN_GRACE_MS', 'KEY_RELOAD_INTERVAL_MS', 'LEEWAY_SECONDS', 'errorClasses', 'tokenRoutes', 'adminUsersRoutes', 'sessionRoutes',
   'usersMeRoutes', 'wellKnownRoutes', 'docsRoutes', 'healthRoutes', 'revokeRoutes', 'createUserSchema', 'publicUserSchema',
   'parseForm', 'parseAuthorization', 'requireAuth', 'passwordGrant', 'refreshGrant', 'createPasswordHasher', 'createAccessTokens',
-  'hashRefreshToken', 'sealPrivateKey', 'migrationProvider', 'REDACT_PATHS', 'loggerOptions', 'createWorkLimiter',
+  'hashRefreshToken', 'createAuthenticator', 'sealPrivateKey', 'migrationProvider', 'REDACT_PATHS', 'loggerOptions', 'createWorkLimiter',
 ];
 
 const program = ts.createProgram(
@@ -107,4 +107,15 @@ test('every export has TSDoc on its declaration: a one-line summary and an @exam
     }
   }
   assert.deepEqual(missing, []);
+});
+
+test("the service's face is its operations, never its parts (issue 9): no store, hasher, token verifier, limiter or keys", () => {
+  const service = exportsOf('portcullis/core').get('AuthService');
+  assert.ok(service);
+  const members = checker.getDeclaredTypeOfSymbol(service).getProperties().map((p) => p.name).sort();
+  assert.deepEqual(members, [
+    'accessTokenTtl', 'authenticate', 'changePassword', 'clock', 'createUser', 'deleteUser', 'endSession', 'getUser', 'hashPassword',
+    'hashingStats', 'isUnavailable', 'issuer', 'issuerFor', 'jwks', 'listSessions', 'listUsers', 'logout', 'maxSessions', 'observer', 'passwordGrant',
+    'ping', 'refreshGrant', 'refreshHashClasses', 'refreshReuseGrace', 'refreshTokenTtl', 'revokeToken', 'scopes', 'updateUser', 'warm',
+  ].sort());
 });

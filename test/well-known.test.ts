@@ -124,7 +124,7 @@ describe('GET /.well-known/jwks.json', () => {
       // A relying party with only the JWKS can verify the token.
       const pem = createPublicKey({ key: jwk as never, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString();
       const claims = createVerifier({ key: pem, algorithms: [alg], allowedIss: TEST_ISSUER, clockTimestamp: ctx.clock() })(token) as { sub: string };
-      assert.equal(claims.sub, (await ctx.service.store.findUserByUsername(JOHN.username))!.id);
+      assert.equal(claims.sub, (await ctx.store.findUserByUsername(JOHN.username))!.id);
     });
   }
 

@@ -270,7 +270,7 @@ export async function importUsers(runtime: Runtime, rows: readonly ImportRow[], 
         bar.tick(done);
         continue;
       }
-      pending.push(toNewUser(account, await service.hasher.hash(account.password!)));
+      pending.push(toNewUser(account, await service.hashPassword(account.password!)));
       if (pending.length >= BATCH) await flush();
     }
   };

@@ -24,8 +24,7 @@ export function keysCommand(io: CliIo, withRuntime: WithRuntime): Command {
     .command('rotate')
     .description('sign new tokens with a new key from now on; the previous key verifies until its tokens expire')
     .action(async () => {
-      await withRuntime(async ({ service, config }) => {
-        const ring = service.keyRing;
+      await withRuntime(async ({ service, config, keyRing: ring }) => {
         if (!ring) {
           throw new CliError('tokens are signed with HS256 and the secret key, which has no key pairs to rotate; set PORTCULLIS_TOKEN_ALGORITHM to EdDSA, ES256 or RS256');
         }
@@ -43,10 +42,10 @@ export function keysCommand(io: CliIo, withRuntime: WithRuntime): Command {
     .description('list the signing keys: active, retired (still verifying) and expired')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
-      await withRuntime(async ({ store, config, service }) => {
+      await withRuntime(async ({ store, config, service, keyRing }) => {
         const rows = describeKeys(await createSigningKeyStore(store).listSigningKeys(), service.clock(), config.accessTokenTtl);
         if (opts.json) return out(JSON.stringify(rows.map((r) => ({ ...r, createdAt: iso(r.createdAt), retiredAt: r.retiredAt === null ? null : iso(r.retiredAt), verifiesUntil: r.verifiesUntil === null ? null : iso(r.verifiesUntil) })), null, 2));
-        if (!service.keyRing) out(`note: tokens are signed with HS256 (PORTCULLIS_TOKEN_ALGORITHM); stored keys are not used`);
+        if (!keyRing) out(`note: tokens are signed with HS256 (PORTCULLIS_TOKEN_ALGORITHM); stored keys are not used`);
         const table = [
           ['KID', 'ALG', 'STATUS', 'CREATED', 'VERIFIES UNTIL'],
           ...rows.map((r) => [r.kid, r.alg, r.status, iso(r.createdAt), r.verifiesUntil === null ? '-' : iso(r.verifiesUntil)]),

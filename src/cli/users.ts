@@ -4,7 +4,6 @@
  */
 import { Command } from 'commander';
 import { assertKnownScopes } from '../core/scopes.ts';
-import { requireUser } from '../core/users.ts';
 import { PortcullisError, ValidationError } from '../core/errors.ts';
 import type { Runtime } from '../runtime.ts';
 import type { CliIo } from './io.ts';
@@ -53,10 +52,10 @@ export function usersCommand(io: CliIo, withRuntime: WithRuntime): Command {
     .description('list users')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
-      await withRuntime(async ({ store }) => {
+      await withRuntime(async ({ service }) => {
         const items = [];
         for (let offset = 0; ; offset += 200) {
-          const page = await store.listUsers({ limit: 200, offset });
+          const page = await service.listUsers({ limit: 200, offset });
           items.push(...page.items);
           if (page.items.length < 200) break;
         }
@@ -74,8 +73,8 @@ export function usersCommand(io: CliIo, withRuntime: WithRuntime): Command {
       .command(`${verb} <name>`)
       .description(disabled ? 'disable a user and end all of their sessions' : 'enable a user')
       .action(async (name: string) => {
-        await withRuntime(async ({ service, store }) => {
-          const user = await requireUser(store, name);
+        await withRuntime(async ({ service }) => {
+          const user = await service.getUser(name);
           await service.updateUser(user.id, { disabled });
           out(`${disabled ? 'disabled' : 'enabled'} user ${user.username}`);
         });
@@ -86,8 +85,8 @@ export function usersCommand(io: CliIo, withRuntime: WithRuntime): Command {
     .command('delete <name>')
     .description('delete a user and all of their sessions')
     .action(async (name: string) => {
-      await withRuntime(async ({ store, service }) => {
-        const user = await requireUser(store, name);
+      await withRuntime(async ({ service }) => {
+        const user = await service.getUser(name);
         await service.deleteUser(user.id);
         out(`deleted user ${user.username}`);
       });
@@ -98,8 +97,8 @@ export function usersCommand(io: CliIo, withRuntime: WithRuntime): Command {
     .description("set a user's password and end all of their sessions")
     .option('--password-stdin', 'read the password from standard input')
     .action(async (name: string, opts: { passwordStdin?: boolean }) => {
-      await withRuntime(async ({ service, store }) => {
-        const user = await requireUser(store, name);
+      await withRuntime(async ({ service }) => {
+        const user = await service.getUser(name);
         const password = await readPassword(io, { fromStdin: opts.passwordStdin === true, confirm: true });
         await service.updateUser(user.id, { password });
         out(`password set for ${user.username}; their sessions were ended`);
@@ -111,9 +110,9 @@ export function usersCommand(io: CliIo, withRuntime: WithRuntime): Command {
       .command(`${verb} <name> <scopes...>`)
       .description(verb === 'grant' ? 'give a user scopes (they must be in the catalog)' : 'take scopes from a user')
       .action(async (name: string, scopes: string[]) => {
-        await withRuntime(async ({ service, store }) => {
+        await withRuntime(async ({ service }) => {
           if (verb === 'grant') assertKnownScopes(scopes, service.scopes);
-          const user = await requireUser(store, name);
+          const user = await service.getUser(name);
           const next = verb === 'grant' ? [...new Set([...user.scopes, ...scopes])] : user.scopes.filter((s) => !scopes.includes(s));
           const updated = await service.updateUser(user.id, { scopes: next });
           out(`${updated.username} now holds: ${updated.scopes.join(' ') || '(no scopes)'}`);

@@ -1,16 +1,17 @@
 /**
- * The core, assembled: one object holding the store, the password hasher, the access-token
- * signer/verifier, the authenticator and the limiter, with the grants and account operations
- * bound to them. It knows no web framework; the Fastify plugin and the CLI are thin layers
- * over it.
+ * The core, assembled: the store, the password hasher, the access-token signer/verifier, the
+ * bearer check and the limiter, kept inside one object whose face is the operations the
+ * framework layer and the CLI call — the grants, the bearer check, sessions, accounts and a
+ * readiness ping — and never its parts. It knows no web framework; the Fastify plugin and the
+ * CLI are thin layers over it.
  *
  * @example
  * const auth = createAuthService({ store, secretKey, issuer: 'https://auth.example.com' });
  * const tokens = await auth.passwordGrant({ username, password, scope: '', client });
  */
 import { createHmac } from 'node:crypto';
-import { createAccessTokens, hmacKeySet, type AccessTokens, type KeySet } from './access-token.ts';
-import { createAuthenticator, type Authenticator, type Principal } from './authenticate.ts';
+import { createAccessTokens, hmacKeySet, type KeySet } from './access-token.ts';
+import { createAuthenticator, type Principal } from './authenticate.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { Argon2Params } from './config.ts';
 import { DEFAULTS, wholeNumber } from './defaults.ts';
@@ -20,16 +21,15 @@ import { hashClassOfPrefix } from './hash-params.ts';
 import type { KeyRing } from './key-ring.ts';
 import { createLoginLimiter, unlimitedLoginLimiter, type LoginLimiter } from './login-limiter.ts';
 import { createObserver, loginOutcomeOf, type AuthObserver } from './observer.ts';
-import { createPasswordHasher, type PasswordHasher } from './password.ts';
+import { createPasswordHasher } from './password.ts';
 import { passwordGrant, type ClientContext, type TokenResponse } from './password-grant.ts';
 import { refreshGrant } from './refresh-grant.ts';
 import { DEFAULT_SCOPES, type ScopeCatalog } from './scopes.ts';
 import { deriveRotationKey } from './session-token.ts';
 import { publicJwks, type Jwks } from './signing-keys.ts';
 import { changePassword, endSession, listSessions, logout, revokeToken, type PageRequest, type PasswordChange, type SessionView } from './sessions.ts';
-import type { Store } from './store.ts';
-import { createUserAccount, deleteUserAccount, updateUserAccount, type AccountChanges, type NewAccount } from './users.ts';
-import type { UserRecord } from './store.ts';
+import type { Store, UserRecord } from './store.ts';
+import { createUserAccount, deleteUserAccount, requireUser, updateUserAccount, type AccountChanges, type NewAccount } from './users.ts';
 
 /**
  * What `createAuthService` needs: the store, the secret key and the issuer; everything else has a default.
@@ -68,18 +68,16 @@ export interface AuthServiceOptions {
 }
 
 /**
- * The core service: the grants, bearer authentication, sessions and accounts over one store. Fastify apps reach it as `app.portcullis`.
+ * The core service: the grants, bearer authentication, sessions, accounts and readiness over
+ * one store — the one face the framework layer and the CLI call (its store, hasher, token
+ * verifier and limiter stay inside). Fastify apps reach it as `app.portcullis`.
  *
  * @example
  * const principal = await service.authenticate(accessToken, ['items:read']);
  * const user = await service.createUser({ username: 'jane', password: 'correct horse battery', scopes: ['me'] });
+ * const { items, total } = await service.listUsers({ limit: 50, offset: 0 });
  */
 export interface AuthService {
-  readonly store: Store;
-  readonly hasher: PasswordHasher;
-  readonly tokens: AccessTokens;
-  readonly authenticator: Authenticator;
-  readonly limiter: LoginLimiter;
   readonly scopes: ScopeCatalog;
   readonly clock: Clock;
   /** Where the service reports what it decided (see `observer.ts`). */
@@ -92,8 +90,6 @@ export interface AuthService {
   readonly refreshTokenTtl: number;
   readonly refreshReuseGrace: number;
   readonly maxSessions: number;
-  /** Key that derives a refresh token's successor (never leaves the process). */
-  readonly rotationKey: Buffer;
   passwordGrant(input: { username: string; password: string; scope: string | undefined; client: ClientContext }): Promise<TokenResponse>;
   /** The refresh grant (RFC 6749 §6): rotates the refresh token (see `refresh-grant.ts`). */
   refreshGrant(input: { refreshToken: string; scope: string | undefined; client: ClientContext }): Promise<TokenResponse>;
@@ -107,15 +103,51 @@ export interface AuthService {
   logout(sessionId: string): Promise<void>;
   /** Self-service password change: checks the current password, keeps only the caller's session. */
   changePassword(input: PasswordChange): Promise<void>;
-  authenticate(token: string, requiredScopes?: readonly string[]): Promise<Principal>;
-  /** The rotating signing keys, when tokens are signed with stored key pairs. */
-  readonly keyRing: KeyRing | undefined;
+  /**
+   * The bearer check (SPEC §2.2, RFC 6750): verifies the access token (re-reading stored
+   * signing keys for a token of a key another process rotated in), then checks that its
+   * session is live and its user exists, is active and holds `requiredScopes` — on every
+   * call, so a revocation counts from the next one. Returns the Principal at once when the
+   * session's state is cached (the hot path, decided without a promise), else a promise of
+   * it; `await` takes both. Refuses by throwing — or rejecting, on the promise path — with
+   * InvalidTokenError (401), InsufficientScopeError (403), InactiveUserError (400), or
+   * StoreUnavailableError (503).
+   *
+   * @example
+   * try {
+   *   const principal = await service.authenticate(token, ['items:read']);
+   * } catch (error) {
+   *   if (error instanceof PortcullisError) console.log(error.statusCode, error.headers()); // 401 { 'www-authenticate': 'Bearer error="invalid_token"' }
+   * }
+   */
+  authenticate(token: string, requiredScopes?: readonly string[]): Principal | Promise<Principal>;
   /** The public keys that verify tokens (RFC 7517); `{"keys": []}` under HS256. */
   jwks(): Jwks;
-  /** Re-reads the signing keys (after another process rotated them); a no-op under HS256. */
-  reloadKeys(): Promise<void>;
   createUser(input: NewAccount): Promise<UserRecord>;
   updateUser(userId: string, changes: AccountChanges, keepSessionId?: string): Promise<UserRecord>;
+  /** One page of the users, ordered by username (case-insensitively), and how many there are in all. */
+  listUsers(page: PageRequest): Promise<{ items: UserRecord[]; total: number }>;
+  /** The user of this username (compared as usernames are, RFC 8265); NotFoundError when there is none. */
+  getUser(username: string): Promise<UserRecord>;
+  /** Deletes a user with their sessions and refresh tokens, atomically; false when there was no such user. */
+  deleteUser(userId: string): Promise<boolean>;
+  /**
+   * Hashes a password as new accounts get it (argon2id with the service's cost), sharing the
+   * hashing slots with logins; for imports and seeding that store users themselves.
+   */
+  hashPassword(password: string): Promise<string>;
+  /** Resolves when the store (and the limiter's own backend, if it has one) answer; rejects otherwise. For readiness checks. */
+  ping(): Promise<void>;
+  /** True when `error`, thrown outside the service (e.g. a query of the app's own), says the database cannot be reached: answer 503, not 500. */
+  isUnavailable(error: unknown): boolean;
+  /** Prepares the dummy hash ahead of the first unknown-user login, so that one costs no extra (SPEC §3 timing). */
+  warm(): Promise<void>;
+  /**
+   * What the password hashing is doing and has done: jobs running and waiting now, jobs shed
+   * (503) since start, verifications (real and dummy) in all and per hash class. For
+   * shutdown, metrics and tests.
+   */
+  hashingStats(): HashingStats;
   /**
    * Re-reads which password hash classes the users have (`Store.hashClassCounts`) and gives
    * them to the hasher's dummy work (SPEC §3). Logins do it by themselves at most once a
@@ -124,6 +156,21 @@ export interface AuthService {
   refreshHashClasses(): Promise<void>;
   /** Deletes a user and ends their sessions; false when there was no such user. */
   deleteUser(userId: string): Promise<boolean>;
+}
+
+/**
+ * A snapshot of the password hashing (`service.hashingStats()`).
+ *
+ * @example
+ * const { active, waiting } = service.hashingStats(); // 0, 0 when no login is hashing
+ */
+export interface HashingStats {
+  readonly active: number;
+  readonly waiting: number;
+  readonly shed: number;
+  readonly verifications: number;
+  /** Verifications per hash class (`hashClassName`). */
+  readonly verifiedClasses: ReadonlyMap<string, number>;
 }
 
 /** How often logins re-read the hash classes in use (an import by another process shows within this). */
@@ -213,7 +260,7 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     if (keyRing) await keyRing.reload();
     return issue();
   };
-  const authenticator = createAuthenticator({ tokens, store, clock });
+  const authenticator = createAuthenticator({ tokens, store, clock, reloadKeys: keyRing ? (token) => keyRing.reloadForUnknownKid(token) : undefined });
   // Lockout is on unless the caller opts out with `unlimitedLoginLimiter` (SPEC §4).
   const limiter = options.limiter ?? (store.loginCounter ? createLoginLimiter(store.loginCounter) : unlimitedLoginLimiter);
   const grantDeps = { store, hasher, tokens, limiter, scopes, refreshTokenTtl, maxSessions, clock };
@@ -242,11 +289,6 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
   };
 
   return Object.freeze({
-    store,
-    hasher,
-    tokens,
-    authenticator,
-    limiter,
     scopes,
     clock,
     issuer,
@@ -256,7 +298,6 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     refreshTokenTtl,
     refreshReuseGrace,
     maxSessions,
-    rotationKey,
     passwordGrant: (input) => {
       hashClassesDue();
       return freshKeys(() => observedPasswordGrant(input));
@@ -267,19 +308,25 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     endSession: (userId, sessionId) => endSession(sessionDeps, userId, sessionId),
     logout: (sessionId) => logout(sessionDeps, sessionId),
     changePassword: (input) => changePassword(sessionDeps, input),
-    authenticate: async (token, requiredScopes = []) => {
-      // A token from an instance that rotated first names a kid this one has not read yet.
-      if (keyRing) await keyRing.reloadForUnknownKid(token);
-      return authenticator.authenticate(token, requiredScopes);
-    },
-    keyRing,
+    // The authenticator's own function: no wrapper on the hot path.
+    authenticate: authenticator.authenticate,
     jwks: () => (keyRing ? keyRing.jwks() : publicJwks(staticKeys)),
-    reloadKeys: async () => {
-      if (keyRing) await keyRing.reload();
-    },
     createUser: (input) => createUserAccount(accountDeps, input),
     updateUser: (userId, changes, keep) => updateUserAccount(accountDeps, userId, changes, keep),
+    listUsers: (page) => store.listUsers(page),
+    getUser: (username) => requireUser(store, username),
+    hashPassword: (password) => hasher.hash(password),
+    ping: async () => {
+      await Promise.all([store.ping(), limiter.ping?.()]);
+    },
+    isUnavailable: (error) => store.isUnavailable?.(error) ?? false,
+    warm: () => hasher.warm(),
+    hashingStats: () => {
+      const { active, waiting, shed } = hasher.limiter.stats;
+      return { active, waiting, shed, verifications: hasher.verifications, verifiedClasses: new Map(hasher.verifiedClasses) };
+    },
     refreshHashClasses,
+    // Sessions and refresh tokens go with the user, atomically (Store.deleteUser), counted as ended.
     deleteUser: (userId) => deleteUserAccount(accountDeps, userId),
   } satisfies AuthService);
 }

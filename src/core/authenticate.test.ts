@@ -53,27 +53,27 @@ test('refuses a token of a live session whose signature does not verify', async 
   const token = await loggedIn();
   const [header, payload, signature] = token.split('.') as [string, string, string];
   const forged = `${signature.slice(0, 10)}${signature[10] === 'A' ? 'B' : 'A'}${signature.slice(11)}`;
-  await assert.rejects(auth.authenticate(`${header}.${payload}.${forged}`, []), InvalidTokenError);
+  await assert.rejects(async () => auth.authenticate(`${header}.${payload}.${forged}`, []), InvalidTokenError);
   assert.ok(await auth.authenticate(token, []), 'the genuine token is accepted');
 });
 
 test('refuses a correctly signed token whose session does not exist', async () => {
   const token = tokens.issue({ sub: userId, sid: 'no-such-session', scope: ['me'] }).token;
-  await assert.rejects(auth.authenticate(token, []), InvalidTokenError);
+  await assert.rejects(async () => auth.authenticate(token, []), InvalidTokenError);
 });
 
 test('refuses a token whose subject is not the owner of its session', async () => {
   const other = await store.createUser({ username: 'mallory', passwordHash: 'not-used-here', scopes: ['me'] }, START);
   const token = await loggedIn({ owner: userId, sub: other.id });
-  await assert.rejects(auth.authenticate(token, []), InvalidTokenError);
+  await assert.rejects(async () => auth.authenticate(token, []), InvalidTokenError);
 });
 
 test('a revoked session fails on the very next call, although its state was cached', async () => {
   const token = await loggedIn();
   await auth.authenticate(token, []);
-  assert.ok(auth.authenticateCached(token, []), 'the state is cached');
+  assert.ok(!(auth.authenticate(token, []) instanceof Promise), 'the state is cached: answered without a promise');
   await store.revokeSession('session-1', clock());
-  await assert.rejects(auth.authenticate(token, []), InvalidTokenError);
+  await assert.rejects(async () => auth.authenticate(token, []), InvalidTokenError);
 });
 
 test('a session past its expiry (plus the 5 s leeway) fails even while its access token is still valid', async () => {
@@ -84,12 +84,12 @@ test('a session past its expiry (plus the 5 s leeway) fails even while its acces
   const fresh = tokens.issue({ sub: userId, sid: 'session-1', scope: ['me'] }).token;
   await auth.authenticate(fresh, []);
   clock.advance(1000);
-  await assert.rejects(auth.authenticate(tokens.issue({ sub: userId, sid: 'session-1', scope: ['me'] }).token, []), InvalidTokenError);
+  await assert.rejects(async () => auth.authenticate(tokens.issue({ sub: userId, sid: 'session-1', scope: ['me'] }).token, []), InvalidTokenError);
 });
 
 test('refuses a token without a required scope with insufficient_scope naming the scopes required', async () => {
   const token = await loggedIn({ scope: ['me'] });
-  await assert.rejects(auth.authenticate(token, ['me', 'admin']), (error: unknown) => {
+  await assert.rejects(async () => auth.authenticate(token, ['me', 'admin']), (error: unknown) => {
     assert.ok(error instanceof InsufficientScopeError);
     assert.deepEqual(error.requiredScopes, ['me', 'admin']);
     return true;
@@ -100,7 +100,7 @@ test('a scope the user loses stops counting on the next call, though the token s
   const token = await loggedIn({ scope: ['me', 'admin'] });
   assert.deepEqual((await auth.authenticate(token, ['admin'])).scopes, ['me', 'admin']);
   await store.updateUser(userId, { scopes: ['me'] }, clock());
-  await assert.rejects(auth.authenticate(token, ['admin']), InsufficientScopeError);
+  await assert.rejects(async () => auth.authenticate(token, ['admin']), InsufficientScopeError);
   assert.deepEqual((await auth.authenticate(token, ['me'])).scopes, ['me']);
 });
 
@@ -108,25 +108,30 @@ test('a user disabled after the token was issued gets Inactive user, also once t
   const token = await loggedIn();
   await auth.authenticate(token, []);
   await store.updateUser(userId, { disabled: true }, clock());
-  await assert.rejects(auth.authenticate(token, []), InactiveUserError);
+  await assert.rejects(async () => auth.authenticate(token, []), InactiveUserError);
   await store.revokeUserSessions(userId, clock());
-  await assert.rejects(auth.authenticate(token, []), InactiveUserError);
+  await assert.rejects(async () => auth.authenticate(token, []), InactiveUserError);
 });
 
 test('a deleted user\'s token fails on the next call', async () => {
   const token = await loggedIn();
   await auth.authenticate(token, []);
   await store.deleteUser(userId);
-  await assert.rejects(auth.authenticate(token, []), InvalidTokenError);
+  await assert.rejects(async () => auth.authenticate(token, []), InvalidTokenError);
 });
 
 test('answers from the cache without waiting once a session was read, and not before', async () => {
   const token = await loggedIn();
-  assert.equal(auth.authenticateCached(token, []), undefined, 'nothing cached yet: the caller must wait for the store');
-  await auth.authenticate(token, []);
-  assert.equal(auth.authenticateCached(token, [])?.user.username, 'jane');
+  const first = auth.authenticate(token, []);
+  assert.ok(first instanceof Promise, 'nothing cached yet: the caller must wait for the store');
+  await first;
+  const cached = auth.authenticate(token, []);
+  assert.ok(!(cached instanceof Promise), 'read once: answered from the cache');
+  assert.equal(cached.user.username, 'jane');
   auth.clear();
-  assert.equal(auth.authenticateCached(token, []), undefined, 'clear() drops the cache');
+  const cleared = auth.authenticate(token, []);
+  assert.ok(cleared instanceof Promise, 'clear() drops the cache');
+  await cleared;
 });
 
 test('records the use of a session at most once a minute', async () => {

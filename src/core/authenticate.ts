@@ -6,9 +6,13 @@
  * and other processes' where the adapter can see them), which keeps per-request storage work
  * near zero without giving up immediate revocation.
  *
+ * One function decides a bearer token, `authenticate(token, scopes)`, and it answers without a
+ * promise whenever it can (a cached session: the hot path of every protected request); only a
+ * session it has to read, or signing keys it has to re-read, make it answer with one.
+ *
  * @example
  * const auth = createAuthenticator({ tokens, store });
- * const principal = await auth.authenticate(token, ['me']);
+ * const principal = await auth.authenticate(token, ['me']); // `await` takes both answers
  */
 import type { AccessTokens, VerifiedAccessToken } from './access-token.ts';
 import { LEEWAY_SECONDS } from './access-token.ts';
@@ -31,14 +35,22 @@ export interface Principal {
   token: VerifiedAccessToken;
 }
 
+/**
+ * The bearer check of one process, with its session cache.
+ *
+ * @example
+ * const outcome = authenticator.authenticate(token, ['me']);
+ * const principal = outcome instanceof Promise ? await outcome : outcome;
+ */
 export interface Authenticator {
-  /** Throws InvalidTokenError (401), InsufficientScopeError (403) or InactiveUserError (400). */
-  authenticate(token: string, requiredScopes: readonly string[]): Promise<Principal>;
   /**
-   * The same checks without waiting, when the session's state is cached: the Principal, or
-   * undefined when the store must be read (then call `authenticate`). Throws as `authenticate`.
+   * Verifies the token and checks its session and user: the Principal at once when the
+   * session's state is cached, else a promise of it (the store is read, or — with stored
+   * signing keys — the keys are re-read for a token naming a key this process has not seen).
+   * Refuses by throwing (or rejecting with) InvalidTokenError (401), InsufficientScopeError
+   * (403) or InactiveUserError (400); StoreUnavailableError (503) when the store is away.
    */
-  authenticateCached(token: string, requiredScopes: readonly string[]): Principal | undefined;
+  authenticate(token: string, requiredScopes?: readonly string[]): Principal | Promise<Principal>;
   /** Drops every cached entry (tests, or after an outage). */
   clear(): void;
 }
@@ -46,8 +58,15 @@ export interface Authenticator {
 const TOUCH_INTERVAL_MS = 60_000;
 const MAX_CACHED = 50_000;
 
-export function createAuthenticator(options: { tokens: AccessTokens; store: Store; clock?: Clock }): Authenticator {
-  const { tokens, store } = options;
+/**
+ * Builds the bearer check over the token verifier and the store. `reloadKeys` (a key ring's
+ * `reloadForUnknownKid`) is called before a token that failed verification is tried once more.
+ *
+ * @example
+ * const authenticator = createAuthenticator({ tokens, store, clock, reloadKeys: (token) => keyRing.reloadForUnknownKid(token) });
+ */
+export function createAuthenticator(options: { tokens: AccessTokens; store: Store; clock?: Clock; reloadKeys?: ((token: string) => Promise<void>) | undefined }): Authenticator {
+  const { tokens, store, reloadKeys } = options;
   const clock = options.clock ?? systemClock;
   const bySession = new Map<string, AuthState>();
   let generation = 0;
@@ -102,16 +121,28 @@ export function createAuthenticator(options: { tokens: AccessTokens; store: Stor
     return { user, sessionId: session.id, scopes, token: claims };
   };
 
+  /** The checks on verified claims: at once from the cache, else after reading the store. */
+  const check = (claims: VerifiedAccessToken, requiredScopes: readonly string[]): Principal | Promise<Principal> => {
+    const state = cachedState(claims.sid);
+    if (state) return decide(claims, state, requiredScopes);
+    return fetchState(claims.sid).then((fetched) => decide(claims, fetched, requiredScopes));
+  };
+
+  const authenticate = (token: string, requiredScopes: readonly string[] = []): Principal | Promise<Principal> => {
+    let claims: VerifiedAccessToken;
+    try {
+      claims = tokens.verify(token);
+    } catch (error) {
+      // A token from an instance that rotated first names a kid this one has not read yet:
+      // re-read the keys (rate-limited, never throws) and verify once more.
+      if (reloadKeys && error instanceof InvalidTokenError) return reloadKeys(token).then(() => check(tokens.verify(token), requiredScopes));
+      throw error;
+    }
+    return check(claims, requiredScopes);
+  };
+
   return {
-    async authenticate(token, requiredScopes) {
-      const claims = tokens.verify(token);
-      return decide(claims, cachedState(claims.sid) ?? (await fetchState(claims.sid)), requiredScopes);
-    },
-    authenticateCached(token, requiredScopes) {
-      const claims = tokens.verify(token);
-      const state = cachedState(claims.sid);
-      return state ? decide(claims, state, requiredScopes) : undefined;
-    },
+    authenticate,
     clear,
   };
 }

@@ -185,7 +185,7 @@ export class NotAuthenticatedError extends PortcullisError {
  * 401 invalid_token: malformed, forged, expired or revoked access token.
  *
  * @example
- * await service.authenticate('not.a.token').catch((e) => e instanceof InvalidTokenError); // true
+ * try { await service.authenticate('not.a.token'); } catch (e) { console.log(e instanceof InvalidTokenError); } // true
  */
 export class InvalidTokenError extends PortcullisError {
   static readonly code = 'PCL_INVALID_TOKEN';
@@ -204,7 +204,7 @@ export class InvalidTokenError extends PortcullisError {
  * 403 insufficient_scope: the token lacks a scope the route requires (RFC 6750 §3.1).
  *
  * @example
- * await service.authenticate(token, ['admin']).catch((e) => e instanceof InsufficientScopeError && e.statusCode === 403);
+ * try { await service.authenticate(token, ['admin']); } catch (e) { console.log(e instanceof InsufficientScopeError && e.statusCode === 403); } // true without `admin`
  */
 export class InsufficientScopeError extends PortcullisError {
   static readonly code = 'PCL_INSUFFICIENT_SCOPE';

@@ -4,7 +4,7 @@
  * configuration, the errors, the scope catalog, the storage and limiter protocols, and the
  * signing-key ring. Everything else in src/core/ is internal.
  */
-export { createAuthService, DEFAULT_ARGON2, type AuthService, type AuthServiceOptions } from './auth-service.ts';
+export { createAuthService, DEFAULT_ARGON2, type AuthService, type AuthServiceOptions, type HashingStats } from './auth-service.ts';
 export type { Principal } from './authenticate.ts';
 export { createManualClock, systemClock, type Clock, type ManualClock } from './clock.ts';
 export { loadConfig, type Argon2Params, type Config, type ConfigFlags } from './config.ts';

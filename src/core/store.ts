@@ -267,6 +267,12 @@ export interface Store extends UserStore, SessionStore {
   /** Resolves when the database answers, rejects with StoreUnavailableError otherwise. */
   ping(): Promise<void>;
   /**
+   * True when `error` (one this store's database driver threw, outside the store's own
+   * methods: e.g. a query of the app's own) says the database cannot be reached, so it is
+   * answered 503 rather than 500 (SPEC §4). Optional: a store without it has no such errors.
+   */
+  isUnavailable?(error: unknown): boolean;
+  /**
    * Subscribes to changes of auth state, both this process's own writes and (where the
    * adapter can see them) other processes'. Returns the unsubscribe function.
    */

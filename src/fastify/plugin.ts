@@ -14,7 +14,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest,
 import fp from 'fastify-plugin';
 import type { AuthService } from '../core/auth-service.ts';
 import type { Principal } from '../core/authenticate.ts';
-import { InvalidTokenError, PortcullisError } from '../core/errors.ts';
+import { PortcullisError } from '../core/errors.ts';
 import type { UserRecord } from '../core/store.ts';
 import { parseAuthorization } from './bearer.ts';
 import { detailSchema } from './error-schemas.ts';
@@ -82,17 +82,14 @@ export function oauth2SecurityScheme(service: AuthService, tokenUrl = 'token') {
 }
 
 /**
- * Builds the onRequest hook that authenticates a route's callers. Callback-style, so a token
- * whose session is cached is decided without a promise; errors are answered here, so the
- * status, body and WWW-Authenticate are right under any error handler.
+ * Builds the onRequest hook that authenticates a route's callers: it takes the token from the
+ * Authorization header and asks `service.authenticate`, the one bearer check. Callback-style,
+ * so a token whose session is cached is decided without a promise. Refusals are answered here
+ * by the one renderer (`renderError`), so their status, body and WWW-Authenticate (SPEC §2.2)
+ * are right under any app error handler; anything else goes on to the app's error handler.
  */
 export function requireAuth(service: AuthService, scopes: readonly string[]) {
-  const { authenticator } = service;
   return function authenticate(request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void {
-    const fail = (error: unknown): void => {
-      if (error instanceof PortcullisError) void reply.code(error.statusCode).headers(error.headers()).send({ detail: error.detail });
-      else done(error as Error);
-    };
     const accept = (principal: Principal): void => {
       request.principal = principal;
       request.user = principal.user;
@@ -101,21 +98,18 @@ export function requireAuth(service: AuthService, scopes: readonly string[]) {
       reply.header('cache-control', 'no-store');
       done();
     };
-    let token: string;
+    const fail = (error: unknown): void => {
+      if (error instanceof PortcullisError) void renderError(error, request, reply);
+      else done(error as Error);
+    };
+    let outcome: Principal | Promise<Principal>;
     try {
-      token = parseAuthorization(request.headers.authorization);
+      outcome = service.authenticate(parseAuthorization(request.headers.authorization), scopes);
     } catch (error) {
       return fail(error);
     }
-    try {
-      const principal = authenticator.authenticateCached(token, scopes);
-      if (principal) return accept(principal);
-    } catch (error) {
-      // With a key ring, a token of a key rotated in by another process is only known after
-      // a reload, which the full path does; every other failure is final.
-      if (!(error instanceof InvalidTokenError && service.keyRing)) return fail(error);
-    }
-    service.authenticate(token, scopes).then(accept, fail);
+    if (outcome instanceof Promise) outcome.then(accept, fail);
+    else accept(outcome);
   };
 }
 
@@ -150,7 +144,7 @@ const plugin: FastifyPluginAsync<PortcullisPluginOptions> = async (fastify: Fast
   fastify.addHook('preHandler', textGuard);
   // The dummy hash for unknown users is made before the first login needs it (SPEC §3 timing).
   fastify.addHook('onReady', async () => {
-    service.hasher.warm().catch((error: unknown) => fastify.log.error({ err: error }, 'could not prepare the dummy password hash'));
+    service.warm().catch((error: unknown) => fastify.log.error({ err: error }, 'could not prepare the dummy password hash'));
   });
   if (options.errorHandler !== false) {
     fastify.setErrorHandler((error, request, reply) => renderError(error, request, reply));

@@ -47,7 +47,9 @@ export function renderError(error: unknown, request: FastifyRequest, reply: Fast
   const oauth = request.routeOptions.config?.oauthErrors === true;
   let e = error as FastifyError;
   if (!(e instanceof PortcullisError) && e?.validation) e = new ValidationError(validationIssues(e)) as unknown as FastifyError;
-  if (!(e instanceof PortcullisError) && request.server.portcullis?.store && isUnavailable(request, e)) {
+  // A database error that escaped the store's own methods (a query of the app's own): the
+  // service knows its store's driver errors (`AuthService.isUnavailable`).
+  if (!(e instanceof PortcullisError) && request.server.portcullis?.isUnavailable(e)) {
     e = new StoreUnavailableError() as unknown as FastifyError;
   }
 
@@ -67,11 +69,6 @@ export function renderError(error: unknown, request: FastifyRequest, reply: Fast
   const detail = clientMessage(e);
   if (oauth) return reply.code(status).send({ error: 'invalid_request', error_description: detail, detail });
   return reply.code(status).send({ detail });
-}
-
-function isUnavailable(request: FastifyRequest, error: unknown): boolean {
-  const database = (request.server.portcullis.store as { database?: { isUnavailable(e: unknown): boolean } }).database;
-  return database?.isUnavailable(error) ?? false;
 }
 
 function clientMessage(e: FastifyError): string {

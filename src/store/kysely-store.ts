@@ -187,6 +187,7 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
     externalWriteSinceLastCheck: () => database.externalWriteSinceLastCheck(),
 
     loginCounter: createDatabaseLoginCounter(database, guard),
+    isUnavailable: (error) => database.isUnavailable(error),
 
     findUserByUsername: (username) =>
       guard(async () => {

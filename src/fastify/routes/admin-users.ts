@@ -17,7 +17,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { NotFoundError, SelfLockoutError } from '../../core/errors.ts';
 import type { UserRecord } from '../../core/store.ts';
-import { requireUser, toPublicUser } from '../../core/users.ts';
+import { toPublicUser } from '../../core/users.ts';
 import { detailSchema as detail, validationErrorSchema as validationFailure } from '../error-schemas.ts';
 import { publicUserSchema } from './users-me.ts';
 
@@ -159,7 +159,7 @@ export async function adminUsersRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request) => {
-      const { items, total } = await service.store.listUsers({ limit: request.query.limit, offset: request.query.offset });
+      const { items, total } = await service.listUsers({ limit: request.query.limit, offset: request.query.offset });
       return { items: items.map(toPublicUser), total };
     },
   );
@@ -175,7 +175,7 @@ export async function adminUsersRoutes(app: FastifyInstance): Promise<void> {
         response: { 200: { description: 'The user', ...publicUserSchema }, 404: notFound, 422: validationFailure },
       },
     },
-    async (request) => toPublicUser(await requireUser(service.store, request.params.username)),
+    async (request) => toPublicUser(await service.getUser(request.params.username)),
   );
 
   app.patch<{ Params: { username: string }; Body: UpdateBody }>(
@@ -199,7 +199,7 @@ export async function adminUsersRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request) => {
-      const target = await requireUser(service.store, request.params.username);
+      const target = await service.getUser(request.params.username);
       const body = request.body;
       assertNotSelfLockout(request, target, body);
       const user = await service.updateUser(target.id, {
@@ -238,7 +238,7 @@ export async function adminUsersRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const target = await requireUser(service.store, request.params.username);
+      const target = await service.getUser(request.params.username);
       assertNotSelfLockout(request, target, 'delete');
       // Sessions and refresh tokens go with the user (Store.deleteUser), counted as ended.
       if (!(await service.deleteUser(target.id))) throw new NotFoundError('User not found');

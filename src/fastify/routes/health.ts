@@ -7,7 +7,7 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
   app.get('/readyz', { schema: hidden }, async (_request, reply) => {
     try {
       await Promise.race([
-        Promise.all([app.portcullis.store.ping(), app.portcullis.limiter.ping?.()]),
+        app.portcullis.ping(),
         new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000).unref()),
       ]);
       return { status: 'ready' };
