@@ -6,31 +6,12 @@
  * kills the process, and the stored data is unchanged.
  */
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { openStore } from '../src/store/index.ts';
 import { tempDir } from './helpers.ts';
 import { postForm, spawnServer, type ServerProcess } from './spawn-server.ts';
-
-/** Sends raw bytes; resolves with the status code of the answer (0 when the server closed without one). */
-function raw(port: number, bytes: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    let data = '';
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error('no answer within 5 s'));
-    }, 5000);
-    socket.on('data', (chunk) => (data += chunk.toString('latin1')));
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1] ?? 0));
-    });
-    socket.write(bytes, () => socket.end());
-  });
-}
+import { rawStatus } from './raw-http.ts';
 
 describe('bad input against the compiled server (dist/bin.js)', () => {
   const dir = tempDir('portcullis-bad-input-build-');
@@ -84,9 +65,9 @@ describe('bad input against the compiled server (dist/bin.js)', () => {
   });
 
   test('malformed HTTP, huge headers and a truncated body are refused with 4xx or a closed connection', async () => {
-    assert.equal(await raw(server.port, 'GARBAGE\r\n\r\n'), 400);
-    assert.equal(await raw(server.port, `GET /users/me HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`), 431);
-    const truncated = await raw(server.port, 'POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nusername=john');
+    assert.equal(await rawStatus(server.port, 'GARBAGE\r\n\r\n'), 400);
+    assert.equal(await rawStatus(server.port, `GET /users/me HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`), 431);
+    const truncated = await rawStatus(server.port, 'POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nusername=john');
     assert.ok(truncated === 0 || (truncated >= 400 && truncated < 500), String(truncated));
   });
 

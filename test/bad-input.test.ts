@@ -3,30 +3,9 @@
  * `detail`, nothing reaches a 5xx or crashes the server, and stored data is unchanged.
  */
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { createTestContext, JOHN, login, type TestContext } from './helpers.ts';
-
-/** Sends raw bytes and returns the status line's code (or 0 when the server closed without answering). */
-function raw(port: number, bytes: string | Buffer, halfClose = true): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    let data = '';
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error('no answer within 5 s'));
-    }, 5000);
-    socket.on('data', (chunk) => (data += chunk.toString('latin1')));
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1] ?? 0));
-    });
-    socket.write(bytes, () => {
-      if (halfClose) socket.end();
-    });
-  });
-}
+import { rawStatus } from './raw-http.ts';
 
 describe('bad input', () => {
   let t: TestContext;
@@ -85,14 +64,14 @@ describe('bad input', () => {
   });
 
   test('a truncated body (Content-Length larger than what is sent) gets a 4xx or a closed connection, never a 5xx', async () => {
-    const status = await raw(port, 'POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nusername=john');
+    const status = await rawStatus(port, 'POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nusername=john');
     assert.ok(status === 0 || (status >= 400 && status < 500), String(status));
   });
 
   test('malformed HTTP and huge headers are refused with 4xx', async () => {
-    assert.equal(await raw(port, 'GARBAGE\r\n\r\n'), 400);
-    assert.equal(await raw(port, `GET /users/me HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`), 431);
-    const status = await raw(port, `GET /users/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${'a'.repeat(15 * 1024)}\r\n\r\n`);
+    assert.equal(await rawStatus(port, 'GARBAGE\r\n\r\n'), 400);
+    assert.equal(await rawStatus(port, `GET /users/me HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`), 431);
+    const status = await rawStatus(port, `GET /users/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${'a'.repeat(15 * 1024)}\r\n\r\n`);
     assert.ok(status === 401 || status === 431, String(status));
   });
 

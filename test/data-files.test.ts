@@ -5,7 +5,6 @@
  * can forge any user's token. Regression tests for issue 15 item 5.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -14,7 +13,7 @@ import { ConfigError } from '../src/core/errors.ts';
 import { assertKeyFileSafe, resolveSecretKey } from '../src/secret-key.ts';
 import { startServer } from '../src/server.ts';
 import { tempDir } from './helpers.ts';
-import { builtBin } from './build.ts';
+import { runToExit } from './spawn-server.ts';
 
 const CHEAP_ENV = { PORTCULLIS_ARGON2_MEMORY: '1024', PORTCULLIS_ARGON2_TIME: '1', PORTCULLIS_ARGON2_PARALLELISM: '1' };
 const KEY = 'a-key-someone-else-chose-0123456789abcdef';
@@ -129,16 +128,7 @@ describe('an existing secret.key', () => {
 
   test('serve refuses it with the message and a non-zero exit', { timeout: 60_000 }, async () => {
     const { databaseUrl } = keyFile('binary', 0o666);
-    const child = spawn(process.execPath, [builtBin(), 'serve', '--port', '0', '--database-url', databaseUrl], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...CHEAP_ENV },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 50_000);
-    const code = await new Promise<number | null>((resolve) => child.once('exit', (exitCode) => resolve(exitCode)));
-    clearTimeout(timer);
+    const { code, output } = await runToExit(['serve', '--port', '0', '--database-url', databaseUrl], { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...CHEAP_ENV });
     assert.notEqual(code, 0, output);
     assert.match(output, /error: PORTCULLIS_SECRET_KEY: .*secret\.key is writable by its group and others \(mode 0666\)/);
     assert.doesNotMatch(output, /Portcullis is listening/);

@@ -10,6 +10,7 @@ import { resolveSecretKey } from '../src/secret-key.ts';
 import { startServer } from '../src/server.ts';
 import { builtBin } from './build.ts';
 import { tempDir } from './helpers.ts';
+import { runToExit } from './spawn-server.ts';
 
 const CHEAP_ENV = { PORTCULLIS_ARGON2_MEMORY: '1024', PORTCULLIS_ARGON2_TIME: '1', PORTCULLIS_ARGON2_PARALLELISM: '1' };
 
@@ -105,16 +106,7 @@ describe('serve --demo', () => {
 
   test('serve --demo under NODE_ENV=production exits non-zero with a clear message', { timeout: 60_000 }, async () => {
     const other = tempDir();
-    const child = spawn(process.execPath, [builtBin(), 'serve', '--demo', '--port', '0'], {
-      env: { ...process.env, ...CHEAP_ENV, NODE_ENV: 'production', PORTCULLIS_SECRET_KEY: 'k'.repeat(32), DATABASE_URL: `sqlite:${join(other.path, 'p.db')}` },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 50_000);
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-    clearTimeout(timer);
+    const { code, output } = await runToExit(['serve', '--demo', '--port', '0'], { ...process.env, ...CHEAP_ENV, NODE_ENV: 'production', PORTCULLIS_SECRET_KEY: 'k'.repeat(32), DATABASE_URL: `sqlite:${join(other.path, 'p.db')}` });
     other.remove();
     assert.notEqual(code, 0, output);
     assert.match(output, /error: --demo: is refused when NODE_ENV=production: the demo users have well-known passwords/);

@@ -111,3 +111,22 @@ export async function measureUntil(probe: () => Promise<boolean>, ms: number): P
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/**
+ * Runs the compiled binary with `args` until it exits by itself (killed after 50 s, so a
+ * start-up that should fail but listens cannot hang the suite); resolves with its exit code
+ * and everything it wrote.
+ *
+ * @example
+ * const { code, output } = await runToExit(['serve', '--port', '0'], { PATH: process.env.PATH ?? '' });
+ */
+export async function runToExit(args: readonly string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, [builtBin(), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 50_000);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (exitCode) => resolve(exitCode)));
+  clearTimeout(timer);
+  return { code, output };
+}

@@ -10,9 +10,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../src/app.ts';
 import { parseTrustProxy } from '../src/core/trust-proxy.ts';
 import { createTestContext, JOHN, type TestContext } from './helpers.ts';
-import { builtBin } from './build.ts';
-import { SERVER_ENV } from './spawn-server.ts';
-import { spawn } from 'node:child_process';
+import { runToExit, SERVER_ENV } from './spawn-server.ts';
 
 const MAX = 5;
 const REAL_CLIENT = '203.0.113.9';
@@ -119,16 +117,7 @@ test('without PORTCULLIS_TRUST_PROXY, X-Forwarded-For is ignored', async () => {
 });
 
 test('serve refuses PORTCULLIS_TRUST_PROXY=true at start-up with a clear message and a non-zero exit', { timeout: 60_000 }, async () => {
-  const child = spawn(process.execPath, [builtBin(), 'serve', '--port', '0', '--database-url', 'sqlite::memory:'], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...SERVER_ENV, PORTCULLIS_TRUST_PROXY: 'true' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 50_000);
-  const code = await new Promise<number | null>((resolve) => child.once('exit', (exitCode) => resolve(exitCode)));
-  clearTimeout(timer);
+  const { code, output } = await runToExit(['serve', '--port', '0', '--database-url', 'sqlite::memory:'], { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...SERVER_ENV, PORTCULLIS_TRUST_PROXY: 'true' });
   assert.notEqual(code, 0, output);
   assert.match(output, /PORTCULLIS_TRUST_PROXY: true is refused: it trusts every X-Forwarded-For entry/);
   assert.doesNotMatch(output, /Portcullis is listening/);
