@@ -22,12 +22,13 @@ import type { KeyRing } from './key-ring.ts';
 import { createLoginLimiter, unlimitedLoginLimiter, type LoginLimiter } from './login-limiter.ts';
 import { createObserver, loginOutcomeOf, type AuthObserver } from './observer.ts';
 import { createPasswordHasher } from './password.ts';
+import { changePassword, type PasswordChange } from './password-change.ts';
 import { passwordGrant, type ClientContext, type TokenResponse } from './password-grant.ts';
 import { refreshGrant } from './refresh-grant.ts';
 import { DEFAULT_SCOPES, type ScopeCatalog } from './scopes.ts';
 import { deriveRotationKey } from './session-token.ts';
 import { publicJwks, type Jwks } from './signing-keys.ts';
-import { changePassword, endSession, listSessions, logout, revokeToken, type PageRequest, type PasswordChange, type SessionView } from './sessions.ts';
+import { endSession, listSessions, logout, revokeToken, type PageRequest, type SessionView } from './sessions.ts';
 import type { Store, UserRecord } from './store.ts';
 import { createUserAccount, deleteUserAccount, requireUser, updateUserAccount, type AccountChanges, type NewAccount } from './users.ts';
 

@@ -32,9 +32,10 @@ export {
 } from './errors.ts';
 export { openKeyRing, type KeyRing, type KeyRingOptions } from './key-ring.ts';
 export { createLoginLimiter, createMemoryLoginCounter, unlimitedLoginLimiter, type LoginCounter, type LoginLimiter, type LoginLimits } from './login-limiter.ts';
+export type { PasswordChange } from './password-change.ts';
 export type { ClientContext, TokenResponse } from './password-grant.ts';
 export { DEFAULT_SCOPES, DEFAULT_USER_SCOPES, type ScopeCatalog } from './scopes.ts';
-export type { PasswordChange, SessionView } from './sessions.ts';
+export type { SessionView } from './sessions.ts';
 export type { SigningKeyRecord, SigningKeyStore } from './signing-keys.ts';
 export type {
   AuthState,

@@ -3,7 +3,7 @@
  * sets the new one and ends every other session of the user through the core.
  */
 import type { FastifyInstance } from 'fastify';
-import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../../core/username.ts';
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../../core/password-rules.ts';
 import { detailSchema, noContentSchema, validationErrorSchema } from '../error-schemas.ts';
 
 /** The body of `PUT /users/me/password`. */
