@@ -17,6 +17,8 @@ import { renderError } from './fastify/render-error.ts';
 import { adminUsersRoutes } from './fastify/routes/admin-users.ts';
 import { docsRoutes } from './fastify/routes/docs.ts';
 import { healthRoutes } from './fastify/routes/health.ts';
+import { logoutRoutes } from './fastify/routes/logout.ts';
+import { passwordRoutes } from './fastify/routes/password.ts';
 import { revokeRoutes } from './fastify/routes/revoke.ts';
 import { sessionRoutes } from './fastify/routes/sessions.ts';
 import { usersMeRoutes } from './fastify/routes/users-me.ts';
@@ -102,7 +104,7 @@ export const HTML_SECURITY_HEADERS = Object.freeze({
 });
 
 /** The server's routes, registered in this order. */
-const routes = [usersMeRoutes, sessionRoutes, adminUsersRoutes, revokeRoutes, wellKnownRoutes, healthRoutes, docsRoutes];
+const routes = [usersMeRoutes, sessionRoutes, passwordRoutes, logoutRoutes, adminUsersRoutes, revokeRoutes, wellKnownRoutes, healthRoutes, docsRoutes];
 
 /**
  * Builds the whole Portcullis server as a Fastify app, without listening: the plugin, `/users/me`, sessions, the admin API, revocation, JWKS and metadata, health checks and the docs. Use `app.inject` in tests or `app.listen`.

@@ -22,7 +22,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import pino from 'pino';
 import { loggerOptions } from './app.ts';
-import type { Config } from './core/config.ts';
+import type { Config } from './config.ts';
 import { ConfigError } from './core/errors.ts';
 import type { MetricsServer } from './metrics.ts';
 import { resolveSecretKey } from './secret-key.ts';

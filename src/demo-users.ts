@@ -4,7 +4,7 @@
  */
 import type { AuthService } from './core/auth-service.ts';
 import type { Store } from './core/store.ts';
-import type { Config } from './core/config.ts';
+import type { Config } from './config.ts';
 import { ConfigError } from './core/errors.ts';
 
 export const DEMO_USERS = [

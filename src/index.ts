@@ -1,6 +1,7 @@
 /**
  * `portcullis`: everything in `portcullis/core`, `portcullis/fastify` and `portcullis/store`,
- * plus what runs the whole server in your own process: `buildApp` (the app, without listening),
+ * plus what runs the whole server in your own process: `loadConfig` (the server's settings
+ * from the environment and flags), `buildApp` (the app, without listening),
  * `startServer` (listen, shut down on signals), `openRuntime` (store, secret key, keys and
  * service from a `Config`) and `runCli` (the `portcullis` command). Each part is also its own
  * subpath export, so an app loads only what it uses.
@@ -13,9 +14,7 @@ export {
   type AuthState,
   type ClientContext,
   type Clock,
-  type Config,
   ConfigError,
-  type ConfigFlags,
   ConflictError,
   createAuthService,
   createLoginLimiter,
@@ -35,7 +34,6 @@ export {
   InvalidTokenError,
   type KeyRing,
   type KeyRingOptions,
-  loadConfig,
   type LoginCounter,
   type LoginLimiter,
   type LoginLimits,
@@ -97,6 +95,7 @@ export {
 } from './store/index.ts';
 export { buildApp, type BuildAppOptions } from './app.ts';
 export { runCli } from './cli/main.ts';
+export { loadConfig, type Config, type ConfigFlags } from './config.ts';
 export { processIo, type CliIo } from './cli/io.ts';
 export { openRuntime, type Runtime } from './runtime.ts';
 export { startServer, type RunningServer, type StartServerOptions } from './server.ts';

@@ -9,7 +9,7 @@
 import type { AuthService } from './core/auth-service.ts';
 import { createAuthService } from './core/auth-service.ts';
 import type { Clock } from './core/clock.ts';
-import type { Config } from './core/config.ts';
+import type { Config } from './config.ts';
 import type { AuthObserver } from './core/observer.ts';
 import { openKeyRing, type KeyRing } from './core/key-ring.ts';
 import { isAsymmetric } from './core/signing-keys.ts';

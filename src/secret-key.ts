@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fchmodSync, fstatSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { Config } from './core/config.ts';
+import type { Config } from './config.ts';
 import { ConfigError } from './core/errors.ts';
 import { sqlitePath } from './store/database.ts';
 import { ensurePrivateDirectory, PRIVATE_FILE_MODE } from './store/private-files.ts';

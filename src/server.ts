@@ -20,7 +20,7 @@ import { destination as pinoDestination, pino, symbols as pinoSymbols } from 'pi
 import { createLogDestination, flushSoon, type LogDestination } from './log-destination.ts';
 import { buildApp, loggerOptions } from './app.ts';
 import type { Clock } from './core/clock.ts';
-import type { Config } from './core/config.ts';
+import type { Config } from './config.ts';
 import { assertDemoAllowed, seedDemoUsers } from './demo-users.ts';
 import type { MetricsServer } from './metrics.ts';
 import { openRuntime, type Runtime } from './runtime.ts';

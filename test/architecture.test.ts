@@ -1,7 +1,8 @@
 /**
  * The core knows no framework and no database (STYLE §1): everything under src/core imports
  * only node built-ins, its own modules and the password/JWT libraries. Only
- * src/store/database.ts (and its PostgreSQL notification helper) names a database driver.
+ * src/store/database.ts (and its PostgreSQL notification helper) names a database driver, and
+ * only src/config.ts, the server layer, reads the environment.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -42,5 +43,16 @@ test('only the dialect modules name a database driver', () => {
     for (const specifier of importsOf(file)) {
       assert.doesNotMatch(specifier, /^(pg|better-sqlite3(-napi)?|pg-[a-z]+)$/, `${relative} imports the driver ${specifier}`);
     }
+  }
+});
+
+test('only src/config.ts reads the environment (the CLI hands process.env to it); the core never does', () => {
+  const readers = new Set(['config.ts', 'cli/io.ts']);
+  for (const file of sources('.')) {
+    const relative = file.slice(root.length).replace(/^\.?\//, '');
+    if (readers.has(relative) || relative.endsWith('.test.ts')) continue;
+    // Code lines only: a TSDoc @example may show `process.env` to the reader.
+    const code = readFileSync(file, 'utf8').split('\n').filter((line) => !/^\s*(\*|\/\/|\/\*)/.test(line));
+    assert.equal(code.some((line) => line.includes('process.env')), false, `${relative} reads process.env`);
   }
 });

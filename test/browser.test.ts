@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium, type BrowserContext, type Locator, type Page, type Request } from 'playwright-core';
-import { loadConfig } from '../src/core/config.ts';
+import { loadConfig } from '../src/config.ts';
 import { startServer, type RunningServer } from '../src/server.ts';
 import { tempDir } from './helpers.ts';
 

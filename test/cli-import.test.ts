@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { buildApp } from '../src/app.ts';
 import { runCli } from '../src/cli/main.ts';
 import { parseCsv } from '../src/cli/csv.ts';
-import { loadConfig } from '../src/core/config.ts';
+import { loadConfig } from '../src/config.ts';
 import { openRuntime, type Runtime } from '../src/runtime.ts';
 import { login, tempDir, TEST_SECRET } from './helpers.ts';
 import { createPgDatabase, pgServerOrSkip } from './pg.ts';

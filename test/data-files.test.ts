@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, chownSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { loadConfig } from '../src/core/config.ts';
+import { loadConfig } from '../src/config.ts';
 import { ConfigError } from '../src/core/errors.ts';
 import { assertKeyFileSafe, resolveSecretKey } from '../src/secret-key.ts';
 import { startServer } from '../src/server.ts';

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createAuthService, DEFAULT_ARGON2, type AuthServiceOptions } from '../src/core/auth-service.ts';
-import { loadConfig } from '../src/core/config.ts';
+import { loadConfig } from '../src/config.ts';
 import { DEFAULTS } from '../src/core/defaults.ts';
 import { ConfigError } from '../src/core/errors.ts';
 import { createLoginLimiter, createMemoryLoginCounter } from '../src/core/login-limiter.ts';

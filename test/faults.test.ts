@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { loadConfig } from '../src/core/config.ts';
+import { loadConfig } from '../src/config.ts';
 import { PG_TIMEOUTS } from '../src/store/database.ts';
 import { startServer, type RunningServer } from '../src/server.ts';
 import { tempDir } from './helpers.ts';

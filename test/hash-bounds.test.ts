@@ -12,7 +12,7 @@ import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import * as bcrypt from '@node-rs/bcrypt';
 import { buildApp, loggerOptions } from '../src/app.ts';
-import { loadConfig } from '../src/core/config.ts';
+import { loadConfig } from '../src/config.ts';
 import { ConfigError } from '../src/core/errors.ts';
 import {
   ARGON2_MAX_MEMORY_KIB,

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { createSigner } from 'fast-jwt';
 import { buildApp } from '../src/app.ts';
-import { loadConfig } from '../src/core/config.ts';
+import { loadConfig } from '../src/config.ts';
 import { openKeyRing, type KeyRing } from '../src/core/key-ring.ts';
 import { keyRetentionMs, openPrivateKey, type SigningKeyStore } from '../src/core/signing-keys.ts';
 import { openRuntime } from '../src/runtime.ts';

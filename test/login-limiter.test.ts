@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import { createManualClock } from '../src/core/clock.ts';
-import { loadConfig } from '../src/core/config.ts';
+import { loadConfig } from '../src/config.ts';
 import { ConfigError } from '../src/core/errors.ts';
 import { usernameKey } from '../src/core/username.ts';
 import { openRuntime } from '../src/runtime.ts';

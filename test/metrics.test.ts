@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { loadConfig } from '../src/core/config.ts';
+import { loadConfig } from '../src/config.ts';
 import { startServer, type RunningServer } from '../src/server.ts';
 import { createTestContext, login, tempDir } from './helpers.ts';
 import { freePort, postForm, SERVER_ENV, spawnServer } from './spawn-server.ts';

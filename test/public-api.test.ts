@@ -25,8 +25,8 @@ const EXPECTED: Record<Exclude<Entry, 'portcullis'>, string[]> = {
     // the service and the caller it authenticates
     'createAuthService', 'DEFAULT_ARGON2', 'AuthService', 'AuthServiceOptions', 'HashingStats', 'Principal',
     'ClientContext', 'TokenResponse', 'PasswordChange', 'SessionView', 'toPublicUser', 'PublicUser', 'NewAccount', 'AccountChanges',
-    // time and configuration
-    'Clock', 'systemClock', 'createManualClock', 'ManualClock', 'loadConfig', 'Config', 'ConfigFlags', 'Argon2Params',
+    // time and hashing cost
+    'Clock', 'systemClock', 'createManualClock', 'ManualClock', 'Argon2Params',
     // errors (docs/errors.md)
     'PortcullisError', 'InvalidRequestError', 'InvalidGrantError', 'InactiveUserError', 'UnsupportedGrantTypeError',
     'InvalidScopeError', 'TooManyAttemptsError', 'LoginOverloadedError', 'NotAuthenticatedError', 'InvalidTokenError',
@@ -45,13 +45,14 @@ const EXPECTED: Record<Exclude<Entry, 'portcullis'>, string[]> = {
   'portcullis/store': ['openStore', 'openDatabase', 'Database', 'createKyselyStore', 'KyselyStore', 'KyselyStoreOptions', 'Schema', 'createDatabaseLoginLimiter', 'createSigningKeyStore'],
   'portcullis/store/redis': ['createRedisClient', 'RedisClientOptions', 'createRedisLoginLimiter', 'RedisLoginLimiterOptions'],
 };
-/** What only the package root adds: running the whole server or the CLI in your own process. */
-const ROOT_ONLY = ['buildApp', 'BuildAppOptions', 'startServer', 'StartServerOptions', 'RunningServer', 'openRuntime', 'Runtime', 'runCli', 'processIo', 'CliIo'];
+/** What only the package root adds: the server's configuration, and running the whole server or the CLI in your own process. */
+const ROOT_ONLY = ['loadConfig', 'Config', 'ConfigFlags', 'buildApp', 'BuildAppOptions', 'startServer', 'StartServerOptions', 'RunningServer', 'openRuntime', 'Runtime', 'runCli', 'processIo', 'CliIo'];
 
 /** Internal helpers that must not be reachable from any entry point (tests import them from their files). */
 const INTERNAL = [
   'toUser', 'toSession', 'sqlitePath', 'pairFailureKey', 'addressFailureKey', 'addressLoginKey', 'createDatabaseLoginCounter', 'DEFAULTS', 'wholeNumber', 'limiterAddress', 'PG_TIMEOUTS', 'PG_POOL_SIZE',
   'SHUTDOWN_GRACE_MS', 'KEY_RELOAD_INTERVAL_MS', 'LEEWAY_SECONDS', 'errorClasses', 'tokenRoutes', 'adminUsersRoutes', 'sessionRoutes',
+  'passwordRoutes', 'logoutRoutes',
   'usersMeRoutes', 'wellKnownRoutes', 'docsRoutes', 'healthRoutes', 'revokeRoutes', 'createUserSchema', 'publicUserSchema',
   'parseForm', 'parseAuthorization', 'requireAuth', 'passwordGrant', 'refreshGrant', 'createPasswordHasher', 'createAccessTokens',
   'hashRefreshToken', 'createAuthenticator', 'sealPrivateKey', 'migrationProvider', 'REDACT_PATHS', 'loggerOptions', 'createWorkLimiter',

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createManualClock } from '../src/core/clock.ts';
-import { loadConfig } from '../src/core/config.ts';
+import { loadConfig } from '../src/config.ts';
 import { ConfigError, StoreUnavailableError } from '../src/core/errors.ts';
 import { usernameKey } from '../src/core/username.ts';
 import { buildApp } from '../src/app.ts';

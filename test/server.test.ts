@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { loadConfig } from '../src/core/config.ts';
+import { loadConfig } from '../src/config.ts';
 import { ConfigError } from '../src/core/errors.ts';
 import { resolveSecretKey } from '../src/secret-key.ts';
 import { startServer } from '../src/server.ts';

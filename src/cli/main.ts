@@ -6,7 +6,7 @@
  * const code = await runCli(['users', 'list'], processIo());
  */
 import { Command, CommanderError } from 'commander';
-import { loadConfig, type ConfigFlags } from '../core/config.ts';
+import { loadConfig, type ConfigFlags } from '../config.ts';
 import { ConfigError, PortcullisError } from '../core/errors.ts';
 import { isClusterWorker, parseWorkers, runPrimary, runWorker } from '../cluster.ts';
 import { assertDemoAllowed } from '../demo-users.ts';

@@ -1,6 +1,6 @@
 /**
  * The one table of defaults and bounds (SPEC §1) for every whole-number setting that both the
- * server's configuration (`loadConfig`, from the environment) and an app building the core
+ * server's configuration (`loadConfig` in src/config.ts, from the environment) and an app building the core
  * itself (`createAuthService`, the login limiters) can set. Both read their defaults here and
  * validate with `wholeNumber`, so the two refuse exactly the same values: a value that
  * `PORTCULLIS_ACCESS_TOKEN_TTL` refuses, `createAuthService({ accessTokenTtl })` refuses too.

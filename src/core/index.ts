@@ -1,13 +1,12 @@
 /**
  * `portcullis/core`: the framework-free core, as an app embedding Portcullis and a store
  * implementer need it — the service, its options and the caller it authenticates, the
- * configuration, the errors, the scope catalog, the storage and limiter protocols, and the
+ * errors, the scope catalog, the storage and limiter protocols, and the
  * signing-key ring. Everything else in src/core/ is internal.
  */
 export { createAuthService, DEFAULT_ARGON2, type AuthService, type AuthServiceOptions, type HashingStats } from './auth-service.ts';
 export type { Principal } from './authenticate.ts';
 export { createManualClock, systemClock, type Clock, type ManualClock } from './clock.ts';
-export { loadConfig, type Argon2Params, type Config, type ConfigFlags } from './config.ts';
 export {
   ConfigError,
   ConflictError,
@@ -32,9 +31,11 @@ export {
 } from './errors.ts';
 export { openKeyRing, type KeyRing, type KeyRingOptions } from './key-ring.ts';
 export { createLoginLimiter, createMemoryLoginCounter, unlimitedLoginLimiter, type LoginCounter, type LoginLimiter, type LoginLimits } from './login-limiter.ts';
+export type { Argon2Params } from './password.ts';
+export type { PasswordChange } from './password-change.ts';
 export type { ClientContext, TokenResponse } from './password-grant.ts';
 export { DEFAULT_SCOPES, DEFAULT_USER_SCOPES, type ScopeCatalog } from './scopes.ts';
-export type { PasswordChange, SessionView } from './sessions.ts';
+export type { SessionView } from './sessions.ts';
 export type { SigningKeyRecord, SigningKeyStore } from './signing-keys.ts';
 export type {
   AuthState,

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as bcrypt from '@node-rs/bcrypt';
-import type { Argon2Params } from './config.ts';
 import { parseHash } from './hash-params.ts';
-import { createPasswordHasher, isCurrentArgon2id } from './password.ts';
+import { createPasswordHasher, isCurrentArgon2id, type Argon2Params } from './password.ts';
 
 // Real argon2id, with the cheapest parameters the bounds allow a test to use.
 const CHEAP: Argon2Params = Object.freeze({ memoryCost: 1024, timeCost: 1, parallelism: 1 });

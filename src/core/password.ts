@@ -18,7 +18,6 @@ import { readdirSync } from 'node:fs';
 import { constants as osConstants, getPriority, setPriority } from 'node:os';
 import * as argon2 from '@node-rs/argon2';
 import * as bcrypt from '@node-rs/bcrypt';
-import type { Argon2Params } from './config.ts';
 import { hashClassName, isWithinBounds, parseHash, type HashParams } from './hash-params.ts';
 import { createWorkLimiter, type WorkLimiter } from './work-limiter.ts';
 
@@ -62,6 +61,19 @@ export interface PasswordHasher {
   readonly verifications: number;
   /** How many verifications ran per hash class (`hashClassName`), for tests and metrics. */
   readonly verifiedClasses: ReadonlyMap<string, number>;
+}
+
+/**
+ * argon2id cost parameters, as in the PHC string: memory in KiB, passes and lanes.
+ *
+ * @example
+ * const argon2: Argon2Params = { memoryCost: 65536, timeCost: 3, parallelism: 4 };
+ */
+export interface Argon2Params {
+  /** Memory in KiB. */
+  memoryCost: number;
+  timeCost: number;
+  parallelism: number;
 }
 
 /** Whether a stored hash was made with exactly these argon2id parameters. */

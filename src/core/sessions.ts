@@ -1,7 +1,7 @@
 /**
  * Session operations behind the self-service routes and the revocation endpoint (SPEC §2.3):
- * list a user's live sessions, end one, log out, revoke a token (RFC 7009), change one's own
- * password. Ending a session is what makes its tokens fail: the store announces the change
+ * list a user's live sessions, end one, log out, revoke a token (RFC 7009); the password
+ * change, which ends the user's other sessions, is in `password-change.ts`. Ending a session is what makes its tokens fail: the store announces the change
  * and the authenticator's cache drops the session, so an access token already issued fails on
  * the very next request and its refresh tokens are `invalid_grant` from then on.
  *
@@ -10,16 +10,13 @@
  */
 import type { AccessTokens } from './access-token.ts';
 import type { Clock } from './clock.ts';
-import { IncorrectPasswordError, NotFoundError, ValidationError } from './errors.ts';
+import { NotFoundError } from './errors.ts';
 import type { LoginLimiter } from './login-limiter.ts';
 import type { AuthObserver } from './observer.ts';
 import type { PasswordHasher } from './password.ts';
-import { verifyFairly } from './password-grant.ts';
 import type { ScopeCatalog } from './scopes.ts';
 import { hashRefreshToken, MAX_REFRESH_TOKEN_LENGTH } from './session-token.ts';
-import type { SessionRecord, Store, UserRecord } from './store.ts';
-import { passwordProblem, usernameKey } from './username.ts';
-import { updateUserAccount } from './users.ts';
+import type { SessionRecord, Store } from './store.ts';
 
 /**
  * A session as `GET /users/me/sessions` shows it; times are ISO 8601 UTC strings.
@@ -38,7 +35,7 @@ export interface SessionView {
   current: boolean;
 }
 
-/** What the session operations need from the assembled core. */
+/** What the session operations (and the password change, `password-change.ts`) need from the assembled core. */
 export interface SessionDeps {
   store: Store;
   tokens: AccessTokens;
@@ -139,45 +136,4 @@ export async function revokeToken(
     return ended;
   }
   return false;
-}
-
-/**
- * A self-service password change (`PUT /users/me/password`).
- *
- * @example
- * await service.changePassword({ user: request.user, sessionId: request.principal.sessionId, currentPassword, newPassword, address: request.ip });
- */
-export interface PasswordChange {
-  user: UserRecord;
-  /** The caller's session: kept, while every other session of the user ends. */
-  sessionId: string;
-  currentPassword: string;
-  newPassword: string;
-  /** Client address, for the failed-login limiter. */
-  address: string;
-}
-
-/**
- * Changes the caller's own password after checking the current one, then ends every other
- * session of the user (SPEC §2.2). A wrong current password counts as a failed login for the
- * limiter (SPEC §4), so a stolen access token cannot be used to guess the password at speed.
- */
-export async function changePassword(deps: SessionDeps, input: PasswordChange): Promise<void> {
-  const { store, limiter, clock } = deps;
-  const problem = passwordProblem(input.newPassword);
-  if (problem) throw new ValidationError([{ loc: ['body', 'new_password'], msg: problem, type: 'value_error' }]);
-  const key = usernameKey(input.user.username);
-  await limiter.check(key, input.address, clock());
-  // Re-read: the hash must be the stored one, not a cached copy.
-  const user = await store.findUserById(input.user.id);
-  if (!user) throw new NotFoundError('User not found');
-  const { ok, refused } = await verifyFairly(deps, user.passwordHash, input.currentPassword, input.address);
-  if (!ok) {
-    await limiter.recordFailure(key, input.address, clock());
-    const error = new IncorrectPasswordError();
-    if (refused) throw error.warn('stored password hash refused; the user must be given a new password', { username: user.username, reason: refused });
-    throw error;
-  }
-  await limiter.recordSuccess(key, input.address, clock());
-  await updateUserAccount(deps, user.id, { password: input.newPassword }, input.sessionId);
 }

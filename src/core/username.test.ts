@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { textProblem } from './text.ts';
-import { foldCase, loginNameProblem, passwordProblem, usernameKey, usernameProblem } from './username.ts';
+import { foldCase, loginNameProblem, usernameKey, usernameProblem } from './username.ts';
 
 test('usernames are compared case-insensitively after NFKC', () => {
   assert.equal(usernameKey('JohnDoe'), usernameKey('johndoe'));
@@ -76,19 +76,6 @@ test('new usernames are in the PRECIS IdentifierClass (RFC 8264 §4.2)', () => {
   assert.equal(usernameProblem('x²'), undefined);
   // Names from before these rules still log in: the login check is the shape check only.
   assert.equal(loginNameProblem('smile😀'), undefined);
-});
-
-test('new passwords are 8–1024 characters', () => {
-  assert.notEqual(passwordProblem('short'), undefined);
-  assert.equal(passwordProblem('12345678'), undefined);
-  assert.equal(passwordProblem('x'.repeat(1024)), undefined);
-  assert.notEqual(passwordProblem('x'.repeat(1025)), undefined);
-});
-
-test('passwords with a lone surrogate or a NUL are refused', () => {
-  assert.equal(passwordProblem('secret-pass\ud800'), 'Password must be well-formed Unicode (no lone surrogates)');
-  assert.equal(passwordProblem('secret\u0000pass'), 'Password must not contain NUL characters');
-  assert.equal(passwordProblem('pässwörd-😀-ok'), undefined);
 });
 
 test('textProblem names NUL and lone surrogates', () => {

@@ -1,9 +1,9 @@
 /**
- * Username and password rules (SPEC §3, §4). A username is stored and shown in Unicode NFKC;
- * it is unique under RFC 8265's UsernameCaseMapped comparison (width mapping, Unicode Default
- * Case Folding, NFC), and a new one must be well-formed, 1–128 characters and made of the
- * PRECIS IdentifierClass (letters, digits, printable ASCII). New passwords are 8–1024
- * characters of well-formed Unicode without NUL.
+ * Username rules (SPEC §3, §4). A username is stored and shown in Unicode NFKC; it is unique
+ * under RFC 8265's UsernameCaseMapped comparison (width mapping, Unicode Default Case Folding,
+ * NFC), and a new one must be well-formed, 1–128 characters and made of the PRECIS
+ * IdentifierClass (letters, digits, printable ASCII). The password rules are in
+ * `password-rules.ts`.
  *
  * @example
  * normalizeUsername('Ｊｏｈｎ') // 'John'
@@ -164,26 +164,5 @@ export function usernameProblem(raw: string): string | undefined {
     const problem = identifierProblem(chars, i);
     if (problem) return problem;
   }
-  return undefined;
-}
-
-export const PASSWORD_MIN_LENGTH = 8;
-export const PASSWORD_MAX_LENGTH = 1024;
-
-/**
- * Why a new password is unacceptable, or undefined. Besides the length, a password must be
- * well-formed Unicode (a lone surrogate has no UTF-8 form: the hash would depend on how it
- * was replaced) without NUL (the token endpoint refuses NUL in every field, and bcrypt
- * stops at one).
- *
- * @example
- * passwordProblem('short') // 'Password must be at least 8 characters'
- */
-export function passwordProblem(password: string): string | undefined {
-  const text = textProblem(password);
-  if (text) return `Password ${text}`;
-  const length = [...password].length;
-  if (length < PASSWORD_MIN_LENGTH) return `Password must be at least ${PASSWORD_MIN_LENGTH} characters`;
-  if (length > PASSWORD_MAX_LENGTH) return `Password must be at most ${PASSWORD_MAX_LENGTH} characters`;
   return undefined;
 }

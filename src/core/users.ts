@@ -10,11 +10,12 @@ import type { Clock } from './clock.ts';
 import { NotFoundError, ValidationError, type ValidationIssue } from './errors.ts';
 import { parseHash } from './hash-params.ts';
 import type { AuthObserver } from './observer.ts';
+import { passwordProblem } from './password-rules.ts';
 import type { PasswordHasher } from './password.ts';
 import { DEFAULT_USER_SCOPES, type ScopeCatalog } from './scopes.ts';
 import type { Store, UserPatch, UserRecord } from './store.ts';
 import { textProblem } from './text.ts';
-import { normalizeUsername, passwordProblem, usernameProblem } from './username.ts';
+import { normalizeUsername, usernameProblem } from './username.ts';
 
 /**
  * The user object of every API response: never the hash or the internal id.

@@ -1,10 +1,18 @@
 /**
- * The OpenAPI/JSON schemas of the error bodies `render-error.ts` sends, written once for every
- * route that documents them.
+ * The OpenAPI/JSON response schemas several routes share, written once: the error bodies
+ * `render-error.ts` sends, and the empty body of a 204.
  *
  * @example
  * schema: { response: { 404: { description: 'User not found', ...detailSchema } } }
  */
+
+/**
+ * A 204 answer: done, no body.
+ *
+ * @example
+ * response: { 204: noContentSchema }
+ */
+export const noContentSchema = { description: 'Done (no body)', type: 'null' } as const;
 
 /**
  * `{"detail": "…"}`: the body of every Portcullis error outside the OAuth endpoints.

@@ -1,17 +1,30 @@
 /**
- * Strict `application/x-www-form-urlencoded` parsing for the token and revocation endpoints
- * (RFC 6749 §3.2 and Appendix B): the body must be UTF-8, percent-escapes must be well formed,
- * and a parameter must not appear twice. Lenient parsers guess at such input; an auth server
- * should refuse it with `invalid_request`.
+ * The form bodies of the token and revocation endpoints (RFC 6749 §3.2, §2.3): the parsers an
+ * OAuth endpoint registers (urlencoded or multipart, at most 16 KiB, anything else
+ * `invalid_request`), the fields read from them, and the client credentials from the form or
+ * HTTP Basic.
  *
  * @example
  * parseForm(Buffer.from('grant_type=password&username=johndoe')) // { grant_type: 'password', username: 'johndoe' }
  */
-import { InvalidRequestError } from '../core/errors.ts';
+import multipart from '@fastify/multipart';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { InvalidRequestError, PortcullisError } from '../core/errors.ts';
 import { textProblem } from '../core/text.ts';
+import { renderError } from './render-error.ts';
+
+/** The largest form body the token and revocation endpoints read (16 KiB). */
+export const FORM_BODY_LIMIT = 16 * 1024;
+const UNSUPPORTED = Symbol('unsupported content type');
+
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * Strict `application/x-www-form-urlencoded` parsing (RFC 6749 §3.2 and Appendix B): the body
+ * must be UTF-8, percent-escapes must be well formed, and a parameter must not appear twice.
+ * Lenient parsers guess at such input; an auth server should refuse it with `invalid_request`.
+ */
 export function parseForm(body: Buffer): Record<string, string> {
   let text: string;
   try {
@@ -67,4 +80,62 @@ export function parseBasicCredentials(header: string | undefined): { clientId: s
   const problem = textProblem(credentials.clientId) ?? textProblem(credentials.clientSecret);
   if (problem) throw new InvalidRequestError(`HTTP Basic credentials ${problem}`);
   return credentials;
+}
+
+/** Reads the form fields, refusing repeated or non-text fields. */
+export function formBody(request: FastifyRequest): Record<string, string> {
+  const body = request.body as unknown;
+  if (body === UNSUPPORTED || body === undefined || body === null || typeof body !== 'object') {
+    throw new InvalidRequestError('Content-Type must be application/x-www-form-urlencoded or multipart/form-data');
+  }
+  const fields: Record<string, string> = Object.create(null);
+  for (const [name, value] of Object.entries(body)) {
+    if (typeof value !== 'string') throw new InvalidRequestError(`Parameter ${JSON.stringify(name.slice(0, 64))} must be a single text value`);
+    fields[name] = value;
+  }
+  return fields;
+}
+
+/** Registers the form parsers for an OAuth endpoint's encapsulated context. */
+export async function registerFormParsers(app: FastifyInstance): Promise<void> {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer', bodyLimit: FORM_BODY_LIMIT }, (_request, body, done) => {
+    try {
+      done(null, parseForm(body as Buffer));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
+  await app.register(multipart, {
+    attachFieldsToBody: 'keyValues',
+    limits: { fieldNameSize: 100, fieldSize: FORM_BODY_LIMIT, fields: 16, files: 0, parts: 16, headerPairs: 100 },
+  });
+  // Any other type is read (bounded) and refused by the handler with invalid_request.
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: FORM_BODY_LIMIT }, (_request, _body, done) => done(null, UNSUPPORTED));
+  app.addHook('onSend', async (_request, reply) => {
+    reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
+  });
+  // A body the parsers choke on (e.g. multipart without a boundary) is the client's mistake.
+  app.addHook('preHandler', async (request) => {
+    bodyParsed.add(request);
+  });
+  app.setErrorHandler((error, request, reply) => {
+    const status = (error as { statusCode?: unknown }).statusCode;
+    const clientError = typeof status === 'number' && status >= 400 && status < 500;
+    if (!(error instanceof PortcullisError) && !clientError && !bodyParsed.has(request)) {
+      return renderError(new InvalidRequestError('Malformed form body'), request, reply);
+    }
+    return renderError(error, request, reply);
+  });
+}
+
+const bodyParsed = new WeakSet<FastifyRequest>();
+
+/** Client credentials from the form or HTTP Basic, never both (RFC 6749 §2.3). */
+export function clientCredentials(request: FastifyRequest, fields: Record<string, string>): { clientId: string | null } {
+  const basic = parseBasicCredentials(request.headers.authorization);
+  if (basic && (fields.client_id !== undefined || fields.client_secret !== undefined)) {
+    throw new InvalidRequestError('Client credentials must be sent in the body or in the Authorization header, not both');
+  }
+  return { clientId: basic?.clientId ?? fields.client_id ?? null };
 }

@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AuthService } from '../../core/auth-service.ts';
 import { InvalidRequestError } from '../../core/errors.ts';
 import { oauthErrorSchema } from '../error-schemas.ts';
-import { clientCredentials, formBody, registerFormParsers, TOKEN_BODY_LIMIT } from './token.ts';
+import { clientCredentials, FORM_BODY_LIMIT, formBody, registerFormParsers } from '../form.ts';
 
 /**
  * Registers `POST /revoke` in its own encapsulated context (form parsers, no-store headers).
@@ -23,7 +23,7 @@ export async function revokeRoutes(app: FastifyInstance, options: { service?: Au
   app.post(
     options.path ?? '/revoke',
     {
-      bodyLimit: TOKEN_BODY_LIMIT,
+      bodyLimit: FORM_BODY_LIMIT,
       config: { oauthErrors: true },
       // The schema documents the form; the handler validates, so errors are RFC 6749 shaped.
       validatorCompiler: () => () => true,

@@ -1,15 +1,12 @@
 /**
- * Self-service session routes (SPEC §2.3): `GET /users/me/sessions`,
- * `DELETE /users/me/sessions/{id}`, `PUT /users/me/password` and `POST /logout`. Each ends
- * sessions through the core, which announces the change, so an access token of an ended
- * session fails on the very next request.
+ * Self-service session routes (SPEC §2.3): `GET /users/me/sessions` and
+ * `DELETE /users/me/sessions/{id}`. Ending a session goes through the core, which announces
+ * the change, so an access token of an ended session fails on the very next request. The
+ * password change is in `password.ts`, logout in `logout.ts`.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../../core/username.ts';
-import { detailSchema, validationErrorSchema } from '../error-schemas.ts';
+import { detailSchema, noContentSchema, validationErrorSchema } from '../error-schemas.ts';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, numericQuery } from './admin-users.ts';
-
-const noContent = { description: 'Done (no body)', type: 'null' } as const;
 
 /** One session in `GET /users/me/sessions`. */
 export const sessionSchema = {
@@ -24,16 +21,6 @@ export const sessionSchema = {
   },
   required: ['id', 'created_at', 'last_used_at', 'client_address', 'user_agent', 'current'],
   additionalProperties: false,
-} as const;
-
-/** The body of `PUT /users/me/password`. */
-export const passwordChangeSchema = {
-  type: 'object',
-  properties: {
-    current_password: { type: 'string', format: 'password' },
-    new_password: { type: 'string', format: 'password', minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH },
-  },
-  required: ['current_password', 'new_password'],
 } as const;
 
 /**
@@ -55,7 +42,7 @@ export function pageHeaders(request: FastifyRequest, reply: FastifyReply, page: 
   if (links.length > 0) reply.header('link', links.join(', '));
 }
 
-/** Registers the session routes and logout; needs the Portcullis plugin registered first. */
+/** Registers the session routes; needs the Portcullis plugin registered first. */
 export async function sessionRoutes(app: FastifyInstance): Promise<void> {
   const service = app.portcullis;
 
@@ -108,68 +95,11 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
         description: 'Revokes the session: its access tokens fail from the next request on and its refresh tokens are refused.',
         tags: ['sessions'],
         params: { type: 'object', properties: { id: { type: 'string', description: 'Session id (the tokens’ `sid`)' } }, required: ['id'] },
-        response: { 204: noContent, 404: { description: 'No such session of yours', ...detailSchema } },
+        response: { 204: noContentSchema, 404: { description: 'No such session of yours', ...detailSchema } },
       },
     },
     async (request, reply) => {
       await service.endSession(request.user.id, request.params.id);
-      return reply.code(204).send();
-    },
-  );
-
-  app.put<{ Body: { current_password: string; new_password: string } }>(
-    '/users/me/password',
-    {
-      config: { auth: { scopes: ['me'] } },
-      schema: {
-        summary: 'Change my password',
-        description: 'Checks the current password, sets the new one (8–1024 characters) and ends every other session of yours; this one stays.',
-        tags: ['sessions'],
-        body: passwordChangeSchema,
-        response: {
-          204: noContent,
-          400: { description: 'Incorrect password', ...detailSchema },
-          422: validationErrorSchema,
-          429: { description: 'Too many wrong passwords', ...detailSchema },
-        },
-      },
-    },
-    async (request, reply) => {
-      await service.changePassword({
-        user: request.user,
-        sessionId: request.principal.sessionId,
-        currentPassword: request.body.current_password,
-        newPassword: request.body.new_password,
-        address: request.ip,
-      });
-      return reply.code(204).send();
-    },
-  );
-
-  // Logout takes no body; whatever a client sends (often an empty JSON body) is read, bounded,
-  // and ignored, so a logout is never refused for its body.
-  await app.register(async (scope) => {
-    scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 1024 }, (_request, _body, done) => done(null, undefined));
-    registerLogout(scope);
-  });
-}
-
-function registerLogout(app: FastifyInstance): void {
-  const service = app.portcullis;
-  app.post(
-    '/logout',
-    {
-      config: { auth: true },
-      schema: {
-        summary: 'Log out',
-        description: 'Ends the current session: this access token and its refresh token stop working at once.',
-        tags: ['sessions'],
-        response: { 204: noContent },
-      },
-    },
-    async (request, reply) => {
-      await service.logout(request.principal.sessionId);
       return reply.code(204).send();
     },
   );

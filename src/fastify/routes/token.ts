@@ -3,17 +3,12 @@
  * multipart), at most 16 KiB; anything else is `invalid_request`. Every response carries
  * `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
  */
-import multipart from '@fastify/multipart';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { AuthService } from '../../core/auth-service.ts';
-import { InvalidRequestError, PortcullisError, UnsupportedGrantTypeError } from '../../core/errors.ts';
+import { InvalidRequestError, UnsupportedGrantTypeError } from '../../core/errors.ts';
 import { oauthErrorSchema } from '../error-schemas.ts';
-import { renderError } from '../render-error.ts';
-import { parseBasicCredentials, parseForm } from '../form.ts';
+import { clientCredentials, FORM_BODY_LIMIT, formBody, registerFormParsers } from '../form.ts';
 import { requestOrigin } from '../origin.ts';
-
-export const TOKEN_BODY_LIMIT = 16 * 1024;
-const UNSUPPORTED = Symbol('unsupported content type');
 
 const formFields = {
   grant_type: { type: 'string', enum: ['password', 'refresh_token'], description: 'Defaults to `password`.' },
@@ -24,64 +19,6 @@ const formFields = {
   client_id: { type: 'string' },
   client_secret: { type: 'string', format: 'password' },
 } as const;
-
-/** Reads the form fields, refusing repeated or non-text fields. */
-export function formBody(request: FastifyRequest): Record<string, string> {
-  const body = request.body as unknown;
-  if (body === UNSUPPORTED || body === undefined || body === null || typeof body !== 'object') {
-    throw new InvalidRequestError('Content-Type must be application/x-www-form-urlencoded or multipart/form-data');
-  }
-  const fields: Record<string, string> = Object.create(null);
-  for (const [name, value] of Object.entries(body)) {
-    if (typeof value !== 'string') throw new InvalidRequestError(`Parameter ${JSON.stringify(name.slice(0, 64))} must be a single text value`);
-    fields[name] = value;
-  }
-  return fields;
-}
-
-/** Registers the form parsers for an OAuth endpoint's encapsulated context. */
-export async function registerFormParsers(app: FastifyInstance): Promise<void> {
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer', bodyLimit: TOKEN_BODY_LIMIT }, (_request, body, done) => {
-    try {
-      done(null, parseForm(body as Buffer));
-    } catch (error) {
-      done(error as Error, undefined);
-    }
-  });
-  await app.register(multipart, {
-    attachFieldsToBody: 'keyValues',
-    limits: { fieldNameSize: 100, fieldSize: TOKEN_BODY_LIMIT, fields: 16, files: 0, parts: 16, headerPairs: 100 },
-  });
-  // Any other type is read (bounded) and refused by the handler with invalid_request.
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: TOKEN_BODY_LIMIT }, (_request, _body, done) => done(null, UNSUPPORTED));
-  app.addHook('onSend', async (_request, reply) => {
-    reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
-  });
-  // A body the parsers choke on (e.g. multipart without a boundary) is the client's mistake.
-  app.addHook('preHandler', async (request) => {
-    bodyParsed.add(request);
-  });
-  app.setErrorHandler((error, request, reply) => {
-    const status = (error as { statusCode?: unknown }).statusCode;
-    const clientError = typeof status === 'number' && status >= 400 && status < 500;
-    if (!(error instanceof PortcullisError) && !clientError && !bodyParsed.has(request)) {
-      return renderError(new InvalidRequestError('Malformed form body'), request, reply);
-    }
-    return renderError(error, request, reply);
-  });
-}
-
-const bodyParsed = new WeakSet<FastifyRequest>();
-
-/** Client credentials from the form or HTTP Basic, never both (RFC 6749 §2.3). */
-export function clientCredentials(request: FastifyRequest, fields: Record<string, string>): { clientId: string | null } {
-  const basic = parseBasicCredentials(request.headers.authorization);
-  if (basic && (fields.client_id !== undefined || fields.client_secret !== undefined)) {
-    throw new InvalidRequestError('Client credentials must be sent in the body or in the Authorization header, not both');
-  }
-  return { clientId: basic?.clientId ?? fields.client_id ?? null };
-}
 
 /**
  * The User-Agent as the session keeps it: at most 512 UTF-16 units, without control characters
@@ -108,7 +45,7 @@ export async function tokenRoutes(app: FastifyInstance, options: { service: Auth
   app.post(
     options.path,
     {
-      bodyLimit: TOKEN_BODY_LIMIT,
+      bodyLimit: FORM_BODY_LIMIT,
       config: { oauthErrors: true },
       // The schema documents the form; validation is the handler's, so errors are RFC 6749 shaped.
       validatorCompiler: () => () => true,

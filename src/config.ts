@@ -1,30 +1,20 @@
 /**
- * The one place that reads configuration. Flags override environment variables, which
- * override defaults (SPEC §1). The result is validated once and frozen: a bad value throws a
+ * The server's configuration, and the one place that reads it: the environment and the
+ * command line, for `serve` and the CLI. The core reads neither; it takes its settings as
+ * `createAuthService` options (defaults in `core/defaults.ts`). Flags override environment
+ * variables, which override defaults (SPEC §1). The result is validated once and frozen: a bad value throws a
  * `ConfigError` naming the setting at start-up, never while serving.
  *
  * @example
  * const config = loadConfig({ env: process.env, flags: { port: 9000 } });
  */
 import { availableParallelism } from 'node:os';
-import type { SigningAlgorithm } from './access-token.ts';
-import { DEFAULTS, wholeNumber, type WholeNumberSetting } from './defaults.ts';
-import { ConfigError } from './errors.ts';
-import { DEFAULT_SCOPES, type ScopeCatalog } from './scopes.ts';
-import { parseTrustProxy, type TrustProxy } from './trust-proxy.ts';
-
-/**
- * argon2id cost parameters, as in the PHC string: memory in KiB, passes and lanes.
- *
- * @example
- * const argon2: Argon2Params = { memoryCost: 65536, timeCost: 3, parallelism: 4 };
- */
-export interface Argon2Params {
-  /** Memory in KiB. */
-  memoryCost: number;
-  timeCost: number;
-  parallelism: number;
-}
+import type { SigningAlgorithm } from './core/access-token.ts';
+import { DEFAULTS, wholeNumber, type WholeNumberSetting } from './core/defaults.ts';
+import { ConfigError } from './core/errors.ts';
+import type { Argon2Params } from './core/password.ts';
+import { DEFAULT_SCOPES, type ScopeCatalog } from './core/scopes.ts';
+import { parseTrustProxy, type TrustProxy } from './core/trust-proxy.ts';
 
 /**
  * The server's settings after `loadConfig`: flags over environment over defaults (SPEC §1), validated and frozen.
@@ -48,7 +38,7 @@ export interface Config {
   addressMaxLogins: number;
   /** `PORTCULLIS_MAX_SESSIONS`: live sessions per user; a login beyond it ends the least recently used. */
   maxSessions: number;
-  /** `PORTCULLIS_ISSUER`; undefined: the issuer is each request's origin (`issuer.ts`). */
+  /** `PORTCULLIS_ISSUER`; undefined: the issuer is each request's origin (`core/issuer.ts`). */
   issuer: string | undefined;
   scopes: ScopeCatalog;
   nodeEnv: string;
@@ -86,7 +76,7 @@ export interface ConfigFlags {
 
 type Env = Record<string, string | undefined>;
 
-/** A whole-number setting from its environment variable, held to the bounds of the defaults table (defaults.ts); `fallback` when unset. */
+/** A whole-number setting from its environment variable, held to the bounds of the defaults table (core/defaults.ts); `fallback` when unset. */
 function int(env: Env, setting: WholeNumberSetting, fallback = setting.default): number {
   const raw = env[setting.env];
   if (raw === undefined || raw === '') return fallback;

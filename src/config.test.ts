@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { loadConfig } from './config.ts';
-import { ConfigError } from './errors.ts';
+import { ConfigError } from './core/errors.ts';
 
 test('uses the SPEC defaults when nothing is set', () => {
   const config = loadConfig({ env: {} });
@@ -81,4 +81,10 @@ test('reads the metrics port from --metrics-port or PORTCULLIS_METRICS_PORT, off
   assert.throws(() => loadConfig({ env: { PORTCULLIS_METRICS_PORT: 'http' } }), (e: unknown) => e instanceof ConfigError && /PORTCULLIS_METRICS_PORT/.test(e.message));
   assert.throws(() => loadConfig({ env: { PORT: '9000', PORTCULLIS_METRICS_PORT: '9000' } }), (e: unknown) => e instanceof ConfigError && /must differ from the API port/.test(e.message));
   assert.throws(() => loadConfig({ env: {}, flags: { port: '9000', metricsPort: 9000 } }), (e: unknown) => e instanceof ConfigError && /--metrics-port/.test(e.message));
+});
+
+test('reads PORTCULLIS_TRUST_PROXY (core/trust-proxy.ts): no proxy when unset, the list when set, true refused', () => {
+  assert.equal(loadConfig({ env: {} }).trustProxy, false);
+  assert.deepEqual(loadConfig({ env: { PORTCULLIS_TRUST_PROXY: '10.0.0.0/8, ::1' } }).trustProxy, { addresses: ['10.0.0.0/8', '::1'] });
+  assert.throws(() => loadConfig({ env: { PORTCULLIS_TRUST_PROXY: 'true' } }), (e: unknown) => e instanceof ConfigError && /^PORTCULLIS_TRUST_PROXY: /.test(e.message));
 });
