@@ -99,8 +99,11 @@ function openSqlite(path: string): Database {
     for (const file of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) restrictToOwner(file);
   }
   const raw = new BetterSqlite3(path);
-  raw.pragma('journal_mode = WAL');
+  // The wait comes first: switching a new file to WAL takes its lock for a moment, and a second
+  // process (a --workers sibling) doing the same without a busy timeout fails at once with
+  // "database is locked" instead of waiting for it.
   raw.pragma('busy_timeout = 5000');
+  raw.pragma('journal_mode = WAL');
   raw.pragma('foreign_keys = ON');
   raw.pragma('synchronous = NORMAL');
   const dataVersion = raw.prepare('PRAGMA data_version').pluck();
