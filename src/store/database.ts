@@ -99,11 +99,8 @@ function openSqlite(path: string): Database {
     for (const file of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) restrictToOwner(file);
   }
   const raw = new BetterSqlite3(path);
-  // The wait comes first: switching a new file to WAL takes its lock for a moment, and a second
-  // process (a --workers sibling) doing the same without a busy timeout fails at once with
-  // "database is locked" instead of waiting for it.
   raw.pragma('busy_timeout = 5000');
-  raw.pragma('journal_mode = WAL');
+  switchToWal(raw);
   raw.pragma('foreign_keys = ON');
   raw.pragma('synchronous = NORMAL');
   const dataVersion = raw.prepare('PRAGMA data_version').pluck();
@@ -156,6 +153,25 @@ function openSqlite(path: string): Database {
     },
   };
 }
+
+/**
+ * Puts the file in WAL mode. Switching a new file takes an exclusive lock for a moment, and
+ * SQLite answers a second process switching at the same time (a `--workers` sibling) with
+ * SQLITE_BUSY at once, without its busy handler: so wait and retry, bounded (~5 s).
+ */
+function switchToWal(raw: BetterSqlite3Type.Database): void {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      raw.pragma('journal_mode = WAL');
+      return;
+    } catch (error) {
+      if (!isBusy(error) || attempt >= WAL_SWITCH_ATTEMPTS) throw error;
+      // Opening is synchronous (better-sqlite3); a short blocking sleep at start-up only.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20 + Math.floor(Math.random() * 30));
+    }
+  }
+}
+const WAL_SWITCH_ATTEMPTS = 150;
 
 /** BEGIN IMMEDIATE attempts (each waits up to busy_timeout) before migrating gives up. */
 const MIGRATION_LOCK_ATTEMPTS = 12;
