@@ -40,3 +40,30 @@ for (const path of ['/docs', '/redoc', '/docs/static/oauth2-redirect.html']) {
     for (const [name, values] of csp) assert.ok(!values.some((v) => /^(https?:|\*)/.test(v)), `${name} allows no other host`);
   });
 }
+
+test('the docs assets are served from the package with validators, and nothing else under their prefixes', async () => {
+  for (const [path, type] of [
+    ['/docs/static/swagger-ui-bundle.js', /^application\/javascript/],
+    ['/docs/static/swagger-ui.css', /^text\/css/],
+    ['/docs/static/favicon-32x32.png', /^image\/png$/],
+    ['/redoc/static/redoc.standalone.js', /^application\/javascript/],
+  ] as const) {
+    const response = await t.app.inject({ method: 'GET', url: path });
+    assert.equal(response.statusCode, 200, path);
+    assert.match(String(response.headers['content-type']), type, path);
+    assert.equal(Number(response.headers['content-length']), response.rawPayload.length, path);
+    assert.ok(response.rawPayload.length > 0, path);
+    // RFC 9110 §13.1.2: a copy the browser holds is revalidated, not sent again.
+    const etag = String(response.headers.etag);
+    assert.match(etag, /^W\/"[0-9a-f]+-[0-9a-f]+"$/, path);
+    const revalidated = await t.app.inject({ method: 'GET', url: path, headers: { 'if-none-match': etag } });
+    assert.equal(revalidated.statusCode, 304, path);
+    assert.equal(revalidated.rawPayload.length, 0, path);
+  }
+  // Only the listed files: not the package's other files, not a path out of it.
+  for (const path of ['/docs/static/index.html', '/docs/static/package.json', '/docs/static/%2e%2e%2fpackage.json', '/docs/static/', '/redoc/static/redoc.standalone.js.map', '/redoc/static/..%2f..%2fpackage.json']) {
+    const response = await t.app.inject({ method: 'GET', url: path });
+    assert.equal(response.statusCode, 404, path);
+    assert.deepEqual(response.json(), { detail: 'Not Found' }, path);
+  }
+});

@@ -17,11 +17,14 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { constants as osConstants, getPriority, setPriority } from 'node:os';
 import * as argon2 from '@node-rs/argon2';
-import * as bcrypt from '@node-rs/bcrypt';
 import { hashClassName, isWithinBounds, parseHash, type HashParams } from './hash-params.ts';
 import { createWorkLimiter, type WorkLimiter } from './work-limiter.ts';
 
 const ARGON2ID = 2; // argon2.Algorithm.Argon2id (a const enum, not importable at run time)
+
+/** @node-rs/bcrypt, loaded when the first bcrypt hash is met (imported users): most servers never meet one. */
+let bcryptModule: Promise<typeof import('@node-rs/bcrypt')> | undefined;
+const loadBcrypt = (): Promise<typeof import('@node-rs/bcrypt')> => (bcryptModule ??= import('@node-rs/bcrypt'));
 
 export interface VerifyResult {
   ok: boolean;
@@ -131,9 +134,9 @@ export const MAX_DUMMY_CLASSES = 8;
 const ARGON2_ALGORITHMS = { argon2d: 0, argon2i: 1, argon2id: 2 } as const; // argon2.Algorithm (a const enum)
 
 /** A hash of a random password with exactly these parameters (bounded: they parsed). */
-function hashOfClass(params: HashParams): Promise<string> {
+async function hashOfClass(params: HashParams): Promise<string> {
   const secret = randomBytes(24).toString('base64url');
-  if (params.kind === 'bcrypt') return bcrypt.hash(secret, params.cost);
+  if (params.kind === 'bcrypt') return (await loadBcrypt()).hash(secret, params.cost);
   return argon2.hash(secret, {
     memoryCost: params.memoryCost,
     timeCost: params.timeCost,
@@ -195,6 +198,7 @@ export function createPasswordHasher(options: {
     count(hashClassName(parsed.params));
     if (parsed.params.kind === 'argon2') return started(argon2.verify(storedHash, password));
     // bcrypt reads at most 72 bytes; longer inputs are truncated by every implementation.
+    const bcrypt = await loadBcrypt();
     return started(bcrypt.verify(password, storedHash.replace(/^\$2y\$/, '$2b$')));
   };
   /** The dummy hash for this username: of the class it draws, or the policy's. */

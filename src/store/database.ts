@@ -12,9 +12,8 @@ import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import type BetterSqlite3Type from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, type PostgresPool, type PostgresPoolClient } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import type { StoreChange } from '../core/store.ts';
-import { createPgChangeFeed } from './pg-notify.ts';
 import { createPrivateFile, ensurePrivateDirectory, restrictToOwner } from './private-files.ts';
 import type { Schema } from './schema.ts';
 
@@ -25,9 +24,8 @@ import type { Schema } from './schema.ts';
  * (13 under the alias `better-sqlite3-napi`, with prebuilt N-API binaries) and the runtime picks
  * the one made for it. The API is the same.
  */
-const BetterSqlite3: typeof BetterSqlite3Type = createRequire(import.meta.url)(
-  Number(process.versions.node.split('.')[0]) >= 22 ? 'better-sqlite3-napi' : 'better-sqlite3',
-);
+const loadBetterSqlite3 = (): typeof BetterSqlite3Type =>
+  createRequire(import.meta.url)(Number(process.versions.node.split('.')[0]) >= 22 ? 'better-sqlite3-napi' : 'better-sqlite3');
 
 /**
  * An open database: the Kysely instance and the few answers that differ between SQLite and PostgreSQL.
@@ -84,7 +82,12 @@ export function sqlitePath(url: string): string {
  */
 export async function openDatabase(url: string): Promise<Database> {
   if (url.startsWith('sqlite:')) return openSqlite(sqlitePath(url));
-  if (/^postgres(ql)?:\/\//.test(url)) return openPostgres(url);
+  // Each driver is loaded only when its database is opened: pg (and its change feed) costs
+  // a SQLite server ~15–30 ms of start-up (docs/benchmarks.md, "Cold start").
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    const [{ default: driver }, { createPgChangeFeed }] = await Promise.all([import('pg'), import('./pg-notify.ts')]);
+    return openPostgres(url, driver, createPgChangeFeed);
+  }
   throw new TypeError(`DATABASE_URL: unsupported database URL`);
 }
 
@@ -98,7 +101,7 @@ function openSqlite(path: string): Database {
     createPrivateFile(path);
     for (const file of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) restrictToOwner(file);
   }
-  const raw = new BetterSqlite3(path);
+  const raw = new (loadBetterSqlite3())(path);
   raw.pragma('busy_timeout = 5000');
   switchToWal(raw);
   raw.pragma('foreign_keys = ON');
@@ -177,7 +180,7 @@ const WAL_SWITCH_ATTEMPTS = 150;
 const MIGRATION_LOCK_ATTEMPTS = 12;
 const isBusy = (e: unknown): boolean => /^SQLITE_BUSY/.test(String((e as { code?: unknown })?.code));
 
-function openPostgres(url: string): Database {
+function openPostgres(url: string, pg: typeof import('pg').default, createPgChangeFeed: typeof import('./pg-notify.ts').createPgChangeFeed): Database {
   const clientConfig: pg.ClientConfig = {
     connectionString: url,
     connectionTimeoutMillis: PG_TIMEOUTS.connectMs,
