@@ -8,6 +8,7 @@
  */
 import type { AuthService } from './core/auth-service.ts';
 import { createAuthService } from './core/auth-service.ts';
+import { sessionPruneSteps, type PruneStep } from './core/housekeeping.ts';
 import type { Clock } from './core/clock.ts';
 import type { Config } from './config.ts';
 import type { AuthObserver } from './core/observer.ts';
@@ -31,6 +32,11 @@ export interface Runtime {
   keyRing: KeyRing | undefined;
   /** What the migrations run by this process had to tell the operator (see `Store.migrate`). */
   migrationNotices: readonly string[];
+  /**
+   * The housekeeping steps of one prune pass (core/housekeeping.ts): ended sessions, expired
+   * refresh tokens. Audit events and delivered webhooks join this list when stored.
+   */
+  pruneSteps(): PruneStep[];
   close(): Promise<void>;
 }
 
@@ -104,6 +110,7 @@ export async function openRuntime(
       service,
       keyRing,
       migrationNotices,
+      pruneSteps: () => [...sessionPruneSteps(store, { accessTokenTtl: config.accessTokenTtl, refreshTokenTtl: config.refreshTokenTtl, ...(options.clock ? { clock: options.clock } : {}) })],
       close: async () => {
         ring?.close();
         await closeRedis();

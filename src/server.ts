@@ -20,6 +20,7 @@ import { destination as pinoDestination, pino, symbols as pinoSymbols } from 'pi
 import { createLogDestination, flushSoon, type LogDestination } from './log-destination.ts';
 import { buildApp, loggerOptions } from './app.ts';
 import type { Clock } from './core/clock.ts';
+import { startPruner } from './core/housekeeping.ts';
 import type { Config } from './config.ts';
 import { assertDemoAllowed, seedDemoUsers } from './demo-users.ts';
 import type { MetricsServer } from './metrics.ts';
@@ -42,6 +43,8 @@ export interface StartServerOptions {
   logDestination?: LogDestination;
   /** A `--workers` worker: its metrics are served by the cluster primary, not by a listener here. */
   clusterWorker?: boolean;
+  /** Milliseconds between housekeeping passes (SPEC §9.4; default 10 minutes, jittered ± 10 %). */
+  pruneIntervalMs?: number;
 }
 
 /**
@@ -136,6 +139,15 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     await runtime.close();
     throw error;
   }
+  // SPEC §9.4: every instance prunes now and then; deletes are idempotent, so several
+  // instances only share the work (jittered, unref'd, one pass at a time).
+  const pruner = startPruner(() => runtime.pruneSteps(), {
+    ...(options.pruneIntervalMs !== undefined ? { intervalMs: options.pruneIntervalMs } : {}),
+    onPass: (counts) => {
+      if (Object.values(counts).some((c) => c.deleted > 0)) app.log.info({ pruned: counts }, 'housekeeping: pruned ended sessions and expired tokens');
+    },
+    onError: (error) => app.log.warn({ err: error }, 'housekeeping: prune pass failed; the next one retries'),
+  });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
@@ -147,6 +159,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     (closing ??= (async () => {
       await metricsServer?.close();
       await app.close();
+      await pruner.stop();
       await runtime.close();
       flushQuietly(destination);
       resolveClosed();

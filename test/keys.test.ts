@@ -269,6 +269,30 @@ async function concurrencySuite(name: string, open: () => Promise<{ url: string;
       }
     });
 
+    test('revoking the active key while other instances rotate leaves exactly one active key, and the revoked key is gone', async (t) => {
+      const database = await open();
+      t.after(() => database.drop());
+      const all = await stores(database.url, 3);
+      t.after(() => Promise.all(all.map((s) => s.close())));
+      const rings: KeyRing[] = [];
+      for (const s of all) rings.push(await openKeyRing({ store: createSigningKeyStore(s), algorithm: 'EdDSA', secretKey: TEST_SECRET, accessTokenTtl: 1800 }));
+      t.after(() => rings.forEach((r) => r.close()));
+      const kid = rings[0]!.keySet().signing.kid!;
+      const [revoked] = await Promise.all([rings[0]!.revoke(kid), rings[1]!.rotate(), rings[2]!.rotate()]);
+      assert.equal(revoked?.revoked.kid, kid);
+      const keys = await createSigningKeyStore(all[0]!).listSigningKeys();
+      assert.ok(!keys.some((k) => k.kid === kid));
+      const active = keys.filter((k) => k.retiredAt === null);
+      assert.equal(active.length, 1);
+      await Promise.all(rings.map((r) => r.reload()));
+      for (const ring of rings) {
+        assert.equal(ring.keySet().signing.kid, active[0]!.kid);
+        assert.ok(!ring.keySet().verifying.some((k) => k.kid === kid));
+        assert.ok(!ring.jwks().keys.some((k) => k.kid === kid));
+      }
+      assert.equal(await rings[1]!.revoke(kid), undefined, 'a second revocation finds nothing');
+    });
+
     // Regression (issue 8): reload() joined a read already in flight, whose snapshot could
     // predate a rotation committed by another instance, so the ring kept signing with the
     // retired key after `await reload()`. Here that interleaving is forced with a latch.

@@ -442,6 +442,67 @@ for (const database of await testDatabases()) {
       });
     });
 
+    describe('pruning (housekeeping)', () => {
+      let userId: string;
+      const tokenCount = async (): Promise<number> => Number((await store.database.db.selectFrom('refresh_tokens').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+      beforeEach(async () => {
+        userId = (await store.createUser(newUser('ivan'), NOW)).id;
+      });
+
+      test('pruneEndedSessions deletes sessions revoked or expired before the cutoff, with their refresh tokens, and keeps the rest', async () => {
+        const cutoff = NOW + 10 * DAY;
+        await store.createSession(newSession('revoked-old', userId, { expiresAt: NOW + 30 * DAY }), 'rt-revoked-old');
+        await store.revokeSession('revoked-old', cutoff - 1);
+        await store.createSession(newSession('expired-old', userId, { expiresAt: cutoff - 1 }), 'rt-expired-old');
+        await store.createSession(newSession('revoked-recent', userId, { expiresAt: NOW + 30 * DAY }), 'rt-revoked-recent');
+        await store.revokeSession('revoked-recent', cutoff + 1);
+        await store.createSession(newSession('expired-recent', userId, { expiresAt: cutoff + 1 }), 'rt-expired-recent');
+        await store.createSession(newSession('live', userId, { expiresAt: NOW + 30 * DAY }), 'rt-live');
+
+        assert.equal(await store.pruneEndedSessions(cutoff, 500), 2);
+        assert.equal(await store.getAuthState('revoked-old'), undefined);
+        assert.equal(await store.getAuthState('expired-old'), undefined);
+        for (const id of ['revoked-recent', 'expired-recent', 'live']) assert.notEqual(await store.getAuthState(id), undefined, id);
+        // Their refresh tokens went with them; the others' stay.
+        assert.equal(await tokenCount(), 3);
+        assert.notEqual(await store.findRefreshToken('rt-live'), undefined);
+        assert.equal(await store.pruneEndedSessions(cutoff, 500), 0);
+      });
+
+      test('pruneEndedSessions deletes at most `limit` sessions per call', async () => {
+        for (let i = 0; i < 7; i++) await store.createSession(newSession(`ended${i}`, userId, { expiresAt: NOW + 1 }), `rt-ended${i}`);
+        await store.createSession(newSession('live', userId, { expiresAt: NOW + 30 * DAY }), 'rt-live');
+        const counts = [];
+        for (let i = 0; i < 5; i++) counts.push(await store.pruneEndedSessions(NOW + DAY, 3));
+        assert.deepEqual(counts, [3, 3, 1, 0, 0]);
+        assert.notEqual(await store.getAuthState('live'), undefined);
+        assert.equal(await tokenCount(), 1);
+      });
+
+      test('pruneExpiredRefreshTokens deletes tokens expired before the cutoff, at most `limit` per call, and keeps the rest', async () => {
+        await store.createSession(newSession('s1', userId, { expiresAt: NOW + DAY }), 'rt1');
+        // Rotations leave rotated tokens behind (rt1..rt4), each expiring a day after its issue.
+        for (let i = 1; i <= 4; i++) assert.equal(await store.rotateRefreshToken(`rt${i}`, { tokenHash: `rt${i + 1}`, expiresAt: NOW + (i + 1) * DAY }, NOW + i), true);
+        // Cutoff after rt1..rt3 expired (1, 2, 3 days), before rt4 (4 days) and rt5 (5 days).
+        const cutoff = NOW + 3.5 * DAY;
+        assert.deepEqual([await store.pruneExpiredRefreshTokens(cutoff, 2), await store.pruneExpiredRefreshTokens(cutoff, 2)], [2, 1]);
+        for (const hash of ['rt1', 'rt2', 'rt3']) assert.equal(await store.findRefreshToken(hash), undefined, hash);
+        assert.notEqual(await store.findRefreshToken('rt4'), undefined);
+        assert.equal((await store.findRefreshToken('rt5'))?.refreshToken.rotatedAt, null);
+        assert.notEqual(await store.getAuthState('s1'), undefined);
+      });
+
+      test('pruning is idempotent when several processes prune at once', async () => {
+        for (let i = 0; i < 20; i++) await store.createSession(newSession(`ended${i}`, userId, { expiresAt: NOW + 1 }), `rt-ended${i}`);
+        const racers = await racingStores(3);
+        const deleted = await Promise.all(racers.flatMap((s) => [s.pruneEndedSessions(NOW + DAY, 4), s.pruneEndedSessions(NOW + DAY, 4)]));
+        let rest = 0;
+        for (let n = -1; n !== 0; rest += n) n = await store.pruneEndedSessions(NOW + DAY, 4);
+        assert.equal(deleted.reduce((a, b) => a + b, 0) + rest, 20);
+        assert.equal(await tokenCount(), 0);
+      });
+    });
+
     describe('changes from other processes', () => {
       test('subscribe reports this store\'s writes until unsubscribed', async () => {
         const user = await store.createUser(newUser('ivan'), NOW);

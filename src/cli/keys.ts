@@ -1,7 +1,7 @@
 /**
  * `portcullis keys …`: `rotate` makes a new signing key active at once (the previous one
- * keeps verifying until the tokens it signed have expired, then leaves the JWKS) and `list`
- * shows the stored keys. Used with `PORTCULLIS_TOKEN_ALGORITHM` = EdDSA, ES256 or RS256.
+ * keeps verifying until the tokens it signed have expired, then leaves the JWKS), `revoke KID`
+ * ends a compromised key at once (SPEC §9.4) and `list` shows the stored keys. Used with `PORTCULLIS_TOKEN_ALGORITHM` = EdDSA, ES256 or RS256.
  *
  * @example
  * await runCli(['keys', 'rotate'], io);
@@ -34,6 +34,22 @@ export function keysCommand(io: CliIo, withRuntime: WithRuntime): Command {
           const until = service.clock() + keyRetentionMs(config.accessTokenTtl);
           out(`previous key ${previous.kid} keeps verifying its tokens until ${iso(until)}, then leaves the JWKS`);
         }
+      });
+    });
+
+  keys
+    .command('revoke')
+    .argument('<kid>', 'the kid of the key to revoke (see `keys list`)')
+    .description('revoke a compromised key: its tokens are refused on every instance within a second, it leaves the JWKS, and a new key signs if it was the active one')
+    .action(async (kid: string) => {
+      await withRuntime(async ({ keyRing: ring }) => {
+        if (!ring) {
+          throw new CliError('tokens are signed with HS256 and the secret key, which has no stored keys to revoke; to void every token, change PORTCULLIS_SECRET_KEY (every session then has to log in again)');
+        }
+        const result = await ring.revoke(kid);
+        if (!result) throw new CliError(`no signing key has the kid ${JSON.stringify(kid)}; see \`portcullis keys list\``);
+        out(`revoked key ${result.revoked.kid}: tokens it signed are refused from now on (every instance within a second) and it has left the JWKS`);
+        out(`key ${result.current.kid} (${result.current.alg}) signs new tokens`);
       });
     });
 

@@ -8,6 +8,7 @@
 import { Command, CommanderError } from 'commander';
 import { loadConfig, type ConfigFlags } from '../config.ts';
 import { ConfigError, PortcullisError } from '../core/errors.ts';
+import { runPrune } from '../core/housekeeping.ts';
 import { isClusterWorker, parseWorkers, runPrimary, runWorker } from '../cluster.ts';
 import { assertDemoAllowed } from '../demo-users.ts';
 import { openRuntime, type Runtime } from '../runtime.ts';
@@ -81,6 +82,17 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         await store.close();
       }
       io.stdout.write('database schema is up to date\n');
+    });
+
+  program
+    .command('prune')
+    .description('delete ended sessions and expired refresh tokens now, in bounded batches; prints the counts as JSON')
+    .action(async () => {
+      await withRuntime(async (runtime) => {
+        // One full pass: the same batches as the service's, but many more of them (1M rows per step at most).
+        const counts = await runPrune(runtime.pruneSteps(), { maxBatches: 2000 });
+        io.stdout.write(`${JSON.stringify(counts)}\n`);
+      });
     });
 
   program.addCommand(inheritSettings(usersCommand(io, withRuntime), program));

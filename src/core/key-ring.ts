@@ -52,6 +52,13 @@ export interface KeyRing {
   reloadForUnknownKid(token: string): Promise<void>;
   /** Retires the active key and makes a new one active, here at once. */
   rotate(): Promise<{ current: SigningKeyRecord; previous: SigningKeyRecord | undefined }>;
+  /**
+   * Revokes the key `kid` (SPEC §9.4): deleted from the store, so it stops verifying here at
+   * once and in every other process at its next reload (≤ 1 s, sooner on a change
+   * notification); when it was the active key a new key signs from now on. Returns the
+   * revoked key and the key that signs now, or undefined when no stored key has this kid.
+   */
+  revoke(kid: string): Promise<{ revoked: SigningKeyRecord; current: SigningKeyRecord } | undefined>;
   /** AccessTokens signing with the active key and verifying with the ring's keys (`issuer` as in `createAccessTokens`). */
   accessTokens(options: { issuer?: string | undefined; clock?: Clock }): AccessTokens;
   /** Re-reads the keys every `intervalMs` (unref'd timer) until `close`. */
@@ -234,6 +241,16 @@ export async function openKeyRing(options: KeyRingOptions): Promise<KeyRing> {
       // A read of its own, not a shared one that may have started before the write.
       await load();
       return { current: sealed, previous };
+    },
+    async revoke(kid) {
+      const fresh = await generateSigningKey(algorithm, clock());
+      const sealed = { ...fresh, privateKey: sealPrivateKey(fresh.privateKey, fresh.kid, secretKey) };
+      const revoked = await store.revokeSigningKey(kid, sealed);
+      if (!revoked) return undefined;
+      opened.delete(kid);
+      opened.set(fresh.kid, fresh.privateKey);
+      await load();
+      return { revoked, current: records.find((k) => k.retiredAt === null)! };
     },
     accessTokens({ issuer, clock: tokenClock }) {
       const tokens = createAccessTokens({ keys: ring.keySet(), issuer, ttlSeconds: accessTokenTtl, clock: tokenClock ?? clock });

@@ -61,6 +61,13 @@ export interface SigningKeyStore {
    * false, writing nothing, when it is not. Without it, always rotates and returns true.
    */
   rotateSigningKey(key: SigningKeyRecord, at: number, expectedKid?: string): Promise<boolean>;
+  /**
+   * Deletes the key `kid` (a compromised key: it neither signs nor verifies again, and leaves
+   * every JWKS). When it is the active key, `replacement` becomes the active one in the same
+   * transaction, so there is always one active key. Returns the deleted key, or undefined
+   * (writing nothing) when no key has this kid. Announced like a rotation.
+   */
+  revokeSigningKey(kid: string, replacement: SigningKeyRecord): Promise<SigningKeyRecord | undefined>;
   /** Calls `listener` when keys may have changed (this process's writes, and others' where seen). */
   onKeysChanged(listener: () => void): () => void;
 }

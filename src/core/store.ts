@@ -241,6 +241,19 @@ export interface SessionStore {
    * past the end or when there are none.
    */
   listUserSessions(userId: string, now: number, page: { limit: number; offset: number }): Promise<{ items: SessionRecord[]; total: number }>;
+  /**
+   * Deletes at most `limit` sessions that ended before `before` — revoked at a time before it,
+   * or with `expiresAt` before it — together with their refresh tokens, in one statement; returns
+   * how many sessions it deleted (fewer than `limit`: none are left). Idempotent: processes
+   * racing delete each row once between them. Not a change: an ended session's state is final.
+   * Which cutoff is safe is the caller's rule (core/housekeeping.ts).
+   */
+  pruneEndedSessions(before: number, limit: number): Promise<number>;
+  /**
+   * Deletes at most `limit` refresh tokens (rotated or not, of any session) whose `expiresAt`
+   * is before `before`, in one statement; returns how many it deleted. Idempotent.
+   */
+  pruneExpiredRefreshTokens(before: number, limit: number): Promise<number>;
 }
 
 /**

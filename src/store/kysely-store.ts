@@ -451,6 +451,26 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
         return { items: rows.map(toSession), total: Number(total) };
       }),
 
+    pruneEndedSessions: (before, limit) =>
+      guard(async () => {
+        // A bounded batch: the ids are chosen by a limited subquery (indexes on revoked_at and
+        // expires_at, migration 2026-12-02-prune-indexes); the refresh tokens go by ON DELETE CASCADE.
+        const ids = db
+          .selectFrom('sessions')
+          .select('id')
+          .where((eb) => eb.or([eb('revoked_at', '<', before), eb('expires_at', '<', before)]))
+          .limit(limit);
+        const result = await db.deleteFrom('sessions').where('id', 'in', ids).executeTakeFirst();
+        return Number(result.numDeletedRows);
+      }),
+
+    pruneExpiredRefreshTokens: (before, limit) =>
+      guard(async () => {
+        const hashes = db.selectFrom('refresh_tokens').select('token_hash').where('expires_at', '<', before).limit(limit);
+        const result = await db.deleteFrom('refresh_tokens').where('token_hash', 'in', hashes).executeTakeFirst();
+        return Number(result.numDeletedRows);
+      }),
+
     async close() {
       stopWatching?.();
       listeners.clear();

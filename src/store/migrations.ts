@@ -17,6 +17,9 @@ import type { Schema } from './schema.ts';
 /** The tables in which Kysely's Migrator records what ran, and its lock. */
 export const MIGRATION_TABLES = Object.freeze({ migrationTableName: 'portcullis_migrations', migrationLockTableName: 'portcullis_migrations_lock' });
 
+/** Indexes for housekeeping's prune queries (sessions by end, refresh tokens by expiry). */
+export const PRUNE_INDEXES_MIGRATION = '2026-12-02-prune-indexes';
+
 const migrations: Record<string, Migration> = {
   '0001_users_sessions': {
     async up(db: Kysely<unknown>) {
@@ -97,6 +100,18 @@ const migrations: Record<string, Migration> = {
     },
     async down(db: Kysely<unknown>) {
       await db.schema.dropTable('signing_keys').ifExists().execute();
+    },
+  },
+  [PRUNE_INDEXES_MIGRATION]: {
+    async up(db: Kysely<unknown>) {
+      // Housekeeping (core/housekeeping.ts) looks for ended sessions and expired refresh
+      // tokens by time; without these each batch would scan the tables.
+      await db.schema.createIndex('sessions_revoked_at').ifNotExists().on('sessions').column('revoked_at').execute();
+      await db.schema.createIndex('sessions_expires_at').ifNotExists().on('sessions').column('expires_at').execute();
+      await db.schema.createIndex('refresh_tokens_expires_at').ifNotExists().on('refresh_tokens').column('expires_at').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      for (const index of ['sessions_revoked_at', 'sessions_expires_at', 'refresh_tokens_expires_at']) await db.schema.dropIndex(index).ifExists().execute();
     },
   },
 };

@@ -100,6 +100,26 @@ export function createSigningKeyStore(store: KyselyStore): SigningKeyStore {
         }
       }),
 
+    revokeSigningKey: (kid, replacement) =>
+      guard(async () => {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            const revoked = await db.transaction().execute(async (trx) => {
+              const row = await trx.deleteFrom('signing_keys').where('kid', '=', kid).returningAll().executeTakeFirst();
+              if (!row) return undefined;
+              if (row.active === 1) await trx.insertInto('signing_keys').values(toRow(replacement)).execute();
+              return toRecord(row);
+            });
+            if (revoked) emit({ kind: 'keys' });
+            return revoked;
+          } catch (error) {
+            // PostgreSQL: a concurrent rotation made its key active meanwhile; that key, not
+            // the revoked one, is active now, and the next attempt deletes without replacing.
+            if (!database.isUniqueViolation(error) || attempt >= ROTATE_ATTEMPTS) throw error;
+          }
+        }
+      }),
+
     onKeysChanged(listener) {
       return store.subscribe((change) => {
         if (change.kind === 'keys' || change.kind === 'all') listener();
