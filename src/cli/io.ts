@@ -14,6 +14,8 @@ export interface CliIo {
   stdout: Writable & { isTTY?: boolean; columns?: number };
   stderr: Writable & { isTTY?: boolean };
   env: Record<string, string | undefined>;
+  /** Ends `events --follow` when aborted; absent, SIGINT ends it (tests pass their own). */
+  stop?: AbortSignal | undefined;
 }
 
 /**
