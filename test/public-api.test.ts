@@ -116,7 +116,7 @@ test("the service's face is its operations, never its parts (issue 9): no store,
   const members = checker.getDeclaredTypeOfSymbol(service).getProperties().map((p) => p.name).sort();
   assert.deepEqual(members, [
     'accessTokenTtl', 'authenticate', 'changePassword', 'clock', 'createUser', 'deleteUser', 'endSession', 'getUser', 'hashPassword',
-    'hashingStats', 'isUnavailable', 'issuer', 'issuerFor', 'jwks', 'listSessions', 'listUsers', 'logout', 'maxSessions', 'observer', 'passwordGrant',
+    'hashingStats', 'isUnavailable', 'issuer', 'issuerFor', 'jwks', 'listSessions', 'listUsers', 'listEvents', 'logout', 'maxSessions', 'observer', 'passwordGrant',
     'ping', 'refreshGrant', 'refreshHashClasses', 'refreshReuseGrace', 'refreshTokenTtl', 'revokeToken', 'scopes', 'updateUser', 'warm',
   ].sort());
 });

@@ -7,7 +7,7 @@
  * @example
  * const store = createKyselyStore(await openDatabase(url)); await store.migrate();
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Migrator, sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { ConflictError, StoreUnavailableError } from '../core/errors.ts';
@@ -102,8 +102,34 @@ export function toEvent(row: Selectable<EventsTable>): StoredEvent {
   };
 }
 
+let lastIdMs = 0;
+let idSequence = 0;
+
+/**
+ * A UUIDv7 (RFC 9562 §5.7) whose 12 `rand_a` bits count up within a millisecond, so events
+ * this process stores with the same `time` list in the order they were stored (pages sort by
+ * time, then id).
+ */
+function eventId(): string {
+  const now = Date.now();
+  if (now > lastIdMs) {
+    lastIdMs = now;
+    idSequence = 0;
+  } else if (++idSequence > 0xfff) {
+    lastIdMs++;
+    idSequence = 0;
+  }
+  const bytes = randomBytes(16);
+  bytes.writeUIntBE(lastIdMs, 0, 6);
+  bytes[6] = 0x70 | (idSequence >> 8);
+  bytes[7] = idSequence & 0xff;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
 const eventRow = (event: NewAuditEvent): Selectable<EventsTable> => ({
-  id: randomUUID(),
+  id: eventId(),
   time: event.time,
   type: event.type,
   username: event.username ?? null,
