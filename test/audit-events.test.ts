@@ -134,7 +134,9 @@ describe('audit events over HTTP', () => {
     assert.deepEqual([ended.session_id, ended.detail], [sidOf(c.access_token), { reason: 'revoked' }]);
 
     // maxSessions is 2: the third live session ends the least recently used one (d is live, plus e, f).
+    t.clock.advance(1000);
     await tokensFor('sam', 'sam-password');
+    t.clock.advance(1000);
     await tokensFor('sam', 'sam-password');
     ended = await newest('session.ended');
     assert.deepEqual([ended.session_id, ended.username, ended.actor, ended.detail], [sidOf(d.access_token), 'sam', 'system', { reason: 'session_limit' }]);
