@@ -40,6 +40,8 @@ const EXPECTED: Record<Exclude<Entry, 'portcullis'>, string[]> = {
     'LoginCounter', 'LoginLimits', 'createLoginLimiter', 'createMemoryLoginCounter',
     // signing keys
     'openKeyRing', 'KeyRing', 'KeyRingOptions', 'SigningKeyStore', 'SigningKeyRecord',
+    // audit events (SPEC §9.2)
+    'EventStore', 'EVENT_TYPES', 'EventContext', 'EventPage', 'EventPageRequest', 'EventPosition', 'EventQuery', 'EventType', 'NewAuditEvent', 'PublicEvent', 'StoredEvent',
   ],
   'portcullis/fastify': ['portcullis', 'PortcullisPluginOptions', 'AuthRequirement', 'DEFAULT_SECURITY_SCHEME', 'oauth2SecurityScheme', 'renderError'],
   'portcullis/store': ['openStore', 'openDatabase', 'Database', 'createKyselyStore', 'KyselyStore', 'KyselyStoreOptions', 'Schema', 'createDatabaseLoginLimiter', 'createSigningKeyStore'],

@@ -12,7 +12,12 @@
 import { ValidationError } from './errors.ts';
 import { textProblem } from './text.ts';
 
-/** The event types Portcullis records (SPEC §9.2). */
+/**
+ * The event types Portcullis records (SPEC §9.2).
+ *
+ * @example
+ * const type: EventType = 'login.locked';
+ */
 export type EventType =
   | 'login.succeeded'
   | 'login.failed'
@@ -25,7 +30,12 @@ export type EventType =
   | 'user.deleted'
   | 'key.rotated';
 
-/** Every event type, for filters and docs. */
+/**
+ * Every event type, for filters and docs.
+ *
+ * @example
+ * EVENT_TYPES.includes('session.ended') // true
+ */
 export const EVENT_TYPES: readonly EventType[] = [
   'login.succeeded',
   'login.failed',
