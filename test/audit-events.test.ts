@@ -245,6 +245,12 @@ describe('audit events over HTTP', () => {
     }
   });
 
+  test('a username of digits is a username filter like any other', async () => {
+    assert.equal((await call('POST', '/users', { username: '12345', password: 'digits-password' })).statusCode, 201);
+    secrets.add('digits-password');
+    assert.deepEqual((await events('username=12345')).map((e) => [e.type, e.username]), [['user.created', '12345']]);
+  });
+
   test('a token without the admin scope gets 403; no token gets 401', async () => {
     assert.equal((await call('POST', '/users', { username: 'nobody', password: 'nobody-password' })).statusCode, 201);
     secrets.add('nobody-password');

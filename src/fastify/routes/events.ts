@@ -12,7 +12,6 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ValidationError } from '../../core/errors.ts';
 import { DEFAULT_EVENTS_PAGE, EVENT_TYPES, MAX_EVENTS_PAGE, type EventContext } from '../../core/events.ts';
 import { validationErrorSchema } from '../error-schemas.ts';
-import { numericQuery } from './admin-users.ts';
 import { storedUserAgent } from './token.ts';
 
 /**
@@ -40,6 +39,12 @@ export function parseIsoTime(value: string | undefined, name: string): number | 
   const ms = ISO_8601.test(value) ? Date.parse(value) : Number.NaN;
   if (!Number.isFinite(ms)) throw new ValidationError([{ loc: ['query', name], msg: 'Input should be an ISO 8601 date-time, e.g. 2026-12-02T10:00:00Z', type: 'datetime_parsing' }]);
   return ms;
+}
+
+/** Query strings arrive as text: `limit` alone becomes a number (a username or cursor of digits stays text). */
+async function numericLimit(request: FastifyRequest): Promise<void> {
+  const query = request.query as Record<string, unknown>;
+  if (typeof query.limit === 'string' && /^-?\d{1,15}$/.test(query.limit)) query.limit = Number(query.limit);
 }
 
 interface EventsQuery {
@@ -75,7 +80,7 @@ export async function eventsRoutes(app: FastifyInstance): Promise<void> {
     '/events',
     {
       config: { auth: { scopes: ['admin'] } },
-      preValidation: numericQuery,
+      preValidation: numericLimit,
       schema: {
         summary: 'List audit events',
         description: 'Security events (logins, lockouts, refresh-token theft, ended sessions, account changes, key rotations), newest first. Pass `next_cursor` as `cursor` for the next page.',
