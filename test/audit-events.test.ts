@@ -6,7 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createTestContext, getWithToken, login, postForm, refresh, runCliWith, tempDir, type TestContext } from './helpers.ts';
+import { spawn } from 'node:child_process';
+import { builtBin } from './build.ts';
+import { createTestContext, getWithToken, login, postForm, refresh, runCliWith, tempDir, TEST_SECRET, type TestContext } from './helpers.ts';
 
 const ROOT = { username: 'root', password: 'root-password-1', scopes: ['me', 'admin'] } as const;
 const UA = 'audit-test/1.0';
@@ -316,6 +318,57 @@ describe('portcullis events (CLI)', () => {
       stop.abort();
       assert.equal(await following, 0);
       assert.deepEqual(out.trim().split('\n').map((l) => (JSON.parse(l) as PublicEvent).username), ['ann', 'ben', 'cat']);
+    } finally {
+      dir.remove();
+    }
+  });
+
+  test('keys rotate records key.rotated with the key ids only', async () => {
+    const dir = tempDir();
+    try {
+      const env = { DATABASE_URL: `sqlite:${dir.path}/keys.db`, PORTCULLIS_SECRET_KEY: TEST_SECRET, PORTCULLIS_TOKEN_ALGORITHM: 'EdDSA', PORTCULLIS_ARGON2_MEMORY: '1024', PORTCULLIS_ARGON2_TIME: '1', PORTCULLIS_ARGON2_PARALLELISM: '1' };
+      const rotated = await runCliWith(env, ['keys', 'rotate']);
+      assert.equal(rotated.code, 0, rotated.stderr);
+      const kid = /new signing key (\S+)/.exec(rotated.stdout)?.[1];
+      assert.ok(kid, rotated.stdout);
+      const listed = await runCliWith(env, ['events', '--type', 'key.rotated']);
+      const [event, ...rest] = listed.stdout.trim().split('\n').map((l) => JSON.parse(l) as PublicEvent);
+      assert.deepEqual(rest, []);
+      assert.equal(event!.actor, 'cli');
+      assert.equal(event!.detail.kid, kid);
+      assert.deepEqual(Object.keys(event!.detail).sort(), ['alg', 'kid', 'previous_kid']);
+      assert.ok(!listed.stdout.includes('PRIVATE') && !listed.stdout.includes(TEST_SECRET));
+    } finally {
+      dir.remove();
+    }
+  });
+
+  test('the built binary: events --follow prints an event stored after it started and ends with 0 on SIGINT', async () => {
+    const dir = tempDir();
+    try {
+      const env = { PATH: process.env.PATH, DATABASE_URL: `sqlite:${dir.path}/follow.db`, PORTCULLIS_ARGON2_MEMORY: '1024', PORTCULLIS_ARGON2_TIME: '1', PORTCULLIS_ARGON2_PARALLELISM: '1' };
+      assert.equal((await runCliWith(env as Record<string, string>, ['users', 'add', 'ann', '--password-stdin'], 'ann-password\n')).code, 0);
+      const child = spawn(process.execPath, [builtBin(), 'events', '--follow'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+      try {
+        const until = async (predicate: () => boolean): Promise<void> => {
+          for (const deadline = Date.now() + 20_000; !predicate(); await new Promise((r) => setTimeout(r, 20))) {
+            if (Date.now() > deadline) throw new Error(`not within 20 s; output: ${out}`);
+          }
+        };
+        await until(() => out.includes('"username":"ann"'));
+        assert.equal((await runCliWith(env as Record<string, string>, ['users', 'add', 'bea', '--password-stdin'], 'bea-password\n')).code, 0);
+        await until(() => out.includes('"username":"bea"'));
+        child.kill('SIGINT');
+        assert.deepEqual(await exited, { code: 0, signal: null });
+      } finally {
+        clearTimeout(killer);
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      }
     } finally {
       dir.remove();
     }
