@@ -291,6 +291,13 @@ describe('portcullis events (CLI)', () => {
       assert.equal(listed.code, 0, listed.stderr);
       const lines = listed.stdout.trim().split('\n').map((l) => JSON.parse(l) as PublicEvent);
       assert.deepEqual(lines.map((e) => [e.type, e.username, e.actor]), [['user.created', 'ann', 'cli'], ['user.created', 'ben', 'cli'], ['user.deleted', 'ann', 'cli']]);
+      // An import records user.created for each user it adds (not for the ones it skips), in the batch's transaction.
+      const { writeFileSync } = await import('node:fs');
+      writeFileSync(`${dir.path}/import.json`, JSON.stringify([{ username: 'ben', password: 'ben-password' }, { username: 'imp', password: 'imp-password' }]));
+      assert.equal((await runCliWith(env, ['users', 'import', `${dir.path}/import.json`])).code, 0);
+      const imported = await runCliWith(env, ['events', '--type', 'user.created']);
+      assert.deepEqual(imported.stdout.trim().split('\n').map((l) => JSON.parse(l) as PublicEvent).map((e) => [e.username, e.actor, e.detail]), [['ann', 'cli', { scopes: ['me'], disabled: false }], ['ben', 'cli', { scopes: ['me'], disabled: false }], ['imp', 'cli', { source: 'import' }]]);
+      assert.ok(!imported.stdout.includes('imp-password') && !imported.stdout.includes('$argon2'));
       const filtered = await runCliWith(env, ['events', '--type', 'user.created', '--user', 'ben']);
       assert.deepEqual(filtered.stdout.trim().split('\n').map((l) => (JSON.parse(l) as PublicEvent).username), ['ben']);
       assert.equal((await runCliWith(env, ['events', '--since', '2999-01-01T00:00:00Z'])).stdout, '');
@@ -312,12 +319,12 @@ describe('portcullis events (CLI)', () => {
           await new Promise((r) => setTimeout(r, 20));
         }
       };
-      await until(() => out.split('\n').filter(Boolean).length === 2, 10_000);
+      await until(() => out.split('\n').filter(Boolean).length === 3, 10_000);
       assert.equal((await runCliWith(env, ['users', 'add', 'cat', '--password-stdin'], 'cat-password\n')).code, 0);
       await until(() => out.includes('"username":"cat"'), 10_000);
       stop.abort();
       assert.equal(await following, 0);
-      assert.deepEqual(out.trim().split('\n').map((l) => (JSON.parse(l) as PublicEvent).username), ['ann', 'ben', 'cat']);
+      assert.deepEqual(out.trim().split('\n').map((l) => (JSON.parse(l) as PublicEvent).username), ['ann', 'ben', 'imp', 'cat']);
     } finally {
       dir.remove();
     }

@@ -155,6 +155,13 @@ for (const database of await testDatabases()) {
         assert.deepEqual((await store.listEvents({ limit: 1 })).map((e) => [e.sessionId, e.detail.reason]), [['d3', 'session_limit']]);
       });
 
+      test('createUsersIfAbsent stores one copy of its event per user it created, none for the skipped', async () => {
+        await store.createUser(newUser('fay'), NOW);
+        const result = await store.createUsersIfAbsent([newUser('FAY'), newUser('gil'), newUser('hal')], NOW, ev('user.created', NOW, { actor: 'cli', detail: { source: 'import' } }));
+        assert.deepEqual(result, { created: 2, skipped: ['FAY'] });
+        assert.deepEqual((await all()).map((e) => [e.username, e.actor, e.detail]).sort(), [['gil', 'cli', { source: 'import' }], ['hal', 'cli', { source: 'import' }]]);
+      });
+
       test('a user created with an event inside runOnce (one transaction already) is stored with it', async () => {
         await store.runOnce('seed', async (users) => {
           await users.createUser(newUser('eve'), NOW, ev('user.created', NOW, { username: 'eve' }));

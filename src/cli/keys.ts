@@ -11,8 +11,8 @@ import { eventFrom } from '../core/events.ts';
 import { describeKeys, keyRetentionMs } from '../core/signing-keys.ts';
 import { createSigningKeyStore } from '../store/signing-keys.ts';
 import type { CliIo } from './io.ts';
-import { CliError } from './io.ts';
-import { CLI_ACTOR, type WithRuntime } from './users.ts';
+import { CLI_ACTOR, CliError } from './io.ts';
+import type { WithRuntime } from './users.ts';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 

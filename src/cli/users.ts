@@ -5,15 +5,11 @@
 import { Command } from 'commander';
 import { assertKnownScopes } from '../core/scopes.ts';
 import { PortcullisError, ValidationError } from '../core/errors.ts';
-import type { EventContext } from '../core/events.ts';
 import type { Runtime } from '../runtime.ts';
 import type { CliIo } from './io.ts';
-import { CliError } from './io.ts';
+import { CLI_ACTOR, CliError } from './io.ts';
 import { importUsers, readImportFile } from './import.ts';
 import { readPassword } from './password-input.ts';
-
-/** Who the CLI's audit events (SPEC §9.2) name as the actor. */
-export const CLI_ACTOR: EventContext = Object.freeze({ actor: 'cli' });
 
 export type WithRuntime = <T>(fn: (runtime: Runtime) => Promise<T>) => Promise<T>;
 

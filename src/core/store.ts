@@ -174,9 +174,10 @@ export interface UserStore {
   createUser(user: NewUser, now: number, event?: NewAuditEvent): Promise<UserRecord>;
   /**
    * Creates each user whose username is free and skips the rest, atomically per user.
-   * Returns the usernames that were skipped as already present.
+   * Returns the usernames that were skipped as already present. With `created`, one copy of
+   * that event per user created (`username` set to theirs) is stored in the same transaction.
    */
-  createUsersIfAbsent(users: readonly NewUser[], now: number): Promise<{ created: number; skipped: string[] }>;
+  createUsersIfAbsent(users: readonly NewUser[], now: number, created?: NewAuditEvent): Promise<{ created: number; skipped: string[] }>;
   /**
    * Applies a patch; returns the updated user, or undefined when the id is unknown. `event`
    * is stored in the same transaction, only when the user was updated.

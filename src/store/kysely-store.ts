@@ -298,7 +298,7 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
         return toUser(row);
       }),
 
-    createUsersIfAbsent: (users, now) =>
+    createUsersIfAbsent: (users, now, createdEvent) =>
       guard(async () => {
         const skipped: string[] = [];
         let created = 0;
@@ -306,7 +306,8 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
         for (let i = 0; i < users.length; i += 500) {
           const chunk = users.slice(i, i + 500).map((u) => userRow(u, now));
           const inserted = await db.transaction().execute(async (trx) => {
-            const rows = await trx.insertInto('users').values(chunk).onConflict((oc) => oc.column('username_key').doNothing()).returning('username_key').execute();
+            const rows = await trx.insertInto('users').values(chunk).onConflict((oc) => oc.column('username_key').doNothing()).returning(['username_key', 'username']).execute();
+            if (createdEvent) await insertEvents(trx, rows.map((r) => ({ ...createdEvent, username: r.username })));
             return new Set(rows.map((r) => r.username_key));
           });
           for (const row of chunk) {
