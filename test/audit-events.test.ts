@@ -247,6 +247,10 @@ describe('audit events over HTTP', () => {
     }
   });
 
+  test('a username filter with NUL is a 422, never a 5xx (PostgreSQL refuses NUL in text)', async () => {
+    assert.equal((await call('GET', '/events?username=a%00b')).statusCode, 422);
+  });
+
   test('a username of digits is a username filter like any other', async () => {
     assert.equal((await call('POST', '/users', { username: '12345', password: 'digits-password' })).statusCode, 201);
     secrets.add('digits-password');

@@ -155,6 +155,12 @@ for (const database of await testDatabases()) {
         assert.deepEqual((await store.listEvents({ limit: 1 })).map((e) => [e.sessionId, e.detail.reason]), [['d3', 'session_limit']]);
       });
 
+      test('listEvents with a username no event can hold (NUL, a lone surrogate) finds nothing, on PostgreSQL too', async () => {
+        await store.appendEvents([ev('login.failed', NOW, { username: 'amy' })]);
+        assert.deepEqual(await store.listEvents({ username: 'a\u0000b', limit: 10 }), []);
+        assert.deepEqual(await store.listEvents({ username: '\ud800', limit: 10 }), []);
+      });
+
       test('createUsersIfAbsent stores one copy of its event per user it created, none for the skipped', async () => {
         await store.createUser(newUser('fay'), NOW);
         const result = await store.createUsersIfAbsent([newUser('FAY'), newUser('gil'), newUser('hal')], NOW, ev('user.created', NOW, { actor: 'cli', detail: { source: 'import' } }));

@@ -272,7 +272,8 @@ export interface EventStore {
   appendEvents(events: readonly NewAuditEvent[]): Promise<void>;
   /**
    * Up to `query.limit` events matching every filter given, newest first (by time, then id,
-   * both descending); `before` continues after a page's last event. [] when none match.
+   * both descending); `before` continues after a page's last event. [] when none match (also
+   * for a username no stored event can hold: NUL, a lone surrogate).
    */
   listEvents(query: EventQuery): Promise<StoredEvent[]>;
   /** Deletes up to `limit` of the oldest events with a time before `before`; returns how many. */

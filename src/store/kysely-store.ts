@@ -555,6 +555,8 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
 
     listEvents: (query: EventQuery) =>
       guard(async () => {
+        // No stored name holds NUL or a lone surrogate (eventText); PostgreSQL would refuse the query.
+        if ((query.username !== undefined && textProblem(query.username)) || (query.type !== undefined && textProblem(query.type))) return [];
         let q = db.selectFrom('events').selectAll();
         if (query.type !== undefined) q = q.where('type', '=', query.type);
         if (query.username !== undefined) q = q.where('username', '=', query.username);
