@@ -38,6 +38,8 @@ export interface Config {
   addressMaxLogins: number;
   /** `PORTCULLIS_MAX_SESSIONS`: live sessions per user; a login beyond it ends the least recently used. */
   maxSessions: number;
+  /** `PORTCULLIS_EVENT_RETENTION`: days audit events are kept; older ones are pruned (SPEC §9.2, §9.4). */
+  eventRetention: number;
   /** `PORTCULLIS_ISSUER`; undefined: the issuer is each request's origin (`core/issuer.ts`). */
   issuer: string | undefined;
   scopes: ScopeCatalog;
@@ -86,6 +88,8 @@ function int(env: Env, setting: WholeNumberSetting, fallback = setting.default):
 
 /** Server-only: seconds in-flight requests get after SIGTERM/SIGINT (no `createAuthService` option). */
 const SHUTDOWN_GRACE: WholeNumberSetting = Object.freeze({ env: 'PORTCULLIS_SHUTDOWN_GRACE', default: 10, min: 1, max: 3600 });
+/** Days audit events are kept (SPEC §9.2); pruning (SPEC §9.4) removes older ones. */
+const EVENT_RETENTION: WholeNumberSetting = Object.freeze({ env: 'PORTCULLIS_EVENT_RETENTION', default: 90, min: 1, max: 36_500 });
 
 function port(name: string, raw: string | number): number {
   const n = typeof raw === 'number' ? raw : /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
@@ -180,6 +184,7 @@ export function loadConfig(options: { env?: Env; flags?: ConfigFlags } = {}): Re
     addressMaxFailures: int(env, DEFAULTS.addressMaxFailures),
     addressMaxLogins: int(env, DEFAULTS.addressMaxLogins),
     maxSessions: int(env, DEFAULTS.maxSessions),
+    eventRetention: int(env, EVENT_RETENTION),
     // SPEC §1: unset, the default must not depend on how this process listens.
     issuer: env.PORTCULLIS_ISSUER || undefined,
     scopes: parseScopes(env.PORTCULLIS_SCOPES),

@@ -8,7 +8,7 @@
  */
 import type { AuthService } from './core/auth-service.ts';
 import { createAuthService } from './core/auth-service.ts';
-import { sessionPruneSteps, type PruneStep } from './core/housekeeping.ts';
+import { eventPruneStep, sessionPruneSteps, type PruneStep } from './core/housekeeping.ts';
 import type { Clock } from './core/clock.ts';
 import type { Config } from './config.ts';
 import type { AuthObserver } from './core/observer.ts';
@@ -110,7 +110,10 @@ export async function openRuntime(
       service,
       keyRing,
       migrationNotices,
-      pruneSteps: () => [...sessionPruneSteps(store, { accessTokenTtl: config.accessTokenTtl, refreshTokenTtl: config.refreshTokenTtl, ...(options.clock ? { clock: options.clock } : {}) })],
+      pruneSteps: () => [
+        ...sessionPruneSteps(store, { accessTokenTtl: config.accessTokenTtl, refreshTokenTtl: config.refreshTokenTtl, ...(options.clock ? { clock: options.clock } : {}) }),
+        eventPruneStep(store, { retentionDays: config.eventRetention, ...(options.clock ? { clock: options.clock } : {}) }),
+      ],
       close: async () => {
         ring?.close();
         await closeRedis();

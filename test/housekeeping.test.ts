@@ -127,6 +127,11 @@ describe('housekeeping in the service and the CLI', () => {
     const user = await store.createUser({ username: 'jane', passwordHash: 'x', scopes: ['me'] }, Date.now());
     await insertEndedSessions(store, user.id, 3, Date.now() - 90 * DAY);
     await store.createSession({ id: 'live', userId: user.id, scopes: ['me'], createdAt: Date.now(), expiresAt: Date.now() + DAY, clientAddress: null, userAgent: null, clientId: null }, 'rt-live');
+    // Audit events are kept PORTCULLIS_EVENT_RETENTION days (90 by default, SPEC §9.2).
+    await store.appendEvents([
+      { type: 'user.created', time: Date.now() - 91 * DAY, actor: 'cli', username: 'old' },
+      { type: 'user.created', time: Date.now() - 89 * DAY, actor: 'cli', username: 'recent' },
+    ]);
     return store;
   }
 
@@ -137,10 +142,12 @@ describe('housekeeping in the service and the CLI', () => {
     assert.deepEqual(JSON.parse(result.stdout), {
       sessions: { deleted: 3, batches: 1, complete: true },
       refresh_tokens: { deleted: 0, batches: 1, complete: true },
+      events: { deleted: 1, batches: 1, complete: true },
     });
     const store = await openStore(env.DATABASE_URL!);
     try {
       assert.equal(await count(store, 'sessions'), 1);
+      assert.deepEqual((await store.listEvents({ limit: 10 })).map((e) => e.username), ['recent'], 'the event within the retention stays');
       assert.notEqual(await store.getAuthState('live'), undefined);
     } finally {
       await store.close();

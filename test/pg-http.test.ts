@@ -14,8 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { pgServerOrSkip } from './pg.ts';
 
-/** The token endpoint, bearer checks, refresh rotation, revocation, sessions, admin API, NUL input and username folding. */
-const HTTP_FILES = ['token', 'bearer', 'refresh', 'revocation', 'sessions', 'admin-users', 'login-limiter', 'nul-input', 'usernames'];
+/** The token endpoint, bearer checks, refresh rotation, revocation, sessions, admin API, NUL input, username folding and audit events. */
+const HTTP_FILES = ['token', 'bearer', 'refresh', 'revocation', 'sessions', 'admin-users', 'login-limiter', 'nul-input', 'usernames', 'audit-events'];
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const tsxCli = createRequire(import.meta.url).resolve('tsx/cli');

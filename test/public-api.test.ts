@@ -40,6 +40,8 @@ const EXPECTED: Record<Exclude<Entry, 'portcullis'>, string[]> = {
     'LoginCounter', 'LoginLimits', 'createLoginLimiter', 'createMemoryLoginCounter',
     // signing keys
     'openKeyRing', 'KeyRing', 'KeyRingOptions', 'SigningKeyStore', 'SigningKeyRecord',
+    // audit events (SPEC §9.2)
+    'EventStore', 'EVENT_TYPES', 'EventContext', 'EventPage', 'EventPageRequest', 'EventPosition', 'EventQuery', 'EventType', 'NewAuditEvent', 'PublicEvent', 'StoredEvent',
   ],
   'portcullis/fastify': ['portcullis', 'PortcullisPluginOptions', 'AuthRequirement', 'DEFAULT_SECURITY_SCHEME', 'oauth2SecurityScheme', 'renderError'],
   'portcullis/store': ['openStore', 'openDatabase', 'Database', 'createKyselyStore', 'KyselyStore', 'KyselyStoreOptions', 'Schema', 'createDatabaseLoginLimiter', 'createSigningKeyStore'],
@@ -116,7 +118,7 @@ test("the service's face is its operations, never its parts (issue 9): no store,
   const members = checker.getDeclaredTypeOfSymbol(service).getProperties().map((p) => p.name).sort();
   assert.deepEqual(members, [
     'accessTokenTtl', 'authenticate', 'changePassword', 'clock', 'createUser', 'deleteUser', 'endSession', 'getUser', 'hashPassword',
-    'hashingStats', 'isUnavailable', 'issuer', 'issuerFor', 'jwks', 'listSessions', 'listUsers', 'logout', 'maxSessions', 'observer', 'passwordGrant',
+    'hashingStats', 'isUnavailable', 'issuer', 'issuerFor', 'jwks', 'listSessions', 'listUsers', 'listEvents', 'logout', 'maxSessions', 'observer', 'passwordGrant',
     'ping', 'refreshGrant', 'refreshHashClasses', 'refreshReuseGrace', 'refreshTokenTtl', 'revokeToken', 'scopes', 'updateUser', 'warm',
   ].sort());
 });

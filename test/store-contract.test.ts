@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { ConflictError, StoreUnavailableError } from '../src/core/errors.ts';
+import type { NewAuditEvent } from '../src/core/events.ts';
 import type { NewSession, NewUser, StoreChange } from '../src/core/store.ts';
 import { openStore, type KyselyStore } from '../src/store/index.ts';
 import { tempDir } from './helpers.ts';
@@ -86,6 +87,102 @@ for (const database of await testDatabases()) {
     afterEach(async () => {
       for (const s of opened) await s.close().catch(() => {});
       await scratch.drop();
+    });
+
+    describe('audit events (SPEC §9.2)', () => {
+      const ev = (type: NewAuditEvent['type'], time: number, extra: Partial<NewAuditEvent> = {}): NewAuditEvent => ({ type, time, actor: 'system', ...extra });
+      const all = () => store.listEvents({ limit: 1000 });
+
+      test('appendEvents stores every field; listEvents gives them newest first (time, then id) with each filter', async () => {
+        await store.appendEvents([
+          ev('login.failed', NOW, { username: 'amy', address: '10.0.0.1', userAgent: 'ua', clientId: 'cli-1', actor: 'amy', detail: { reason: 'invalid_credentials' } }),
+          ev('login.succeeded', NOW + 1000, { username: 'amy', sessionId: 's1' }),
+          ev('login.failed', NOW + 2000, { username: 'bob', detail: { reason: 'inactive' } }),
+          ev('login.failed', NOW + 2000, { username: 'bob', detail: { reason: 'invalid_request' } }),
+        ]);
+        const events = await all();
+        assert.deepEqual(events.map((e) => e.time), [NOW + 2000, NOW + 2000, NOW + 1000, NOW]);
+        assert.ok(events[0]!.id > events[1]!.id, 'same time: larger id first');
+        assert.deepEqual(
+          { ...events[3], id: undefined },
+          { id: undefined, time: NOW, type: 'login.failed', username: 'amy', clientId: 'cli-1', sessionId: null, address: '10.0.0.1', userAgent: 'ua', actor: 'amy', detail: { reason: 'invalid_credentials' } },
+        );
+        assert.deepEqual(events[2]!.detail, {});
+        assert.equal((await store.listEvents({ type: 'login.failed', limit: 10 })).length, 3);
+        assert.deepEqual((await store.listEvents({ username: 'amy', limit: 10 })).map((e) => e.type), ['login.succeeded', 'login.failed']);
+        assert.deepEqual((await store.listEvents({ since: NOW + 1000, until: NOW + 1000, limit: 10 })).map((e) => e.sessionId), ['s1']);
+        assert.deepEqual(await store.listEvents({ type: 'user.deleted', limit: 10 }), []);
+      });
+
+      test('listEvents pages with `before` (time, then id) without skipping or repeating events of the same time', async () => {
+        await store.appendEvents(Array.from({ length: 7 }, (_, i) => ev('user.updated', NOW + (i < 4 ? 0 : i), { username: `u${i}` })));
+        const expected = (await all()).map((e) => e.id);
+        const seen: string[] = [];
+        let before: { time: number; id: string } | undefined;
+        for (let pages = 0; pages < 10; pages++) {
+          const page = await store.listEvents({ limit: 2, before });
+          if (page.length === 0) break;
+          seen.push(...page.map((e) => e.id));
+          before = { time: page.at(-1)!.time, id: page.at(-1)!.id };
+        }
+        assert.deepEqual(seen, expected);
+        assert.equal(seen.length, 7);
+      });
+
+      test('a write carries its event in the same transaction: none when the write does nothing or fails', async () => {
+        const user = await store.createUser(newUser('cora'), NOW, ev('user.created', NOW, { username: 'cora' }));
+        await assert.rejects(store.createUser(newUser('CORA'), NOW, ev('user.created', NOW, { username: 'CORA' })), ConflictError);
+        assert.equal(await store.updateUser('no-such-id', { fullName: 'x' }, NOW, ev('user.updated', NOW)), undefined);
+        await store.updateUser(user.id, { fullName: 'Cora' }, NOW, ev('user.updated', NOW + 1, { username: 'cora', detail: { fields: ['full_name'] } }));
+        assert.equal(await store.deleteUser('no-such-id', ev('user.deleted', NOW)), false);
+        assert.deepEqual((await all()).map((e) => [e.type, e.username]), [['user.updated', 'cora'], ['user.created', 'cora']]);
+        assert.equal(await store.deleteUser(user.id, ev('user.deleted', NOW + 2, { username: 'cora' })), true);
+        assert.equal((await all())[0]!.type, 'user.deleted');
+      });
+
+      test('ending sessions stores one session.ended per session actually ended, with its id', async () => {
+        const user = await store.createUser(newUser('dora'), NOW);
+        for (const id of ['d1', 'd2', 'd3']) await store.createSession(newSession(id, user.id), `rt-${id}`);
+        const ended = (reason: string, time = NOW + 5) => ev('session.ended', time, { username: 'dora', detail: { reason } });
+        assert.equal(await store.revokeSession('d1', NOW + 5, ended('logout')), true);
+        assert.equal(await store.revokeSession('d1', NOW + 5, ended('logout')), false);
+        assert.equal(await store.revokeUserSessions(user.id, NOW + 5, 'd3', ended('password_changed')), 1);
+        const events = await all();
+        assert.deepEqual(events.map((e) => [e.sessionId, e.detail.reason]).sort(), [['d1', 'logout'], ['d2', 'password_changed']]);
+        // Over the cap: the evicted sessions get their events in the login's transaction.
+        const evicted = await store.createSession(newSession('d4', user.id, { createdAt: NOW + 6 }), 'rt-d4', { maxSessions: 1, ended: ended('session_limit', NOW + 6) });
+        assert.deepEqual(evicted, ['d3']);
+        assert.deepEqual((await store.listEvents({ limit: 1 })).map((e) => [e.sessionId, e.detail.reason]), [['d3', 'session_limit']]);
+      });
+
+      test('listEvents with a username no event can hold (NUL, a lone surrogate) finds nothing, on PostgreSQL too', async () => {
+        await store.appendEvents([ev('login.failed', NOW, { username: 'amy' })]);
+        assert.deepEqual(await store.listEvents({ username: 'a\u0000b', limit: 10 }), []);
+        assert.deepEqual(await store.listEvents({ username: '\ud800', limit: 10 }), []);
+      });
+
+      test('createUsersIfAbsent stores one copy of its event per user it created, none for the skipped', async () => {
+        await store.createUser(newUser('fay'), NOW);
+        const result = await store.createUsersIfAbsent([newUser('FAY'), newUser('gil'), newUser('hal')], NOW, ev('user.created', NOW, { actor: 'cli', detail: { source: 'import' } }));
+        assert.deepEqual(result, { created: 2, skipped: ['FAY'] });
+        assert.deepEqual((await all()).map((e) => [e.username, e.actor, e.detail]).sort(), [['gil', 'cli', { source: 'import' }], ['hal', 'cli', { source: 'import' }]]);
+      });
+
+      test('a user created with an event inside runOnce (one transaction already) is stored with it', async () => {
+        await store.runOnce('seed', async (users) => {
+          await users.createUser(newUser('eve'), NOW, ev('user.created', NOW, { username: 'eve' }));
+        });
+        assert.deepEqual((await all()).map((e) => e.username), ['eve']);
+      });
+
+      test('pruneEvents deletes at most `limit` of the events older than `before`, oldest first', async () => {
+        await store.appendEvents(Array.from({ length: 5 }, (_, i) => ev('login.failed', NOW + i * DAY)));
+        assert.equal(await store.pruneEvents(NOW + 3 * DAY, 2), 2);
+        assert.deepEqual((await all()).map((e) => e.time), [NOW + 4 * DAY, NOW + 3 * DAY, NOW + 2 * DAY]);
+        assert.equal(await store.pruneEvents(NOW + 3 * DAY, 100), 1);
+        assert.equal(await store.pruneEvents(NOW + 3 * DAY, 100), 0);
+        assert.equal((await all()).length, 2);
+      });
     });
 
     describe('migrate', () => {

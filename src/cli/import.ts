@@ -14,13 +14,14 @@
  */
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
+import { eventFrom } from '../core/events.ts';
 import type { NewUser } from '../core/store.ts';
 import { DEFAULT_USER_SCOPES } from '../core/scopes.ts';
 import { accountIssues, type NewAccount } from '../core/users.ts';
 import { normalizeUsername, usernameKey } from '../core/username.ts';
 import type { Runtime } from '../runtime.ts';
 import { parseCsv } from './csv.ts';
-import { CliError, type CliIo } from './io.ts';
+import { CLI_ACTOR, CliError, type CliIo } from './io.ts';
 
 /** The columns of SPEC §6; `hashed_password` (the FastAPI tutorial's name) also means `password_hash`. */
 export const IMPORT_COLUMNS = ['username', 'email', 'full_name', 'disabled', 'scopes', 'password', 'password_hash'] as const;
@@ -234,7 +235,9 @@ export async function importUsers(runtime: Runtime, rows: readonly ImportRow[], 
     if (pending.length === 0) return;
     const batch = pending;
     pending = [];
-    const { created, skipped } = await store.createUsersIfAbsent(batch, service.clock());
+    const now = service.clock();
+    // SPEC §9.2: one user.created per imported user, in the batch's transaction (detail: `import`, never the hash).
+    const { created, skipped } = await store.createUsersIfAbsent(batch, now, eventFrom('user.created', now, CLI_ACTOR, { detail: { source: 'import' } }));
     summary.added += created;
     summary.skipped += skipped.length;
     done += batch.length;

@@ -2,6 +2,10 @@
  * The CLI's streams and environment, passed in so commands are tested in-process.
  */
 import type { Readable, Writable } from 'node:stream';
+import type { EventContext } from '../core/events.ts';
+
+/** Who the CLI's audit events (SPEC §9.2) name as the actor. */
+export const CLI_ACTOR: EventContext = Object.freeze({ actor: 'cli' });
 
 /**
  * The streams and environment a CLI command runs with, passed in so commands are tested in-process.
@@ -14,6 +18,8 @@ export interface CliIo {
   stdout: Writable & { isTTY?: boolean; columns?: number };
   stderr: Writable & { isTTY?: boolean };
   env: Record<string, string | undefined>;
+  /** Ends `events --follow` when aborted; absent, SIGINT ends it (tests pass their own). */
+  stop?: AbortSignal | undefined;
 }
 
 /**

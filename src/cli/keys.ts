@@ -7,10 +7,11 @@
  * await runCli(['keys', 'rotate'], io);
  */
 import { Command } from 'commander';
+import { eventFrom } from '../core/events.ts';
 import { describeKeys, keyRetentionMs } from '../core/signing-keys.ts';
 import { createSigningKeyStore } from '../store/signing-keys.ts';
 import type { CliIo } from './io.ts';
-import { CliError } from './io.ts';
+import { CLI_ACTOR, CliError } from './io.ts';
 import type { WithRuntime } from './users.ts';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -24,11 +25,13 @@ export function keysCommand(io: CliIo, withRuntime: WithRuntime): Command {
     .command('rotate')
     .description('sign new tokens with a new key from now on; the previous key verifies until its tokens expire')
     .action(async () => {
-      await withRuntime(async ({ service, config, keyRing: ring }) => {
+      await withRuntime(async ({ service, config, keyRing: ring, store }) => {
         if (!ring) {
           throw new CliError('tokens are signed with HS256 and the secret key, which has no key pairs to rotate; set PORTCULLIS_TOKEN_ALGORITHM to EdDSA, ES256 or RS256');
         }
         const { current, previous } = await ring.rotate();
+        // SPEC §9.2: the key ids only, never key material.
+        await store.appendEvents([eventFrom('key.rotated', service.clock(), CLI_ACTOR, { detail: { kid: current.kid, alg: current.alg, previous_kid: previous?.kid ?? null } })]);
         out(`new signing key ${current.kid} (${current.alg}) signs every new token from now on`);
         if (previous) {
           const until = service.clock() + keyRetentionMs(config.accessTokenTtl);

@@ -7,7 +7,7 @@ import { assertKnownScopes } from '../core/scopes.ts';
 import { PortcullisError, ValidationError } from '../core/errors.ts';
 import type { Runtime } from '../runtime.ts';
 import type { CliIo } from './io.ts';
-import { CliError } from './io.ts';
+import { CLI_ACTOR, CliError } from './io.ts';
 import { importUsers, readImportFile } from './import.ts';
 import { readPassword } from './password-input.ts';
 
@@ -42,7 +42,7 @@ export function usersCommand(io: CliIo, withRuntime: WithRuntime): Command {
       await withRuntime(async ({ service }) => {
         const scopes = scopeList(opts.scopes);
         if (scopes) assertKnownScopes(scopes, service.scopes);
-        const user = await service.createUser({ username: name, password, email: opts.email, fullName: opts.fullName, scopes, disabled: opts.disabled });
+        const user = await service.createUser({ username: name, password, email: opts.email, fullName: opts.fullName, scopes, disabled: opts.disabled }, CLI_ACTOR);
         out(`created user ${user.username} (scopes: ${user.scopes.join(' ') || 'none'}${user.disabled ? ', disabled' : ''})`);
       });
     });
@@ -75,7 +75,7 @@ export function usersCommand(io: CliIo, withRuntime: WithRuntime): Command {
       .action(async (name: string) => {
         await withRuntime(async ({ service }) => {
           const user = await service.getUser(name);
-          await service.updateUser(user.id, { disabled });
+          await service.updateUser(user.id, { disabled }, undefined, CLI_ACTOR);
           out(`${disabled ? 'disabled' : 'enabled'} user ${user.username}`);
         });
       });
@@ -87,7 +87,7 @@ export function usersCommand(io: CliIo, withRuntime: WithRuntime): Command {
     .action(async (name: string) => {
       await withRuntime(async ({ service }) => {
         const user = await service.getUser(name);
-        await service.deleteUser(user.id);
+        await service.deleteUser(user.id, CLI_ACTOR);
         out(`deleted user ${user.username}`);
       });
     });
@@ -100,7 +100,7 @@ export function usersCommand(io: CliIo, withRuntime: WithRuntime): Command {
       await withRuntime(async ({ service }) => {
         const user = await service.getUser(name);
         const password = await readPassword(io, { fromStdin: opts.passwordStdin === true, confirm: true });
-        await service.updateUser(user.id, { password });
+        await service.updateUser(user.id, { password }, undefined, CLI_ACTOR);
         out(`password set for ${user.username}; their sessions were ended`);
       });
     });
@@ -114,7 +114,7 @@ export function usersCommand(io: CliIo, withRuntime: WithRuntime): Command {
           if (verb === 'grant') assertKnownScopes(scopes, service.scopes);
           const user = await service.getUser(name);
           const next = verb === 'grant' ? [...new Set([...user.scopes, ...scopes])] : user.scopes.filter((s) => !scopes.includes(s));
-          const updated = await service.updateUser(user.id, { scopes: next });
+          const updated = await service.updateUser(user.id, { scopes: next }, undefined, CLI_ACTOR);
           out(`${updated.username} now holds: ${updated.scopes.join(' ') || '(no scopes)'}`);
         });
       });

@@ -15,11 +15,12 @@ import { createAuthenticator, type Principal } from './authenticate.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { DEFAULTS, wholeNumber } from './defaults.ts';
 import { ConfigError } from './errors.ts';
+import { eventFrom, eventText, listEventPage, type EventContext, type EventPage, type EventPageRequest, type NewAuditEvent } from './events.ts';
 import { issuerInEffect } from './issuer.ts';
 import { hashClassOfPrefix } from './hash-params.ts';
 import type { KeyRing } from './key-ring.ts';
 import { createLoginLimiter, unlimitedLoginLimiter, type LoginLimiter } from './login-limiter.ts';
-import { createObserver, loginOutcomeOf, type AuthObserver } from './observer.ts';
+import { createObserver, loginOutcomeOf, type AuthObserver, type LoginOutcome } from './observer.ts';
 import { createPasswordHasher, type Argon2Params } from './password.ts';
 import { changePassword, type PasswordChange } from './password-change.ts';
 import { passwordGrant, type ClientContext, type TokenResponse } from './password-grant.ts';
@@ -94,15 +95,17 @@ export interface AuthService {
   /** The refresh grant (RFC 6749 §6): rotates the refresh token (see `refresh-grant.ts`). */
   refreshGrant(input: { refreshToken: string; scope: string | undefined; client: ClientContext }): Promise<TokenResponse>;
   /** Ends the session of an access or refresh token (RFC 7009); unknown tokens are ignored. */
-  revokeToken(input: { token: string; tokenTypeHint?: string | undefined }): Promise<boolean>;
+  revokeToken(input: { token: string; tokenTypeHint?: string | undefined }, context?: EventContext): Promise<boolean>;
   /** One page (default: the first 50) of the user's live sessions, newest first, `current` marking `currentSessionId`, with their total. */
   listSessions(userId: string, currentSessionId?: string, page?: PageRequest): Promise<{ items: SessionView[]; total: number }>;
   /** Ends one of the user's own live sessions; NotFoundError for any other id. */
-  endSession(userId: string, sessionId: string): Promise<void>;
+  endSession(userId: string, sessionId: string, context?: EventContext): Promise<void>;
   /** Ends the given (the caller's) session. */
-  logout(sessionId: string): Promise<void>;
+  logout(sessionId: string, context?: EventContext): Promise<void>;
   /** Self-service password change: checks the current password, keeps only the caller's session. */
-  changePassword(input: PasswordChange): Promise<void>;
+  changePassword(input: PasswordChange, context?: EventContext): Promise<void>;
+  /** One page of audit events (SPEC §9.2), newest first; a bad cursor is a ValidationError (422). */
+  listEvents(request: EventPageRequest): Promise<EventPage>;
   /**
    * The bearer check (SPEC §2.2, RFC 6750): verifies the access token (re-reading stored
    * signing keys for a token of a key another process rotated in), then checks that its
@@ -123,14 +126,15 @@ export interface AuthService {
   authenticate(token: string, requiredScopes?: readonly string[]): Principal | Promise<Principal>;
   /** The public keys that verify tokens (RFC 7517); `{"keys": []}` under HS256. */
   jwks(): Jwks;
-  createUser(input: NewAccount): Promise<UserRecord>;
-  updateUser(userId: string, changes: AccountChanges, keepSessionId?: string): Promise<UserRecord>;
+  /** `context` says who asked, for the audit events (SPEC §9.2); `system` when absent. */
+  createUser(input: NewAccount, context?: EventContext): Promise<UserRecord>;
+  updateUser(userId: string, changes: AccountChanges, keepSessionId?: string, context?: EventContext): Promise<UserRecord>;
   /** One page of the users, ordered by username (case-insensitively), and how many there are in all. */
   listUsers(page: PageRequest): Promise<{ items: UserRecord[]; total: number }>;
   /** The user of this username (compared as usernames are, RFC 8265); NotFoundError when there is none. */
   getUser(username: string): Promise<UserRecord>;
   /** Deletes a user with their sessions and refresh tokens, atomically; false when there was no such user. */
-  deleteUser(userId: string): Promise<boolean>;
+  deleteUser(userId: string, context?: EventContext): Promise<boolean>;
   /**
    * Hashes a password as new accounts get it (argon2id with the service's cost), sharing the
    * hashing slots with logins; for imports and seeding that store users themselves.
@@ -155,7 +159,7 @@ export interface AuthService {
    */
   refreshHashClasses(): Promise<void>;
   /** Deletes a user and ends their sessions; false when there was no such user. */
-  deleteUser(userId: string): Promise<boolean>;
+  deleteUser(userId: string, context?: EventContext): Promise<boolean>;
 }
 
 /**
@@ -171,6 +175,17 @@ export interface HashingStats {
   readonly verifications: number;
   /** Verifications per hash class (`hashClassName`). */
   readonly verifiedClasses: ReadonlyMap<string, number>;
+}
+
+/** The `sid` claim of an access token this service just issued (read, not verified: it is our own). */
+function sessionIdOf(accessToken: string): string | null {
+  try {
+    const payload: unknown = JSON.parse(Buffer.from(accessToken.split('.')[1] ?? '', 'base64url').toString('utf8'));
+    const sid = (payload as { sid?: unknown } | null)?.sid;
+    return typeof sid === 'string' ? sid : null;
+  } catch {
+    return null;
+  }
 }
 
 /** How often logins re-read the hash classes in use (an import by another process shows within this). */
@@ -268,18 +283,37 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
   const rotationKey = deriveRotationKey(options.secretKey);
   const refreshDeps = { store, tokens, scopes, refreshTokenTtl, refreshReuseGrace, rotationKey, clock, observer };
   const sessionDeps = { store, tokens, hasher, limiter, scopes, clock, observer };
-  // Every attempt is counted once, by the outcome its grant decided (SPEC §9.1).
+  // SPEC §9.2: a login has no transaction of its own to share, so its event is appended once
+  // the attempt is decided. An audit write that fails does not change the login's answer.
+  const recordLogin = async (input: Parameters<AuthService['passwordGrant']>[0], outcome: LoginOutcome, sessionId: string | null = null): Promise<void> => {
+    const username = eventText(input.username);
+    const context = { actor: username ?? 'system', address: input.client.address, userAgent: input.client.userAgent, clientId: input.client.clientId };
+    const event: NewAuditEvent =
+      outcome === 'success'
+        ? eventFrom('login.succeeded', clock(), context, { username, sessionId })
+        : eventFrom(outcome === 'locked' ? 'login.locked' : 'login.failed', clock(), context, { username, detail: outcome === 'locked' ? {} : { reason: outcome } });
+    try {
+      await store.appendEvents([event]);
+    } catch {
+      // The database is away: the attempt's answer stands (the login itself needed the database).
+    }
+  };
+  // Every attempt is counted once, by the outcome its grant decided (SPEC §9.1), and recorded once (SPEC §9.2).
   const observedPasswordGrant = async (input: Parameters<AuthService['passwordGrant']>[0]): Promise<TokenResponse> => {
     let body: TokenResponse;
     try {
       body = await passwordGrant(grantDeps, input);
     } catch (error) {
       const outcome = loginOutcomeOf(error);
-      if (outcome) observer.loginAttempt(outcome);
+      if (outcome) {
+        observer.loginAttempt(outcome);
+        await recordLogin(input, outcome);
+      }
       throw error;
     }
     observer.loginAttempt('success');
     observer.tokensIssued('password');
+    await recordLogin(input, 'success', sessionIdOf(body.access_token));
     return body;
   };
   const observedRefreshGrant = async (input: Parameters<AuthService['refreshGrant']>[0]): Promise<TokenResponse> => {
@@ -303,16 +337,17 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
       return freshKeys(() => observedPasswordGrant(input));
     },
     refreshGrant: (input) => freshKeys(() => observedRefreshGrant(input)),
-    revokeToken: (input) => revokeToken(sessionDeps, input),
+    revokeToken: (input, context) => revokeToken(sessionDeps, input, context),
     listSessions: (userId, current, page) => listSessions(sessionDeps, userId, current, page),
-    endSession: (userId, sessionId) => endSession(sessionDeps, userId, sessionId),
-    logout: (sessionId) => logout(sessionDeps, sessionId),
-    changePassword: (input) => changePassword(sessionDeps, input),
+    endSession: (userId, sessionId, context) => endSession(sessionDeps, userId, sessionId, context),
+    logout: (sessionId, context) => logout(sessionDeps, sessionId, context),
+    changePassword: (input, context) => changePassword(sessionDeps, input, context),
+    listEvents: (request) => listEventPage(store, request),
     // The authenticator's own function: no wrapper on the hot path.
     authenticate: authenticator.authenticate,
     jwks: () => (keyRing ? keyRing.jwks() : publicJwks(staticKeys)),
-    createUser: (input) => createUserAccount(accountDeps, input),
-    updateUser: (userId, changes, keep) => updateUserAccount(accountDeps, userId, changes, keep),
+    createUser: (input, context) => createUserAccount(accountDeps, input, context),
+    updateUser: (userId, changes, keep, context) => updateUserAccount(accountDeps, userId, changes, keep, context),
     listUsers: (page) => store.listUsers(page),
     getUser: (username) => requireUser(store, username),
     hashPassword: (password) => hasher.hash(password),
@@ -327,6 +362,6 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     },
     refreshHashClasses,
     // Sessions and refresh tokens go with the user, atomically (Store.deleteUser), counted as ended.
-    deleteUser: (userId) => deleteUserAccount(accountDeps, userId),
+    deleteUser: (userId, context) => deleteUserAccount(accountDeps, userId, context),
   } satisfies AuthService);
 }

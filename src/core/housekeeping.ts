@@ -124,6 +124,18 @@ export function sessionPruneSteps(store: Store, options: { accessTokenTtl: numbe
 }
 
 /**
+ * The prune step for audit events (SPEC §9.2): events older than `retentionDays` go.
+ *
+ * @example
+ * runPrune([...sessionPruneSteps(store, ttls), eventPruneStep(store, { retentionDays: 90 })]);
+ */
+export function eventPruneStep(store: Store, options: { retentionDays: number; clock?: Clock }): PruneStep {
+  const clock = options.clock ?? systemClock;
+  const retentionMs = options.retentionDays * 86_400_000;
+  return { name: 'events', run: (limit) => store.pruneEvents(clock() - retentionMs, limit) };
+}
+
+/**
  * A periodic pruner: the first pass after a jittered delay, then one every `intervalMs`
  * (± 10 %), never two at once in one process. Timers are unref'd (they keep no process
  * alive). Errors are handed to `onError` and the next pass tries again.

@@ -32,6 +32,18 @@ export {
 export { openKeyRing, type KeyRing, type KeyRingOptions } from './key-ring.ts';
 export { createLoginLimiter, createMemoryLoginCounter, unlimitedLoginLimiter, type LoginCounter, type LoginLimiter, type LoginLimits } from './login-limiter.ts';
 export type { Argon2Params } from './password.ts';
+export {
+  EVENT_TYPES,
+  type EventContext,
+  type EventPage,
+  type EventPageRequest,
+  type EventPosition,
+  type EventQuery,
+  type EventType,
+  type NewAuditEvent,
+  type PublicEvent,
+  type StoredEvent,
+} from './events.ts';
 export type { PasswordChange } from './password-change.ts';
 export type { ClientContext, TokenResponse } from './password-grant.ts';
 export { DEFAULT_SCOPES, DEFAULT_USER_SCOPES, type ScopeCatalog } from './scopes.ts';
@@ -39,6 +51,7 @@ export type { SessionView } from './sessions.ts';
 export type { SigningKeyRecord, SigningKeyStore } from './signing-keys.ts';
 export type {
   AuthState,
+  EventStore,
   NewRefreshToken,
   NewSession,
   NewUser,

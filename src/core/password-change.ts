@@ -7,6 +7,7 @@
  * await changePassword(deps, { user, sessionId: principal.sessionId, currentPassword, newPassword, address });
  */
 import { IncorrectPasswordError, NotFoundError, ValidationError } from './errors.ts';
+import type { EventContext } from './events.ts';
 import { verifyFairly } from './password-grant.ts';
 import { passwordProblem } from './password-rules.ts';
 import type { SessionDeps } from './sessions.ts';
@@ -35,7 +36,7 @@ export interface PasswordChange {
  * session of the user (SPEC §2.2). A wrong current password counts as a failed login for the
  * limiter (SPEC §4), so a stolen access token cannot be used to guess the password at speed.
  */
-export async function changePassword(deps: SessionDeps, input: PasswordChange): Promise<void> {
+export async function changePassword(deps: SessionDeps, input: PasswordChange, context?: EventContext): Promise<void> {
   const { store, limiter, clock } = deps;
   const problem = passwordProblem(input.newPassword);
   if (problem) throw new ValidationError([{ loc: ['body', 'new_password'], msg: problem, type: 'value_error' }]);
@@ -52,5 +53,7 @@ export async function changePassword(deps: SessionDeps, input: PasswordChange): 
     throw error;
   }
   await limiter.recordSuccess(key, input.address, clock());
-  await updateUserAccount(deps, user.id, { password: input.newPassword }, input.sessionId);
+  // Self-service: the user is the actor, and the event is `password.changed` (SPEC §9.2).
+  const self = { address: input.address, ...context, actor: user.username };
+  await updateUserAccount(deps, user.id, { password: input.newPassword }, input.sessionId, self, 'password.changed');
 }

@@ -10,6 +10,7 @@
 import type { AccessTokens } from './access-token.ts';
 import type { Clock } from './clock.ts';
 import { InactiveUserError, InvalidGrantError, LoginOverloadedError } from './errors.ts';
+import { eventFrom } from './events.ts';
 import { limiterAddress } from './limiter-address.ts';
 import type { LoginLimiter } from './login-limiter.ts';
 import type { PasswordHasher, VerifyResult } from './password.ts';
@@ -93,7 +94,7 @@ export async function passwordGrant(
     const fresh = await hasher.hash(input.password);
     await store.updateUser(user.id, { passwordHash: fresh }, clock());
   }
-  return startSession(deps, user.id, granted, input.client);
+  return startSession(deps, user.id, granted, input.client, user.username);
 }
 
 /**
@@ -129,8 +130,12 @@ export async function startSession(
   userId: string,
   scopes: string[],
   client: ClientContext,
+  /** The user's name, for the events of sessions the cap ends. */
+  username?: string,
 ): Promise<TokenResponse> {
   const now = deps.clock();
+  // Sessions ended by the cap: a reason of our own, `session_limit` (SPEC §9.2 lists none for it).
+  const ended = eventFrom('session.ended', now, { actor: 'system', address: client.address, userAgent: client.userAgent, clientId: client.clientId }, { username: username ?? null, detail: { reason: 'session_limit' } });
   const sid = generateSessionId();
   const refreshToken = generateRefreshToken();
   await deps.store.createSession(
@@ -146,7 +151,7 @@ export async function startSession(
     },
     hashRefreshToken(refreshToken),
     // SPEC §4: beyond the cap the least recently used sessions end, in the same transaction.
-    deps.maxSessions === undefined ? undefined : { maxSessions: deps.maxSessions },
+    deps.maxSessions === undefined ? undefined : { maxSessions: deps.maxSessions, ended },
   );
   const { token, expiresIn } = deps.tokens.issue({ sub: userId, sid, scope: scopes, origin: client.origin });
   return { access_token: token, token_type: 'bearer', expires_in: expiresIn, refresh_token: refreshToken, scope: scopes.join(' ') };

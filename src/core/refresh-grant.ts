@@ -16,6 +16,7 @@
 import type { AccessTokens } from './access-token.ts';
 import type { Clock } from './clock.ts';
 import { InactiveUserError, InvalidGrantError, InvalidScopeError } from './errors.ts';
+import { eventFrom } from './events.ts';
 import type { AuthObserver } from './observer.ts';
 import type { ClientContext, TokenResponse } from './password-grant.ts';
 import { assertKnownScopes, parseScope, type ScopeCatalog } from './scopes.ts';
@@ -95,7 +96,10 @@ export async function refreshGrant(
     // RFC 9700 §4.14.2: a rotated token used again means two parties hold it; end the
     // session so neither the thief's nor the victim's tokens keep working.
     deps.observer?.refreshReuseDetected();
-    if (await store.revokeSession(session.id, now)) deps.observer?.sessionsEnded('theft', 1);
+    const context = { actor: 'system', address: input.client.address, userAgent: input.client.userAgent, clientId: input.client.clientId };
+    const fields = { username: state.user.username, sessionId: session.id };
+    await store.appendEvents([eventFrom('refresh.reuse_detected', now, context, fields)]);
+    if (await store.revokeSession(session.id, now, eventFrom('session.ended', now, context, { ...fields, detail: { reason: 'theft' } }))) deps.observer?.sessionsEnded('theft', 1);
     throw new InvalidGrantError('Refresh token was already used');
   }
   const granted = usableOrThrow(deps, state, requested, now);

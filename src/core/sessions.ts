@@ -11,6 +11,7 @@
 import type { AccessTokens } from './access-token.ts';
 import type { Clock } from './clock.ts';
 import { NotFoundError } from './errors.ts';
+import { eventFrom, type EventContext } from './events.ts';
 import type { LoginLimiter } from './login-limiter.ts';
 import type { AuthObserver } from './observer.ts';
 import type { PasswordHasher } from './password.ts';
@@ -89,19 +90,22 @@ export async function listSessions(
  * Ends one of the user's own live sessions. Another user's session, an unknown id and one
  * already ended all answer NotFoundError alike, so ids of other users' sessions cannot be probed.
  */
-export async function endSession(deps: Pick<SessionDeps, 'store' | 'clock' | 'observer'>, userId: string, sessionId: string): Promise<void> {
+export async function endSession(deps: Pick<SessionDeps, 'store' | 'clock' | 'observer'>, userId: string, sessionId: string, context?: EventContext): Promise<void> {
   const now = deps.clock();
   const state = await deps.store.getAuthState(sessionId);
   const session = state?.session;
   if (!session || session.userId !== userId || session.revokedAt !== null || session.expiresAt <= now) {
     throw new NotFoundError('Session not found');
   }
-  if (await deps.store.revokeSession(sessionId, now)) deps.observer?.sessionsEnded('revoked', 1);
+  const ended = eventFrom('session.ended', now, context, { username: state.user.username, detail: { reason: 'revoked' } });
+  if (await deps.store.revokeSession(sessionId, now, ended)) deps.observer?.sessionsEnded('revoked', 1);
 }
 
 /** Ends the caller's current session (`POST /logout`). */
-export async function logout(deps: Pick<SessionDeps, 'store' | 'clock' | 'observer'>, sessionId: string): Promise<void> {
-  if (await deps.store.revokeSession(sessionId, deps.clock())) deps.observer?.sessionsEnded('logout', 1);
+export async function logout(deps: Pick<SessionDeps, 'store' | 'clock' | 'observer'>, sessionId: string, context?: EventContext): Promise<void> {
+  const now = deps.clock();
+  const ended = eventFrom('session.ended', now, context, { username: context?.actor ?? null, detail: { reason: 'logout' } });
+  if (await deps.store.revokeSession(sessionId, now, ended)) deps.observer?.sessionsEnded('logout', 1);
 }
 
 /**
@@ -113,6 +117,7 @@ export async function logout(deps: Pick<SessionDeps, 'store' | 'clock' | 'observ
 export async function revokeToken(
   deps: Pick<SessionDeps, 'store' | 'tokens' | 'clock' | 'observer'>,
   input: { token: string; tokenTypeHint?: string | undefined },
+  context?: EventContext,
 ): Promise<boolean> {
   const { store, tokens, clock } = deps;
   const asAccessToken = async (): Promise<string | undefined> => {
@@ -131,7 +136,10 @@ export async function revokeToken(
   for (const lookUp of order) {
     const sessionId = await lookUp();
     if (sessionId === undefined) continue;
-    const ended = await store.revokeSession(sessionId, clock());
+    const now = clock();
+    // The username for the event (RFC 7009 revocation is not authenticated, so actor stays `system`).
+    const username = (await store.getAuthState(sessionId))?.user.username ?? null;
+    const ended = await store.revokeSession(sessionId, now, eventFrom('session.ended', now, context, { username, actor: username ?? context?.actor ?? 'system', detail: { reason: 'revoked' } }));
     if (ended) deps.observer?.sessionsEnded('revoked', 1);
     return ended;
   }

@@ -5,6 +5,7 @@
  * atomic. Times are milliseconds since the epoch.
  */
 
+import type { EventQuery, NewAuditEvent, StoredEvent } from './events.ts';
 import type { LoginCounter } from './login-limiter.ts';
 
 /**
@@ -166,17 +167,27 @@ export interface UserStore {
   findUserByUsername(username: string): Promise<UserRecord | undefined>;
   /** The user with this id, or undefined. */
   findUserById(id: string): Promise<UserRecord | undefined>;
-  /** Inserts a user; throws ConflictError when the username's key (`usernameKey`) is taken. */
-  createUser(user: NewUser, now: number): Promise<UserRecord>;
+  /**
+   * Inserts a user; throws ConflictError when the username's key (`usernameKey`) is taken.
+   * `event` (SPEC §9.2) is stored in the same transaction, only when the user was created.
+   */
+  createUser(user: NewUser, now: number, event?: NewAuditEvent): Promise<UserRecord>;
   /**
    * Creates each user whose username is free and skips the rest, atomically per user.
-   * Returns the usernames that were skipped as already present.
+   * Returns the usernames that were skipped as already present. With `created`, one copy of
+   * that event per user created (`username` set to theirs) is stored in the same transaction.
    */
-  createUsersIfAbsent(users: readonly NewUser[], now: number): Promise<{ created: number; skipped: string[] }>;
-  /** Applies a patch; returns the updated user, or undefined when the id is unknown. */
-  updateUser(id: string, patch: UserPatch, now: number): Promise<UserRecord | undefined>;
-  /** Deletes a user and (atomically) all of its sessions; false when the id is unknown. */
-  deleteUser(id: string): Promise<boolean>;
+  createUsersIfAbsent(users: readonly NewUser[], now: number, created?: NewAuditEvent): Promise<{ created: number; skipped: string[] }>;
+  /**
+   * Applies a patch; returns the updated user, or undefined when the id is unknown. `event`
+   * is stored in the same transaction, only when the user was updated.
+   */
+  updateUser(id: string, patch: UserPatch, now: number, event?: NewAuditEvent): Promise<UserRecord | undefined>;
+  /**
+   * Deletes a user and (atomically) all of its sessions; false when the id is unknown. `event`
+   * is stored in the same transaction, only when the user was deleted.
+   */
+  deleteUser(id: string, event?: NewAuditEvent): Promise<boolean>;
   /** Users ordered by username key, with the total count. */
   listUsers(page: { limit: number; offset: number }): Promise<{ items: UserRecord[]; total: number }>;
   /** Number of users, for "on an empty user table". */
@@ -208,17 +219,24 @@ export interface SessionStore {
    * new one) so that at most `maxSessions` stay live. Calls for one user are serialised, so
    * however many logins race, the cap holds once they have committed. Each ended session is
    * announced as a session change (caches on every instance drop it, as for any revoke).
-   * Returns the ids of the sessions it ended, [] when none.
+   * Returns the ids of the sessions it ended, [] when none. With `ended`, the same
+   * transaction stores one copy of that event per session it ended, `sessionId` set to it.
    */
-  createSession(session: NewSession, refreshTokenHash: string, options?: { maxSessions?: number | undefined }): Promise<string[]>;
+  createSession(session: NewSession, refreshTokenHash: string, options?: { maxSessions?: number | undefined; ended?: NewAuditEvent | undefined }): Promise<string[]>;
   /** The session and its user, or undefined when either is gone. */
   getAuthState(sessionId: string): Promise<AuthState | undefined>;
   /** Records use of a session. Not a change that invalidates caches. */
   touchSession(sessionId: string, at: number): Promise<void>;
-  /** Marks a session revoked; false when it is unknown or already revoked. */
-  revokeSession(sessionId: string, at: number): Promise<boolean>;
-  /** Revokes every live session of a user except `keep`; returns how many. */
-  revokeUserSessions(userId: string, at: number, keep?: string): Promise<number>;
+  /**
+   * Marks a session revoked; false when it is unknown or already revoked. `ended` is stored
+   * (with `sessionId` set) in the same transaction, only when this call revoked it.
+   */
+  revokeSession(sessionId: string, at: number, ended?: NewAuditEvent): Promise<boolean>;
+  /**
+   * Revokes every live session of a user except `keep`; returns how many. With `ended`, the
+   * same transaction stores one copy of that event per session it revoked, `sessionId` set.
+   */
+  revokeUserSessions(userId: string, at: number, keep?: string, ended?: NewAuditEvent): Promise<number>;
   /**
    * The refresh token with this hash, its session and the session's user — also when the
    * token is rotated or expired or the session revoked (the caller decides) — or undefined
@@ -257,13 +275,32 @@ export interface SessionStore {
 }
 
 /**
+ * Storage of audit events (SPEC §9.2); the contract of each method is written on it.
+ *
+ * @example
+ * const newest = await store.listEvents({ type: 'login.failed', limit: 50 });
+ */
+export interface EventStore {
+  /** Stores events (each gets a new id), atomically; for events no other write carries. */
+  appendEvents(events: readonly NewAuditEvent[]): Promise<void>;
+  /**
+   * Up to `query.limit` events matching every filter given, newest first (by time, then id,
+   * both descending); `before` continues after a page's last event. [] when none match (also
+   * for a username no stored event can hold: NUL, a lone surrogate).
+   */
+  listEvents(query: EventQuery): Promise<StoredEvent[]>;
+  /** Deletes up to `limit` of the oldest events with a time before `before`; returns how many. */
+  pruneEvents(before: number, limit: number): Promise<number>;
+}
+
+/**
  * The storage protocol the core depends on: users, sessions, refresh tokens and change events. `openStore` gives the SQLite/PostgreSQL one; another adapter implements this and passes `test/store-contract.test.ts`.
  *
  * @example
  * const store: Store = await openStore('sqlite::memory:');
  * const service = createAuthService({ store, secretKey, issuer });
  */
-export interface Store extends UserStore, SessionStore {
+export interface Store extends UserStore, SessionStore, EventStore {
   /**
    * Where this store's database keeps the failed-login limiter's counts (SPEC §4), so apps
    * that build the core themselves get lockout by default: `createAuthService` builds the

@@ -8,6 +8,7 @@
  */
 import type { Clock } from './clock.ts';
 import { NotFoundError, ValidationError, type ValidationIssue } from './errors.ts';
+import { eventFrom, type EventContext, type EventType } from './events.ts';
 import { parseHash } from './hash-params.ts';
 import type { AuthObserver } from './observer.ts';
 import { passwordProblem } from './password-rules.ts';
@@ -116,21 +117,23 @@ export function accountIssues(input: NewAccount, catalog: ScopeCatalog, loc = 'b
 }
 
 /** Creates a user; throws ValidationError (422) or ConflictError (409). */
-export async function createUserAccount(deps: AccountDeps, input: NewAccount): Promise<UserRecord> {
+export async function createUserAccount(deps: AccountDeps, input: NewAccount, context?: EventContext): Promise<UserRecord> {
   const issues = accountIssues(input, deps.scopes);
   if (issues.length > 0) throw new ValidationError(issues);
   const passwordHash = input.passwordHash ?? (await deps.hasher.hash(input.password as string));
-  return deps.store.createUser(
-    {
-      username: normalizeUsername(input.username),
-      email: input.email ?? null,
-      fullName: input.fullName ?? null,
-      disabled: input.disabled ?? false,
-      passwordHash,
-      scopes: input.scopes ?? DEFAULT_USER_SCOPES,
-    },
-    deps.clock(),
-  );
+  const now = deps.clock();
+  const username = normalizeUsername(input.username);
+  const scopes = input.scopes ?? DEFAULT_USER_SCOPES;
+  const disabled = input.disabled ?? false;
+  // SPEC §9.2: names and flags only, never the password or its hash.
+  const event = eventFrom('user.created', now, context, { username, detail: { scopes: [...new Set(scopes)], disabled } });
+  return deps.store.createUser({ username, email: input.email ?? null, fullName: input.fullName ?? null, disabled, passwordHash, scopes }, now, event);
+}
+
+/** The names (never the values) of the fields a change sets, for `user.updated`'s detail. */
+function changedFields(changes: AccountChanges): string[] {
+  const names: Array<[keyof AccountChanges, string]> = [['email', 'email'], ['fullName', 'full_name'], ['disabled', 'disabled'], ['scopes', 'scopes'], ['password', 'password']];
+  return names.filter(([key]) => changes[key] !== undefined).map(([, name]) => name);
 }
 
 /**
@@ -151,7 +154,15 @@ export interface AccountChanges {
  * Applies changes to a user. A new password or a disable ends the user's sessions (all but
  * `keepSessionId`). Throws ValidationError or NotFoundError.
  */
-export async function updateUserAccount(deps: AccountDeps, userId: string, changes: AccountChanges, keepSessionId?: string): Promise<UserRecord> {
+export async function updateUserAccount(
+  deps: AccountDeps,
+  userId: string,
+  changes: AccountChanges,
+  keepSessionId?: string,
+  context?: EventContext,
+  /** `password.changed` for the self-service change; `user.updated` otherwise. */
+  type: EventType = 'user.updated',
+): Promise<UserRecord> {
   const issues = fieldIssues(changes, deps.scopes, 'body');
   if (issues.length > 0) throw new ValidationError(issues);
   const patch: UserPatch = {
@@ -162,11 +173,15 @@ export async function updateUserAccount(deps: AccountDeps, userId: string, chang
   };
   if (changes.password !== undefined) patch.passwordHash = await deps.hasher.hash(changes.password);
   const now = deps.clock();
-  const user = await deps.store.updateUser(userId, patch, now);
+  // The event names the user: read once (usernames do not change).
+  const username = (await deps.store.findUserById(userId))?.username ?? null;
+  const detail = type === 'user.updated' ? { fields: changedFields(changes) } : {};
+  const user = await deps.store.updateUser(userId, patch, now, eventFrom(type, now, context, { username, detail }));
   if (!user) throw new NotFoundError('User not found');
   if (changes.password !== undefined || changes.disabled === true) {
-    const ended = await deps.store.revokeUserSessions(userId, now, keepSessionId);
-    if (ended > 0) deps.observer?.sessionsEnded(changes.disabled === true ? 'user_disabled' : 'password_changed', ended);
+    const reason = changes.disabled === true ? 'user_disabled' : 'password_changed';
+    const ended = await deps.store.revokeUserSessions(userId, now, keepSessionId, eventFrom('session.ended', now, context, { username: user.username, detail: { reason } }));
+    if (ended > 0) deps.observer?.sessionsEnded(reason, ended);
   }
   return user;
 }
@@ -175,9 +190,11 @@ export async function updateUserAccount(deps: AccountDeps, userId: string, chang
  * Deletes a user; false when there is no such user. The user's sessions are ended first, so
  * they are counted (SPEC §9.1) and, should the delete fail, are over all the same (fail closed).
  */
-export async function deleteUserAccount(deps: Pick<AccountDeps, 'store' | 'clock' | 'observer'>, userId: string): Promise<boolean> {
-  const ended = await deps.store.revokeUserSessions(userId, deps.clock());
-  const deleted = await deps.store.deleteUser(userId);
+export async function deleteUserAccount(deps: Pick<AccountDeps, 'store' | 'clock' | 'observer'>, userId: string, context?: EventContext): Promise<boolean> {
+  const now = deps.clock();
+  const username = (await deps.store.findUserById(userId))?.username ?? null;
+  const ended = await deps.store.revokeUserSessions(userId, now, undefined, eventFrom('session.ended', now, context, { username, detail: { reason: 'user_deleted' } }));
+  const deleted = await deps.store.deleteUser(userId, eventFrom('user.deleted', now, context, { username }));
   if (ended > 0) deps.observer?.sessionsEnded('user_deleted', ended);
   return deleted;
 }

@@ -7,10 +7,11 @@
  * @example
  * const store = createKyselyStore(await openDatabase(url)); await store.migrate();
  */
-import { randomUUID } from 'node:crypto';
-import { Migrator, sql, type Selectable, type Transaction } from 'kysely';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Migrator, sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { ConflictError, StoreUnavailableError } from '../core/errors.ts';
+import type { EventQuery, NewAuditEvent, StoredEvent } from '../core/events.ts';
 import type { LoginCounter } from '../core/login-limiter.ts';
 import type { AuthState, NewUser, RefreshTokenRecord, SessionRecord, Store, StoreChange, UserRecord } from '../core/store.ts';
 import { textProblem } from '../core/text.ts';
@@ -18,7 +19,7 @@ import { usernameKey } from '../core/username.ts';
 import type { Database } from './database.ts';
 import { createDatabaseLoginCounter } from './login-limiter.ts';
 import { createMigrationProvider, MIGRATION_TABLES } from './migrations.ts';
-import type { RefreshTokensTable, Schema, SessionsTable, UsersTable } from './schema.ts';
+import type { EventsTable, RefreshTokensTable, Schema, SessionsTable, UsersTable } from './schema.ts';
 
 const splitScopes = (s: string): string[] => (s === '' ? [] : s.split(' '));
 
@@ -78,6 +79,82 @@ async function lockUser(trx: Transaction<Schema>, userId: string): Promise<void>
   await trx.updateTable('users').set((eb) => ({ updated_at: eb.ref('updated_at') })).where('id', '=', userId).execute();
 }
 
+/** An `events` row as the core's StoredEvent. */
+export function toEvent(row: Selectable<EventsTable>): StoredEvent {
+  let detail: Record<string, unknown> = {};
+  try {
+    const parsed: unknown = JSON.parse(row.detail);
+    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) detail = parsed as Record<string, unknown>;
+  } catch {
+    // A row written by hand that is not JSON: shown with an empty detail.
+  }
+  return {
+    id: row.id,
+    time: Number(row.time),
+    type: row.type,
+    username: row.username,
+    clientId: row.client_id,
+    sessionId: row.session_id,
+    address: row.address,
+    userAgent: row.user_agent,
+    actor: row.actor,
+    detail,
+  };
+}
+
+let lastIdMs = 0;
+let idSequence = 0;
+
+/**
+ * A UUIDv7 (RFC 9562 §5.7) whose 12 `rand_a` bits count up within a millisecond, so events
+ * this process stores with the same `time` list in the order they were stored (pages sort by
+ * time, then id).
+ */
+function eventId(): string {
+  const now = Date.now();
+  if (now > lastIdMs) {
+    lastIdMs = now;
+    idSequence = 0;
+  } else if (++idSequence > 0xfff) {
+    lastIdMs++;
+    idSequence = 0;
+  }
+  const bytes = randomBytes(16);
+  bytes.writeUIntBE(lastIdMs, 0, 6);
+  bytes[6] = 0x70 | (idSequence >> 8);
+  bytes[7] = idSequence & 0xff;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+const eventRow = (event: NewAuditEvent): Selectable<EventsTable> => ({
+  id: eventId(),
+  time: event.time,
+  type: event.type,
+  username: event.username ?? null,
+  client_id: event.clientId ?? null,
+  session_id: event.sessionId ?? null,
+  address: event.address ?? null,
+  user_agent: event.userAgent ?? null,
+  actor: event.actor,
+  detail: JSON.stringify(event.detail ?? {}),
+});
+
+/**
+ * The one place audit events (SPEC §9.2) are written, on the connection or transaction of the
+ * change they describe; webhooks (SPEC §9.3) hook in here.
+ */
+async function insertEvents(db: Kysely<Schema>, events: readonly NewAuditEvent[]): Promise<void> {
+  for (let i = 0; i < events.length; i += END_BATCH) {
+    await db.insertInto('events').values(events.slice(i, i + END_BATCH).map(eventRow)).execute();
+  }
+}
+
+/** Copies of `ended`, one per session id. */
+const endedEvents = (ended: NewAuditEvent | undefined, sessionIds: readonly string[]): NewAuditEvent[] =>
+  ended === undefined ? [] : sessionIds.map((sessionId) => ({ ...ended, sessionId }));
+
 /** Thrown inside a rotation's transaction to roll it back (the session was revoked meanwhile). */
 class RotationAborted extends Error {}
 
@@ -130,6 +207,9 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
     database.announce(change);
   };
   let stopWatching: (() => void) | undefined;
+  // A write and its audit event commit together; inside `runOnce` (a store over a
+  // transaction) they already share that one.
+  const atomically = <T>(fn: (trx: Kysely<Schema>) => Promise<T>): Promise<T> => (db.isTransaction ? fn(db) : db.transaction().execute(fn));
   const guard = async <T>(fn: () => Promise<T>): Promise<T> => {
     try {
       return await fn();
@@ -203,11 +283,14 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
         return row ? toUser(row) : undefined;
       }),
 
-    createUser: (user, now) =>
+    createUser: (user, now, event) =>
       guard(async () => {
         const row = userRow(user, now);
         try {
-          await db.insertInto('users').values(row).execute();
+          await atomically(async (trx) => {
+            await trx.insertInto('users').values(row).execute();
+            await insertEvents(trx, event ? [event] : []);
+          });
         } catch (error) {
           if (database.isUniqueViolation(error)) throw new ConflictError('Username already registered');
           throw error;
@@ -215,7 +298,7 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
         return toUser(row);
       }),
 
-    createUsersIfAbsent: (users, now) =>
+    createUsersIfAbsent: (users, now, createdEvent) =>
       guard(async () => {
         const skipped: string[] = [];
         let created = 0;
@@ -223,7 +306,8 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
         for (let i = 0; i < users.length; i += 500) {
           const chunk = users.slice(i, i + 500).map((u) => userRow(u, now));
           const inserted = await db.transaction().execute(async (trx) => {
-            const rows = await trx.insertInto('users').values(chunk).onConflict((oc) => oc.column('username_key').doNothing()).returning('username_key').execute();
+            const rows = await trx.insertInto('users').values(chunk).onConflict((oc) => oc.column('username_key').doNothing()).returning(['username_key', 'username']).execute();
+            if (createdEvent) await insertEvents(trx, rows.map((r) => ({ ...createdEvent, username: r.username })));
             return new Set(rows.map((r) => r.username_key));
           });
           for (const row of chunk) {
@@ -234,7 +318,7 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
         return { created, skipped };
       }),
 
-    updateUser: (id, patch, now) =>
+    updateUser: (id, patch, now, event) =>
       guard(async () => {
         const values: Partial<Selectable<UsersTable>> = { updated_at: now };
         if (patch.email !== undefined) values.email = patch.email;
@@ -242,17 +326,25 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
         if (patch.disabled !== undefined) values.disabled = patch.disabled ? 1 : 0;
         if (patch.passwordHash !== undefined) values.password_hash = patch.passwordHash;
         if (patch.scopes !== undefined) values.scopes = [...new Set(patch.scopes)].join(' ');
-        const row = await db.updateTable('users').set(values).where('id', '=', id).returningAll().executeTakeFirst();
+        const row = await atomically(async (trx) => {
+          const updated = await trx.updateTable('users').set(values).where('id', '=', id).returningAll().executeTakeFirst();
+          if (updated && event) await insertEvents(trx, [event]);
+          return updated;
+        });
         if (!row) return undefined;
         emit({ kind: 'user', id });
         return toUser(row);
       }),
 
-    deleteUser: (id) =>
+    deleteUser: (id, event) =>
       guard(async () => {
         // Sessions and refresh tokens go with the user (ON DELETE CASCADE).
-        const result = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
-        const deleted = Number(result.numDeletedRows) > 0;
+        const deleted = await atomically(async (trx) => {
+          const result = await trx.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+          const gone = Number(result.numDeletedRows) > 0;
+          if (gone && event) await insertEvents(trx, [event]);
+          return gone;
+        });
         if (deleted) emit({ kind: 'user', id });
         return deleted;
       }),
@@ -299,7 +391,7 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
 
     createSession: (session, refreshTokenHash, options = {}) =>
       guard(async () => {
-        const { maxSessions } = options;
+        const { maxSessions, ended: endedEvent } = options;
         const ended = await db.transaction().execute(async (trx) => {
           // Taken first, so a racing login waits here until this one commits and then sees
           // this session (see lockUser).
@@ -340,6 +432,7 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
           for (let i = 0; i < over.length; i += END_BATCH) {
             await trx.updateTable('sessions').set({ revoked_at: session.createdAt }).where('id', 'in', over.slice(i, i + END_BATCH)).execute();
           }
+          await insertEvents(trx, endedEvents(endedEvent, over));
           return over;
         });
         // Like any revoke, every instance drops the ended sessions from its cache; many at once
@@ -363,14 +456,19 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
         await db.updateTable('sessions').set({ last_used_at: at }).where('id', '=', sessionId).execute();
       }),
 
-    revokeSession: (sessionId, at) =>
+    revokeSession: (sessionId, at, ended) =>
       guard(async () => {
-        const result = await db.updateTable('sessions').set({ revoked_at: at }).where('id', '=', sessionId).where('revoked_at', 'is', null).executeTakeFirst();
+        const revoked = await atomically(async (trx) => {
+          const result = await trx.updateTable('sessions').set({ revoked_at: at }).where('id', '=', sessionId).where('revoked_at', 'is', null).executeTakeFirst();
+          const done = Number(result.numUpdatedRows) > 0;
+          if (done) await insertEvents(trx, endedEvents(ended, [sessionId]));
+          return done;
+        });
         emit({ kind: 'session', id: sessionId });
-        return Number(result.numUpdatedRows) > 0;
+        return revoked;
       }),
 
-    revokeUserSessions: (userId, at, keep) =>
+    revokeUserSessions: (userId, at, keep, ended) =>
       guard(async () => {
         const result = await db.transaction().execute(async (trx) => {
           // The user's row first, as a login over the session cap takes it (createSession):
@@ -379,10 +477,12 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
           await lockUser(trx, userId);
           let query = trx.updateTable('sessions').set({ revoked_at: at }).where('user_id', '=', userId).where('revoked_at', 'is', null);
           if (keep !== undefined) query = query.where('id', '!=', keep);
-          return query.executeTakeFirst();
+          const rows = await query.returning('id').execute();
+          await insertEvents(trx, endedEvents(ended, rows.map((row) => row.id)));
+          return rows.length;
         });
         emit({ kind: 'user', id: userId });
-        return Number(result.numUpdatedRows);
+        return result;
       }),
 
     findRefreshToken: (tokenHash) =>
@@ -468,6 +568,33 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
       guard(async () => {
         const hashes = db.selectFrom('refresh_tokens').select('token_hash').where('expires_at', '<', before).limit(limit);
         const result = await db.deleteFrom('refresh_tokens').where('token_hash', 'in', hashes).executeTakeFirst();
+        return Number(result.numDeletedRows);
+      }),
+
+    appendEvents: (events) => guard(() => insertEvents(db, events)),
+
+    listEvents: (query: EventQuery) =>
+      guard(async () => {
+        // No stored name holds NUL or a lone surrogate (eventText); PostgreSQL would refuse the query.
+        if ((query.username !== undefined && textProblem(query.username)) || (query.type !== undefined && textProblem(query.type))) return [];
+        let q = db.selectFrom('events').selectAll();
+        if (query.type !== undefined) q = q.where('type', '=', query.type);
+        if (query.username !== undefined) q = q.where('username', '=', query.username);
+        if (query.since !== undefined) q = q.where('time', '>=', query.since);
+        if (query.until !== undefined) q = q.where('time', '<=', query.until);
+        const before = query.before;
+        if (before !== undefined) {
+          q = q.where((eb) => eb.or([eb('time', '<', before.time), eb.and([eb('time', '=', before.time), eb('id', '<', before.id)])]));
+        }
+        const rows = await q.orderBy('time', 'desc').orderBy('id', 'desc').limit(query.limit).execute();
+        return rows.map(toEvent);
+      }),
+
+    pruneEvents: (before, limit) =>
+      guard(async () => {
+        // Bounded: at most `limit` rows per call, the oldest first.
+        const oldest = db.selectFrom('events').select('id').where('time', '<', before).orderBy('time').limit(limit);
+        const result = await db.deleteFrom('events').where('id', 'in', oldest).executeTakeFirst();
         return Number(result.numDeletedRows);
       }),
 

@@ -116,6 +116,38 @@ const migrations: Record<string, Migration> = {
   },
 };
 
+/** Name of the migration that adds the audit events table (SPEC §9.2). */
+// Named to sort after the migrations before it (Kysely runs them in name order and refuses a
+// database where a new one sorts before one already run).
+export const AUDIT_EVENTS_MIGRATION = '2026-12-03-audit-events';
+
+const auditEvents: Migration = {
+  async up(db: Kysely<unknown>) {
+    // One row per event; `detail` is JSON text. Pages are read newest first by (time, id),
+    // filtered by type or username: one index for each way in, plus the plain time order
+    // (which pruning also uses).
+    await db.schema
+      .createTable('events')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('time', 'bigint', (c) => c.notNull())
+      .addColumn('type', 'text', (c) => c.notNull())
+      .addColumn('username', 'text')
+      .addColumn('client_id', 'text')
+      .addColumn('session_id', 'text')
+      .addColumn('address', 'text')
+      .addColumn('user_agent', 'text')
+      .addColumn('actor', 'text', (c) => c.notNull())
+      .addColumn('detail', 'text', (c) => c.notNull().defaultTo('{}'))
+      .execute();
+    await db.schema.createIndex('events_time_id').on('events').columns(['time', 'id']).execute();
+    await db.schema.createIndex('events_type_time').on('events').columns(['type', 'time']).execute();
+    await db.schema.createIndex('events_username_time').on('events').columns(['username', 'time']).execute();
+  },
+  async down(db: Kysely<unknown>) {
+    await db.schema.dropTable('events').ifExists().execute();
+  },
+};
+
 /** Name of the migration that moves username keys to RFC 8265 case folding. */
 export const PRECIS_USERNAME_KEY_MIGRATION = '2026-12-02-precis-username-key';
 
@@ -197,7 +229,7 @@ function precisUsernameKey(report: (notice: string) => void, clock: Clock): Migr
 export function createMigrationProvider(report: (notice: string) => void = () => {}, clock: Clock = systemClock): MigrationProvider {
   return {
     async getMigrations() {
-      return { ...migrations, [PRECIS_USERNAME_KEY_MIGRATION]: precisUsernameKey(report, clock) };
+      return { ...migrations, [PRECIS_USERNAME_KEY_MIGRATION]: precisUsernameKey(report, clock), [AUDIT_EVENTS_MIGRATION]: auditEvents };
     },
   };
 }

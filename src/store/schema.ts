@@ -48,6 +48,20 @@ export interface LoginFailuresTable {
   at: number;
 }
 
+/** One audit event (SPEC §9.2); `detail` is a JSON object as text. */
+export interface EventsTable {
+  id: string;
+  time: number;
+  type: string;
+  username: string | null;
+  client_id: string | null;
+  session_id: string | null;
+  address: string | null;
+  user_agent: string | null;
+  actor: string;
+  detail: string;
+}
+
 /**
  * The tables Portcullis keeps, as Kysely sees them (for queries of your own on `store.database.db`).
  *
@@ -60,4 +74,5 @@ export interface Schema {
   refresh_tokens: RefreshTokensTable;
   markers: MarkersTable;
   login_failures: LoginFailuresTable;
+  events: EventsTable;
 }

@@ -19,6 +19,7 @@ import { NotFoundError, SelfLockoutError } from '../../core/errors.ts';
 import type { UserRecord } from '../../core/store.ts';
 import { toPublicUser } from '../../core/users.ts';
 import { detailSchema as detail, validationErrorSchema as validationFailure } from '../error-schemas.ts';
+import { eventContext } from './events.ts';
 import { publicUserSchema } from './users-me.ts';
 
 const ADMIN = { auth: { scopes: ['admin'] } } as const;
@@ -125,7 +126,7 @@ export async function adminUsersRoutes(app: FastifyInstance): Promise<void> {
         fullName: body.full_name,
         scopes: body.scopes,
         disabled: body.disabled,
-      });
+      }, eventContext(request));
       return reply.code(201).header('location', `/users/${encodeURIComponent(user.username)}`).send(toPublicUser(user));
     },
   );
@@ -208,7 +209,7 @@ export async function adminUsersRoutes(app: FastifyInstance): Promise<void> {
         disabled: body.disabled,
         scopes: body.scopes,
         password: body.password,
-      });
+      }, undefined, eventContext(request));
       return toPublicUser(user);
     },
   );
@@ -241,7 +242,7 @@ export async function adminUsersRoutes(app: FastifyInstance): Promise<void> {
       const target = await service.getUser(request.params.username);
       assertNotSelfLockout(request, target, 'delete');
       // Sessions and refresh tokens go with the user (Store.deleteUser), counted as ended.
-      if (!(await service.deleteUser(target.id))) throw new NotFoundError('User not found');
+      if (!(await service.deleteUser(target.id, eventContext(request)))) throw new NotFoundError('User not found');
       return reply.code(204).send();
     },
   );

@@ -4,6 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { noContentSchema } from '../error-schemas.ts';
+import { eventContext } from './events.ts';
 
 /** Registers `POST /logout`; needs the Portcullis plugin registered first. */
 export async function logoutRoutes(app: FastifyInstance): Promise<void> {
@@ -27,7 +28,7 @@ export async function logoutRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      await service.logout(request.principal.sessionId);
+      await service.logout(request.principal.sessionId, eventContext(request));
       return reply.code(204).send();
     },
   );

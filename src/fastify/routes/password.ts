@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../../core/password-rules.ts';
 import { detailSchema, noContentSchema, validationErrorSchema } from '../error-schemas.ts';
+import { eventContext } from './events.ts';
 
 /** The body of `PUT /users/me/password`. */
 export const passwordChangeSchema = {
@@ -44,7 +45,7 @@ export async function passwordRoutes(app: FastifyInstance): Promise<void> {
         currentPassword: request.body.current_password,
         newPassword: request.body.new_password,
         address: request.ip,
-      });
+      }, eventContext(request));
       return reply.code(204).send();
     },
   );

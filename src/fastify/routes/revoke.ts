@@ -9,6 +9,7 @@ import type { AuthService } from '../../core/auth-service.ts';
 import { InvalidRequestError } from '../../core/errors.ts';
 import { oauthErrorSchema } from '../error-schemas.ts';
 import { clientCredentials, FORM_BODY_LIMIT, formBody, registerFormParsers } from '../form.ts';
+import { eventContext } from './events.ts';
 
 /**
  * Registers `POST /revoke` in its own encapsulated context (form parsers, no-store headers).
@@ -54,7 +55,7 @@ export async function revokeRoutes(app: FastifyInstance, options: { service?: Au
       const token = fields.token;
       // RFC 7009 §2.2.1: a request without the token is invalid_request.
       if (token === undefined || token === '') throw new InvalidRequestError('Missing required parameter: token');
-      await service.revokeToken({ token, tokenTypeHint: fields.token_type_hint });
+      await service.revokeToken({ token, tokenTypeHint: fields.token_type_hint }, eventContext(request));
       return {};
     },
   );

@@ -7,6 +7,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { detailSchema, noContentSchema, validationErrorSchema } from '../error-schemas.ts';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, numericQuery } from './admin-users.ts';
+import { eventContext } from './events.ts';
 
 /** One session in `GET /users/me/sessions`. */
 export const sessionSchema = {
@@ -99,7 +100,7 @@ export async function sessionRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      await service.endSession(request.user.id, request.params.id);
+      await service.endSession(request.user.id, request.params.id, eventContext(request));
       return reply.code(204).send();
     },
   );
