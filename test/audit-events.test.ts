@@ -9,22 +9,11 @@ import { after, before, describe, test } from 'node:test';
 import { spawn } from 'node:child_process';
 import { builtBin } from './build.ts';
 import { createTestContext, getWithToken, login, postForm, refresh, runCliWith, tempDir, TEST_SECRET, type TestContext } from './helpers.ts';
+import type { PublicEvent } from '../src/core/events.ts';
 
 const ROOT = { username: 'root', password: 'root-password-1', scopes: ['me', 'admin'] } as const;
 const UA = 'audit-test/1.0';
 
-interface PublicEvent {
-  id: string;
-  time: string;
-  type: string;
-  username: string | null;
-  client_id: string | null;
-  session_id: string | null;
-  address: string | null;
-  user_agent: string | null;
-  actor: string;
-  detail: Record<string, unknown>;
-}
 
 describe('audit events over HTTP', () => {
   let t: TestContext;
