@@ -10,6 +10,7 @@
  */
 import { availableParallelism } from 'node:os';
 import type { SigningAlgorithm } from './core/access-token.ts';
+import { clientIdProblem, DEFAULT_CLIENT_ID, resourceProblem } from './core/audience.ts';
 import { DEFAULTS, wholeNumber, type WholeNumberSetting } from './core/defaults.ts';
 import { ConfigError } from './core/errors.ts';
 import type { Argon2Params } from './core/password.ts';
@@ -42,6 +43,12 @@ export interface Config {
   eventRetention: number;
   /** `PORTCULLIS_ISSUER`; undefined: the issuer is each request's origin (`core/issuer.ts`). */
   issuer: string | undefined;
+  /** `PORTCULLIS_AUDIENCE`: the `aud` of tokens asked for no resource, and the audience Portcullis's own routes accept; undefined: the issuer (SPEC §7.4). */
+  audience: string | undefined;
+  /** `PORTCULLIS_AUDIENCES`: the resources (RFC 8707) a token request with no registered client may name; none by default. */
+  audiences: readonly string[];
+  /** `PORTCULLIS_DEFAULT_CLIENT_ID`: the `client_id` claim of tokens issued to no registered client (default `portcullis`). */
+  defaultClientId: string;
   scopes: ScopeCatalog;
   nodeEnv: string;
   production: boolean;
@@ -118,6 +125,36 @@ function parseScopes(raw: string | undefined): ScopeCatalog {
   return Object.freeze(catalog);
 }
 
+function audience(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const problem = resourceProblem(raw.trim());
+  if (problem) throw new ConfigError('PORTCULLIS_AUDIENCE', `${problem} (an absolute URI, RFC 8707 §2), got ${JSON.stringify(raw.slice(0, 100))}`);
+  return raw.trim();
+}
+
+function audiences(raw: string | undefined): readonly string[] {
+  if (raw === undefined || raw.trim() === '') return Object.freeze([]);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    parsed = undefined;
+  }
+  if (!Array.isArray(parsed)) throw new ConfigError('PORTCULLIS_AUDIENCES', 'must be a JSON array of absolute URIs, e.g. ["https://api.example.com"]');
+  for (const entry of parsed as unknown[]) {
+    const problem = typeof entry === 'string' ? resourceProblem(entry) : 'must be a string';
+    if (problem) throw new ConfigError('PORTCULLIS_AUDIENCES', `${JSON.stringify(entry)} ${problem} (an absolute URI, RFC 8707 §2)`);
+  }
+  return Object.freeze([...new Set(parsed as string[])]);
+}
+
+function defaultClientId(raw: string | undefined): string {
+  if (raw === undefined || raw === '') return DEFAULT_CLIENT_ID;
+  const problem = clientIdProblem(raw);
+  if (problem) throw new ConfigError('PORTCULLIS_DEFAULT_CLIENT_ID', `${problem}, got ${JSON.stringify(raw.slice(0, 100))}`);
+  return raw;
+}
+
 const SIGNING_ALGORITHMS: readonly SigningAlgorithm[] = ['HS256', 'EdDSA', 'ES256', 'RS256'];
 
 function tokenAlgorithm(raw: string | undefined): SigningAlgorithm {
@@ -187,6 +224,9 @@ export function loadConfig(options: { env?: Env; flags?: ConfigFlags } = {}): Re
     eventRetention: int(env, EVENT_RETENTION),
     // SPEC §1: unset, the default must not depend on how this process listens.
     issuer: env.PORTCULLIS_ISSUER || undefined,
+    audience: audience(env.PORTCULLIS_AUDIENCE),
+    audiences: audiences(env.PORTCULLIS_AUDIENCES),
+    defaultClientId: defaultClientId(env.PORTCULLIS_DEFAULT_CLIENT_ID),
     scopes: parseScopes(env.PORTCULLIS_SCOPES),
     nodeEnv,
     production: nodeEnv === 'production',

@@ -43,7 +43,7 @@ describe('bearer-protected routes', () => {
   });
   after(() => t.close());
 
-  const signed = (payload: Record<string, unknown>, header: Record<string, unknown> = { alg: 'HS256', typ: 'JWT' }, key = TEST_SECRET) => {
+  const signed = (payload: Record<string, unknown>, header: Record<string, unknown> = { alg: 'HS256', typ: 'at+jwt' }, key = TEST_SECRET) => {
     const input = `${b64(header)}.${b64(payload)}`;
     return `${input}.${createHmac('sha256', key).update(input).digest('base64url')}`;
   };
@@ -87,11 +87,11 @@ describe('bearer-protected routes', () => {
   });
 
   test('answers alg none, another HMAC algorithm and an asymmetric algorithm with 401 invalid_token', async () => {
-    assertInvalidToken(await getWithToken(t.app, '/users/me', `${b64({ alg: 'none', typ: 'JWT' })}.${b64(claims)}.`));
-    const hs512 = createSigner({ key: TEST_SECRET, algorithm: 'HS512' })(claims);
+    assertInvalidToken(await getWithToken(t.app, '/users/me', `${b64({ alg: 'none', typ: 'at+jwt' })}.${b64(claims)}.`));
+    const hs512 = createSigner({ key: TEST_SECRET, algorithm: 'HS512', header: { alg: 'HS512', typ: 'at+jwt' } })(claims);
     assertInvalidToken(await getWithToken(t.app, '/users/me', hs512));
     const { privateKey } = generateKeyPairSync('ed25519');
-    const input = `${b64({ alg: 'EdDSA', typ: 'JWT' })}.${b64(claims)}`;
+    const input = `${b64({ alg: 'EdDSA', typ: 'at+jwt' })}.${b64(claims)}`;
     assertInvalidToken(await getWithToken(t.app, '/users/me', `${input}.${edSign(null, Buffer.from(input), privateKey).toString('base64url')}`));
   });
 
@@ -100,12 +100,19 @@ describe('bearer-protected routes', () => {
     assert.equal(response.statusCode, 200);
   });
 
+  test('answers a token of another JWT type than at+jwt with 401 invalid_token (RFC 9068 §4)', async () => {
+    for (const typ of ['JWT', 'secevent+jwt', undefined]) {
+      assertInvalidToken(await getWithToken(t.app, '/users/me', signed(claims, typ === undefined ? { alg: 'HS256' } : { alg: 'HS256', typ })));
+    }
+    assert.equal((await getWithToken(t.app, '/users/me', signed(claims, { alg: 'HS256', typ: 'application/at+jwt' }))).statusCode, 200);
+  });
+
   test('answers a token of another issuer with 401 invalid_token', async () => {
     assertInvalidToken(await getWithToken(t.app, '/users/me', signed({ ...claims, iss: 'https://evil.example' })));
   });
 
   test('answers a token missing a claim with 401 invalid_token', async () => {
-    for (const claim of ['sub', 'sid', 'exp', 'jti', 'iat']) {
+    for (const claim of ['sub', 'sid', 'exp', 'jti', 'iat', 'aud', 'client_id']) {
       const { [claim]: _dropped, ...rest } = claims;
       assertInvalidToken(await getWithToken(t.app, '/users/me', signed(rest)));
     }

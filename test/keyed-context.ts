@@ -64,10 +64,10 @@ export function jwtPayload(token: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
 }
 
-/** Claims like a real token's, fresh at `nowMs`, copying `sub`, `sid` and `scope` from `like`. */
+/** Claims like a real token's, fresh at `nowMs`, copying `sub`, `sid`, `scope`, `aud` and `client_id` from `like`. */
 export function freshClaims(like: Record<string, unknown>, nowMs: number, ttl = 1800): Record<string, unknown> {
   const iat = Math.floor(nowMs / 1000);
-  return { sub: like.sub, sid: like.sid, scope: like.scope, iat, exp: iat + ttl, jti: randomBytes(8).toString('base64url'), iss: TEST_ISSUER };
+  return { iss: TEST_ISSUER, exp: iat + ttl, aud: like.aud, sub: like.sub, client_id: like.client_id, iat, jti: randomBytes(8).toString('base64url'), scope: like.scope, sid: like.sid };
 }
 
 /** An unsigned token (`alg: none`, empty signature), as RFC 7519 §6 describes. */
@@ -75,8 +75,8 @@ export function unsignedToken(header: Record<string, unknown>, claims: Record<st
   return `${b64({ ...header, alg: 'none' })}.${b64(claims)}.`;
 }
 
-/** An HS256 token MACed with `secret` (any string, e.g. a public key PEM). */
+/** An HS256 token MACed with `secret` (any string, e.g. a public key PEM), typ at+jwt (RFC 9068 §2.1) unless `header` says otherwise. */
 export function hmacToken(header: Record<string, unknown>, claims: Record<string, unknown>, secret: string): string {
-  const input = `${b64({ typ: 'JWT', ...header, alg: 'HS256' })}.${b64(claims)}`;
+  const input = `${b64({ typ: 'at+jwt', ...header, alg: 'HS256' })}.${b64(claims)}`;
   return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
 }

@@ -100,7 +100,7 @@ describe('EdDSA tokens', () => {
     const token = await johnToken(ctx);
     const old = ctx.keyRing.keySet().signing;
     const forgeWithOldKey = () =>
-      createSigner({ key: old.privateKey, algorithm: 'EdDSA', kid: old.kid! })(freshClaims(jwtPayload(token), ctx.clock(), 600));
+      createSigner({ key: old.privateKey, algorithm: 'EdDSA', kid: old.kid!, header: { alg: 'EdDSA', typ: 'at+jwt' } })(freshClaims(jwtPayload(token), ctx.clock(), 600));
     await ctx.keyRing.rotate();
 
     // Inside the retention window the old key still verifies (a fresh token proves it is the key, not the expiry).
@@ -136,15 +136,15 @@ describe('forged tokens', () => {
     const ctx = await createKeyedContext();
     t.after(() => ctx.close());
     const claims = freshClaims(jwtPayload(await johnToken(ctx)), ctx.clock());
-    await assertRefused(ctx, unsignedToken({ typ: 'JWT', kid: ctx.keyRing.keySet().signing.kid }, claims), 'alg none with the real kid');
-    await assertRefused(ctx, unsignedToken({ typ: 'JWT' }, claims), 'alg none without kid');
+    await assertRefused(ctx, unsignedToken({ typ: 'at+jwt', kid: ctx.keyRing.keySet().signing.kid }, claims), 'alg none with the real kid');
+    await assertRefused(ctx, unsignedToken({ typ: 'at+jwt' }, claims), 'alg none without kid');
   });
 
   test('an `alg: none` token is refused under HS256', async (t) => {
     const ctx = await createTestContext();
     t.after(() => ctx.close());
     const claims = freshClaims(jwtPayload(await johnToken(ctx)), ctx.clock());
-    await assertRefused(ctx, unsignedToken({ typ: 'JWT' }, claims), 'alg none');
+    await assertRefused(ctx, unsignedToken({ typ: 'at+jwt' }, claims), 'alg none');
   });
 
   test('an HS256 token whose HMAC key is the EdDSA public key is refused (RFC 8725 §2.1)', async (t) => {
@@ -174,7 +174,7 @@ describe('forged tokens', () => {
     const claims = freshClaims(jwtPayload(await johnToken(ctx)), ctx.clock());
     const stranger = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     for (const kid of ['unknown-kid', ctx.keyRing.keySet().signing.kid!]) {
-      await assertRefused(ctx, createSigner({ key: stranger, algorithm: 'EdDSA', kid })(claims), `stranger key, kid ${kid}`);
+      await assertRefused(ctx, createSigner({ key: stranger, algorithm: 'EdDSA', kid, header: { alg: 'EdDSA', typ: 'at+jwt' } })(claims), `stranger key, kid ${kid}`);
     }
   });
 });

@@ -1,9 +1,13 @@
 /**
- * Access tokens: JWTs carrying `sub` (user id), `scope`, `sid` (session), `iat`, `exp`,
- * `jti` and `iss` (SPEC §3). Verification pins the algorithm of the key that signed the
- * token (never the token's own `alg` claim: RFC 8725 §3.1), the issuer when one is configured,
- * and checks time against an injected clock with at most 5 s of leeway: `exp`, `iat` and, when
- * present, `nbf` (RFC 7519 §4.1.5).
+ * Access tokens: JWTs in the RFC 9068 profile (SPEC §3, §7.4). The JOSE header says
+ * `typ: "at+jwt"` (RFC 9068 §2.1); the claims are `iss`, `exp`, `aud`, `sub` (the user's
+ * stable id), `client_id`, `iat`, `jti`, `scope` (RFC 9068 §2.2, §2.2.3) and, for a user's
+ * session, `sid`. Verification pins the algorithm of the key that signed the token (never the
+ * token's own `alg` claim: RFC 8725 §3.1), refuses any other `typ` (RFC 9068 §4, RFC 8725
+ * §3.11: a token of another type — an ID token, a logout token — is never an access token
+ * here), the issuer when one is configured, an audience that does not name the one expected
+ * (RFC 9068 §4, RFC 7519 §4.1.3), and checks time against an injected clock with at most 5 s
+ * of leeway: `exp`, `iat` and, when present, `nbf` (RFC 7519 §4.1.5).
  *
  * @example
  * const tokens = createAccessTokens({ keys: hmacKeySet(secret), issuer, ttlSeconds: 1800 });
@@ -14,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { createSigner, createVerifier } from 'fast-jwt';
 import type { Clock } from './clock.ts';
 import { systemClock } from './clock.ts';
+import { audienceIncludes, DEFAULT_CLIENT_ID } from './audience.ts';
 import { InvalidTokenError } from './errors.ts';
 import { issuerInEffect } from './issuer.ts';
 import { parseScope } from './scopes.ts';
@@ -42,31 +47,65 @@ export function hmacKeySet(secret: string): KeySet {
   return { signing: key, verifying: [key] };
 }
 
+/** RFC 9068 §2.1: the `typ` header of access tokens ("application/at+jwt", the prefix omitted as RFC 7515 §4.1.9 recommends). */
+export const ACCESS_TOKEN_TYPE = 'at+jwt';
+
 export interface AccessTokenClaims {
-  sub: string;
-  sid: string;
-  scope: string;
-  iat: number;
-  exp: number;
-  jti: string;
   iss: string;
+  exp: number;
+  /** The resource servers the token is for (RFC 8707): one string, or an array of several. */
+  aud: string | string[];
+  sub: string;
+  /** The client the token was issued to (RFC 9068 §2.2, RFC 8693 §4.3). */
+  client_id: string;
+  iat: number;
+  jti: string;
+  scope: string;
+  /** The session (SPEC §2.3 `GET /users/me/sessions` ids); a user's tokens carry it. */
+  sid?: string;
   /** Not before (RFC 7519 §4.1.5): never issued by Portcullis, honoured when a token has it. */
   nbf?: number;
 }
 
-/** Verified claims, with the scope already split. */
+/** Verified claims, with the scope and the audience already split. */
 export interface VerifiedAccessToken extends AccessTokenClaims {
   scopes: string[];
+  audiences: string[];
+}
+
+/** What a token is verified for: its audience (see `AccessTokens.verify`). */
+export interface VerifyOptions {
+  /**
+   * The audience the token's `aud` must name. Omitted: these tokens' own audience (the
+   * configured `audience`, else the configured issuer, else the token's own `iss`: see
+   * `createAccessTokens`). `false`: any audience — for the authorization server itself
+   * looking at a token it issued (revocation, introspection), never for a resource.
+   */
+  audience?: string | false | undefined;
 }
 
 export interface AccessTokens {
   /**
    * Signs a token. Its `iss` is the issuer in effect (`issuerInEffect`): the configured
-   * issuer, else `origin`, the `scheme://host[:port]` the token request was addressed to.
+   * issuer, else `origin`, the `scheme://host[:port]` the token request was addressed to. Its
+   * `aud` is `audience` when given (non-empty), else the default audience
+   * (`defaultAudience(origin)`); its `client_id` is `clientId`, else the default client id.
    */
-  issue(input: { sub: string; sid: string; scope: readonly string[]; origin?: string | undefined }): { token: string; expiresIn: number; claims: AccessTokenClaims };
-  /** Verifies signature, algorithm, issuer (when configured) and time; throws InvalidTokenError otherwise. */
-  verify(token: string): VerifiedAccessToken;
+  issue(input: {
+    sub: string;
+    sid?: string | undefined;
+    scope: readonly string[];
+    origin?: string | undefined;
+    audience?: readonly string[] | undefined;
+    clientId?: string | undefined;
+  }): { token: string; expiresIn: number; claims: AccessTokenClaims };
+  /**
+   * Verifies signature, algorithm, `typ`, issuer (when configured), audience and time; throws
+   * InvalidTokenError otherwise.
+   */
+  verify(token: string, options?: VerifyOptions): VerifiedAccessToken;
+  /** The `aud` of tokens asked for no particular resource at a request addressed to `origin`: the configured audience, else the issuer in effect. */
+  defaultAudience(origin?: string | undefined): string;
   /** Swaps the key set (key rotation); tokens of keys no longer listed stop verifying. */
   setKeys(keys: KeySet): void;
 }
@@ -84,11 +123,28 @@ type Verify = (token: string) => Record<string, unknown>;
  * reached, and any `iss` is accepted from a token these keys verify (they are the
  * deployment's own: see `issuer.ts`).
  *
+ * `audience` (`PORTCULLIS_AUDIENCE`) is the `aud` of tokens asked for no particular resource,
+ * and the one `verify` expects unless told another; without it, both are the issuer in effect.
+ * With no configured issuer either, `verify` expects the token's own `iss`: the name the
+ * deployment was reached by when the token was issued, whichever instance verifies it (SPEC
+ * §1: tokens survive a restart on another host or port). A token issued for another resource
+ * never names its `iss` in `aud` (unless that resource is Portcullis's own origin).
+ * `clientId` is the `client_id` of tokens issued to no registered client.
+ *
  * @example
  * const tokens = createAccessTokens({ keys: hmacKeySet(secret), issuer: 'https://auth.example.com', ttlSeconds: 1800 });
  */
-export function createAccessTokens(options: { keys: KeySet; issuer?: string | undefined; ttlSeconds: number; clock?: Clock }): AccessTokens {
+export function createAccessTokens(options: {
+  keys: KeySet;
+  issuer?: string | undefined;
+  ttlSeconds: number;
+  clock?: Clock;
+  audience?: string | undefined;
+  clientId?: string | undefined;
+}): AccessTokens {
   const { issuer, ttlSeconds } = options;
+  const defaultClientId = options.clientId ?? DEFAULT_CLIENT_ID;
+  const defaultAudience = (origin: string | undefined): string => options.audience ?? issuerInEffect(issuer, origin);
   const clock = options.clock ?? systemClock;
   let sign: (payload: Record<string, unknown>) => string;
   let byKid: Map<string | undefined, Verify>;
@@ -100,7 +156,8 @@ export function createAccessTokens(options: { keys: KeySet; issuer?: string | un
   const setKeys = (keys: KeySet): void => {
     verified.clear();
     const s = keys.signing;
-    sign = createSigner({ key: s.privateKey, algorithm: s.alg, ...(s.kid ? { kid: s.kid } : {}) });
+    // RFC 9068 §2.1: typ "at+jwt", so no other kind of JWT of these keys passes for an access token.
+    sign = createSigner({ key: s.privateKey, algorithm: s.alg, header: { alg: s.alg, typ: ACCESS_TOKEN_TYPE }, ...(s.kid ? { kid: s.kid } : {}) });
     byKid = new Map();
     for (const k of keys.verifying) {
       byKid.set(
@@ -110,10 +167,12 @@ export function createAccessTokens(options: { keys: KeySet; issuer?: string | un
           algorithms: [k.alg], // pinned per key: `alg: none` or HS256-with-a-public-key never pass
           // RFC 9068 §4: the issuer must match; only a configured one can be matched.
           ...(issuer !== undefined ? { allowedIss: issuer } : {}),
+          // RFC 9068 §4: "at+jwt" or "application/at+jwt", case-insensitively; anything else is refused.
+          checkTyp: ACCESS_TOKEN_TYPE,
           ignoreExpiration: true, // checked below against the injected clock
           ignoreNotBefore: true,
           cache: 4096,
-          requiredClaims: ['sub', 'sid', 'exp', 'iat', 'jti', 'iss'],
+          requiredClaims: ['iss', 'exp', 'aud', 'sub', 'client_id', 'iat', 'jti'],
         }) as Verify,
       );
     }
@@ -142,37 +201,58 @@ export function createAccessTokens(options: { keys: KeySet; issuer?: string | un
     } catch {
       throw new InvalidTokenError();
     }
-    const { sub, sid, scope, iat, exp, jti, iss, nbf } = payload;
+    const { sub, sid, scope, iat, exp, jti, iss, nbf, aud, client_id: clientId } = payload;
+    const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) && aud.every((a) => typeof a === 'string') ? (aud as string[]) : undefined;
     if (
       typeof sub !== 'string' ||
-      typeof sid !== 'string' ||
+      (sid !== undefined && typeof sid !== 'string') ||
       typeof scope !== 'string' ||
       typeof iat !== 'number' ||
       typeof exp !== 'number' ||
       typeof jti !== 'string' ||
       typeof iss !== 'string' ||
+      typeof clientId !== 'string' ||
+      audiences === undefined ||
+      audiences.length === 0 ||
       (nbf !== undefined && typeof nbf !== 'number')
     ) {
       throw new InvalidTokenError();
     }
-    return { sub, sid, scope, iat, exp, jti, iss, ...(nbf === undefined ? {} : { nbf }), scopes: parseScope(scope) };
+    return {
+      iss,
+      exp,
+      aud: aud as string | string[],
+      sub,
+      client_id: clientId,
+      iat,
+      jti,
+      scope,
+      ...(sid === undefined ? {} : { sid }),
+      ...(nbf === undefined ? {} : { nbf }),
+      scopes: parseScope(scope),
+      audiences,
+    };
   };
 
   return {
-    issue({ sub, sid, scope, origin }) {
+    issue({ sub, sid, scope, origin, audience, clientId }) {
       const iat = Math.floor(clock() / 1000);
+      const aud = audience !== undefined && audience.length > 0 ? [...audience] : [defaultAudience(origin)];
+      // Claims in the order of RFC 9068 §2.2; one audience is a string (RFC 7519 §4.1.3).
       const claims: AccessTokenClaims = {
-        sub,
-        sid,
-        scope: scope.join(' '),
-        iat,
-        exp: iat + ttlSeconds,
-        jti: randomBytes(16).toString('base64url'),
         iss: issuerInEffect(issuer, origin),
+        exp: iat + ttlSeconds,
+        aud: aud.length === 1 ? aud[0]! : aud,
+        sub,
+        client_id: clientId ?? defaultClientId,
+        iat,
+        jti: randomBytes(16).toString('base64url'),
+        scope: scope.join(' '),
+        ...(sid === undefined ? {} : { sid }),
       };
       return { token: sign(claims as unknown as Record<string, unknown>), expiresIn: ttlSeconds, claims };
     },
-    verify(token) {
+    verify(token, verifyOptions = {}) {
       let claims = verified.get(token);
       if (claims === undefined) {
         claims = verifySignedClaims(token);
@@ -183,8 +263,14 @@ export function createAccessTokens(options: { keys: KeySet; issuer?: string | un
       if (claims.exp + LEEWAY_SECONDS <= now || claims.iat - LEEWAY_SECONDS > now) throw new InvalidTokenError();
       // RFC 7519 §4.1.5: not accepted before `nbf`, with the same leeway as `exp` (§4.1.4).
       if (claims.nbf !== undefined && claims.nbf - LEEWAY_SECONDS > now) throw new InvalidTokenError();
+      // RFC 9068 §4, RFC 7519 §4.1.3: the token must be meant for whoever verifies it.
+      if (verifyOptions.audience !== false) {
+        const expected = verifyOptions.audience ?? options.audience ?? issuer ?? claims.iss;
+        if (!audienceIncludes(claims.audiences, expected)) throw new InvalidTokenError();
+      }
       return claims;
     },
+    defaultAudience,
     setKeys,
   };
 }

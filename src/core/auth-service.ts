@@ -11,6 +11,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { createAccessTokens, hmacKeySet, type KeySet } from './access-token.ts';
+import { audienceOptions, type TokenClient } from './audience.ts';
 import { createAuthenticator, type Principal } from './authenticate.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { DEFAULTS, wholeNumber } from './defaults.ts';
@@ -47,6 +48,15 @@ export interface AuthServiceOptions {
    * Omitted: each request's own origin, and tokens are not pinned to one (`issuer.ts`).
    */
   issuer?: string | undefined;
+  /**
+   * The `aud` of tokens asked for no particular resource, and the audience the plugin's routes
+   * accept by default (SPEC §7.4). Omitted: the issuer in effect.
+   */
+  audience?: string | undefined;
+  /** Resources (RFC 8707 absolute URIs) a token request with no registered client may name in `resource`. Default none. */
+  audiences?: readonly string[] | undefined;
+  /** The `client_id` claim of tokens issued to no registered client. Default `portcullis`. */
+  defaultClientId?: string | undefined;
   /** Asymmetric keys; when absent tokens are HS256 with `secretKey`. */
   keys?: KeySet | undefined;
   /** Stored, rotating asymmetric keys (`openKeyRing`); wins over `keys`. */
@@ -91,9 +101,27 @@ export interface AuthService {
   readonly refreshTokenTtl: number;
   readonly refreshReuseGrace: number;
   readonly maxSessions: number;
-  passwordGrant(input: { username: string; password: string; scope: string | undefined; client: ClientContext }): Promise<TokenResponse>;
-  /** The refresh grant (RFC 6749 §6): rotates the refresh token (see `refresh-grant.ts`). */
-  refreshGrant(input: { refreshToken: string; scope: string | undefined; client: ClientContext }): Promise<TokenResponse>;
+  /**
+   * The password grant (RFC 6749 §4.3). `resource` (RFC 8707) picks the tokens' audience
+   * among those allowed — `registeredClient`'s audiences, or with none the `audiences` option;
+   * `registeredClient` also names the tokens' `client_id` (SPEC §7.4).
+   */
+  passwordGrant(input: {
+    username: string;
+    password: string;
+    scope: string | undefined;
+    client: ClientContext;
+    resource?: readonly string[] | undefined;
+    registeredClient?: TokenClient | undefined;
+  }): Promise<TokenResponse>;
+  /** The refresh grant (RFC 6749 §6): rotates the refresh token (see `refresh-grant.ts`); `resource` may narrow the session's audience (RFC 8707 §2.2). */
+  refreshGrant(input: {
+    refreshToken: string;
+    scope: string | undefined;
+    client: ClientContext;
+    resource?: readonly string[] | undefined;
+    registeredClient?: TokenClient | undefined;
+  }): Promise<TokenResponse>;
   /** Ends the session of an access or refresh token (RFC 7009); unknown tokens are ignored. */
   revokeToken(input: { token: string; tokenTypeHint?: string | undefined }, context?: EventContext): Promise<boolean>;
   /** One page (default: the first 50) of the user's live sessions, newest first, `current` marking `currentSessionId`, with their total. */
@@ -114,7 +142,9 @@ export interface AuthService {
    * session's state is cached (the hot path, decided without a promise), else a promise of
    * it; `await` takes both. Refuses by throwing — or rejecting, on the promise path — with
    * InvalidTokenError (401), InsufficientScopeError (403), InactiveUserError (400), or
-   * StoreUnavailableError (503).
+   * StoreUnavailableError (503). The token's `aud` must name `audience` (SPEC §7.4); omitted,
+   * the service's own: the `audience` option, else the issuer (else, with none configured,
+   * the token's own `iss`).
    *
    * @example
    * try {
@@ -123,7 +153,7 @@ export interface AuthService {
    *   if (error instanceof PortcullisError) console.log(error.statusCode, error.headers()); // 401 { 'www-authenticate': 'Bearer error="invalid_token"' }
    * }
    */
-  authenticate(token: string, requiredScopes?: readonly string[]): Principal | Promise<Principal>;
+  authenticate(token: string, requiredScopes?: readonly string[], audience?: string): Principal | Promise<Principal>;
   /** The public keys that verify tokens (RFC 7517); `{"keys": []}` under HS256. */
   jwks(): Jwks;
   /** `context` says who asked, for the audit events (SPEC §9.2); `system` when absent. */
@@ -219,6 +249,7 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     throw new ConfigError('issuer', 'must be a non-empty string (or omitted)');
   }
   const issuer = options.issuer;
+  const { audience, audiences, defaultClientId } = audienceOptions(options);
   const store = options.store;
   const clock = options.clock ?? systemClock;
   const scopes = options.scopes ?? DEFAULT_SCOPES;
@@ -267,8 +298,8 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
   if (keyRing && keyRing.accessTokenTtl !== accessTokenTtl) throw new ConfigError('keyRing', 'must be opened with the same accessTokenTtl as the service');
   const staticKeys = options.keys ?? hmacKeySet(options.secretKey);
   const tokens = keyRing
-    ? keyRing.accessTokens({ issuer, clock })
-    : createAccessTokens({ keys: staticKeys, issuer, ttlSeconds: accessTokenTtl, clock });
+    ? keyRing.accessTokens({ issuer, clock, audience, clientId: defaultClientId })
+    : createAccessTokens({ keys: staticKeys, issuer, ttlSeconds: accessTokenTtl, clock, audience, clientId: defaultClientId });
   // New tokens use the newest key at once, also when another process (the CLI) rotated it:
   // one cheap read of the keys before issuing (grants already read the database).
   const freshKeys = async <T>(issue: () => Promise<T>): Promise<T> => {
@@ -278,10 +309,10 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
   const authenticator = createAuthenticator({ tokens, store, clock, reloadKeys: keyRing ? (token) => keyRing.reloadForUnknownKid(token) : undefined });
   // Lockout is on unless the caller opts out with `unlimitedLoginLimiter` (SPEC §4).
   const limiter = options.limiter ?? (store.loginCounter ? createLoginLimiter(store.loginCounter) : unlimitedLoginLimiter);
-  const grantDeps = { store, hasher, tokens, limiter, scopes, refreshTokenTtl, maxSessions, clock };
+  const grantDeps = { store, hasher, tokens, limiter, scopes, refreshTokenTtl, maxSessions, audiences, clock };
   const accountDeps = { store, hasher, scopes, clock, observer };
   const rotationKey = deriveRotationKey(options.secretKey);
-  const refreshDeps = { store, tokens, scopes, refreshTokenTtl, refreshReuseGrace, rotationKey, clock, observer };
+  const refreshDeps = { store, tokens, scopes, refreshTokenTtl, refreshReuseGrace, rotationKey, audiences, clock, observer };
   const sessionDeps = { store, tokens, hasher, limiter, scopes, clock, observer };
   // SPEC §9.2: a login has no transaction of its own to share, so its event is appended once
   // the attempt is decided. An audit write that fails does not change the login's answer.

@@ -157,3 +157,18 @@ async function waitFor(condition: () => Promise<boolean>): Promise<void> {
   }
   assert.fail('condition not met');
 }
+
+test('refuses a token whose aud does not name the audience asked for, or by default the issuer (SPEC §7.4)', async () => {
+  await loggedIn();
+  const forApi = tokens.issue({ sub: userId, sid: 'session-1', scope: ['me'], audience: ['https://api.example.com'] }).token;
+  await assert.rejects(async () => auth.authenticate(forApi, []), InvalidTokenError, 'the default audience is the issuer');
+  assert.equal((await auth.authenticate(forApi, [], 'https://api.example.com')).user.username, 'jane');
+  const own = tokens.issue({ sub: userId, sid: 'session-1', scope: ['me'] }).token;
+  assert.equal((await auth.authenticate(own, [])).user.username, 'jane');
+  await assert.rejects(async () => auth.authenticate(own, [], 'https://api.example.com'), InvalidTokenError, 'a token for Portcullis is not for the API');
+});
+
+test('refuses a correctly signed token that names no session', async () => {
+  await loggedIn();
+  await assert.rejects(async () => auth.authenticate(tokens.issue({ sub: userId, scope: ['me'] }).token, []), InvalidTokenError);
+});

@@ -49,8 +49,10 @@ export interface Authenticator {
    * signing keys — the keys are re-read for a token naming a key this process has not seen).
    * Refuses by throwing (or rejecting with) InvalidTokenError (401), InsufficientScopeError
    * (403) or InactiveUserError (400); StoreUnavailableError (503) when the store is away.
+   * `audience` is the one the token's `aud` must name (SPEC §7.4); omitted, the tokens' own
+   * (`PORTCULLIS_AUDIENCE`, else the issuer: see `createAccessTokens`).
    */
-  authenticate(token: string, requiredScopes?: readonly string[]): Principal | Promise<Principal>;
+  authenticate(token: string, requiredScopes?: readonly string[], audience?: string): Principal | Promise<Principal>;
   /** Drops every cached entry (tests, or after an outage). */
   clear(): void;
 }
@@ -101,7 +103,7 @@ export function createAuthenticator(options: { tokens: AccessTokens; store: Stor
     return state;
   };
 
-  /** The checks after the signature: session live, user present, the subject, scopes, active. */
+  /** The checks after the signature (and audience): session live, user present, the subject, scopes, active. */
   const decide = (claims: VerifiedAccessToken, state: AuthState | undefined, requiredScopes: readonly string[]): Principal => {
     const now = clock();
     if (!state || state.user.id !== claims.sub) throw new InvalidTokenError();
@@ -123,19 +125,23 @@ export function createAuthenticator(options: { tokens: AccessTokens; store: Stor
 
   /** The checks on verified claims: at once from the cache, else after reading the store. */
   const check = (claims: VerifiedAccessToken, requiredScopes: readonly string[]): Principal | Promise<Principal> => {
-    const state = cachedState(claims.sid);
+    const sid = claims.sid;
+    // Only a user's session token names a session; nothing else reaches these routes yet.
+    if (sid === undefined) throw new InvalidTokenError();
+    const state = cachedState(sid);
     if (state) return decide(claims, state, requiredScopes);
-    return fetchState(claims.sid).then((fetched) => decide(claims, fetched, requiredScopes));
+    return fetchState(sid).then((fetched) => decide(claims, fetched, requiredScopes));
   };
 
-  const authenticate = (token: string, requiredScopes: readonly string[] = []): Principal | Promise<Principal> => {
+  const authenticate = (token: string, requiredScopes: readonly string[] = [], audience?: string): Principal | Promise<Principal> => {
+    const options = { audience };
     let claims: VerifiedAccessToken;
     try {
-      claims = tokens.verify(token);
+      claims = tokens.verify(token, options);
     } catch (error) {
       // A token from an instance that rotated first names a kid this one has not read yet:
       // re-read the keys (rate-limited, never throws) and verify once more.
-      if (reloadKeys && error instanceof InvalidTokenError) return reloadKeys(token).then(() => check(tokens.verify(token), requiredScopes));
+      if (reloadKeys && error instanceof InvalidTokenError) return reloadKeys(token).then(() => check(tokens.verify(token, options), requiredScopes));
       throw error;
     }
     return check(claims, requiredScopes);

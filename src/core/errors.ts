@@ -120,6 +120,20 @@ export class InvalidScopeError extends PortcullisError {
 }
 
 /**
+ * 400 invalid_target (RFC 8707 §2): a `resource` that is malformed (not an absolute URI, a
+ * fragment, too long), not one the client may ask for, or outside the session's audience at a refresh.
+ *
+ * @example
+ * if (e instanceof InvalidTargetError) console.log(e.oauthError); // invalid_target
+ */
+export class InvalidTargetError extends PortcullisError {
+  static readonly code = 'PCL_INVALID_TARGET';
+  readonly code = InvalidTargetError.code;
+  readonly statusCode = 400;
+  override readonly oauthError = 'invalid_target';
+}
+
+/**
  * 429 temporarily_unavailable: too many failed logins for this username and address, or from
  * this address, or too many successful logins from this address (SPEC §4). One body for all:
  * SPEC §2.1 fixes it, and clients match it.

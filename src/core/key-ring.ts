@@ -59,8 +59,8 @@ export interface KeyRing {
    * revoked key and the key that signs now, or undefined when no stored key has this kid.
    */
   revoke(kid: string): Promise<{ revoked: SigningKeyRecord; current: SigningKeyRecord } | undefined>;
-  /** AccessTokens signing with the active key and verifying with the ring's keys (`issuer` as in `createAccessTokens`). */
-  accessTokens(options: { issuer?: string | undefined; clock?: Clock }): AccessTokens;
+  /** AccessTokens signing with the active key and verifying with the ring's keys (`issuer`, `audience`, `clientId` as in `createAccessTokens`). */
+  accessTokens(options: { issuer?: string | undefined; clock?: Clock; audience?: string | undefined; clientId?: string | undefined }): AccessTokens;
   /** Re-reads the keys every `intervalMs` (unref'd timer) until `close`. */
   start(intervalMs?: number): void;
   close(): void;
@@ -252,15 +252,16 @@ export async function openKeyRing(options: KeyRingOptions): Promise<KeyRing> {
       await load();
       return { revoked, current: records.find((k) => k.retiredAt === null)! };
     },
-    accessTokens({ issuer, clock: tokenClock }) {
-      const tokens = createAccessTokens({ keys: ring.keySet(), issuer, ttlSeconds: accessTokenTtl, clock: tokenClock ?? clock });
+    accessTokens({ issuer, clock: tokenClock, audience, clientId }) {
+      const tokens = createAccessTokens({ keys: ring.keySet(), issuer, ttlSeconds: accessTokenTtl, clock: tokenClock ?? clock, audience, clientId });
       listeners.add((keys) => tokens.setKeys(keys));
       return {
         issue: (input) => tokens.issue(input),
-        verify(token) {
+        verify(token, options) {
           tick();
-          return tokens.verify(token);
+          return tokens.verify(token, options);
         },
+        defaultAudience: (origin) => tokens.defaultAudience(origin),
         setKeys: (keys) => tokens.setKeys(keys),
       };
     },

@@ -8,7 +8,7 @@
  * @example
  * const service = createAuthService({ store, secretKey, issuer, observer: { loginAttempt: (outcome) => counts[outcome]++ } });
  */
-import { InactiveUserError, InvalidGrantError, InvalidRequestError, InvalidScopeError, LoginOverloadedError, TooManyAttemptsError } from './errors.ts';
+import { InactiveUserError, InvalidGrantError, InvalidRequestError, InvalidScopeError, InvalidTargetError, LoginOverloadedError, TooManyAttemptsError } from './errors.ts';
 
 /** How a password-grant attempt ended (the `outcome` label of `portcullis_login_attempts_total`). */
 export type LoginOutcome = 'success' | 'invalid_credentials' | 'inactive' | 'locked' | 'shed' | 'mfa_required' | 'invalid_request';
@@ -74,7 +74,7 @@ export function createObserver(partial: Partial<AuthObserver> = {}): AuthObserve
  * answer to the attempt (a database outage, a bug). Each error class is thrown at exactly the
  * place that decides it: the limiter (`locked`), the hashing bound (`shed`), the credential
  * check (`invalid_credentials`, which includes unknown users), the disabled check
- * (`inactive`), the request's own shape (`invalid_request`, an unknown scope included).
+ * (`inactive`), the request's own shape (`invalid_request`, an unknown scope or a refused `resource` included).
  *
  * @example
  * loginOutcomeOf(new TooManyAttemptsError(60)) // 'locked'
@@ -84,6 +84,6 @@ export function loginOutcomeOf(error: unknown): LoginOutcome | undefined {
   if (error instanceof LoginOverloadedError) return 'shed';
   if (error instanceof InactiveUserError) return 'inactive';
   if (error instanceof InvalidGrantError) return 'invalid_credentials';
-  if (error instanceof InvalidScopeError || error instanceof InvalidRequestError) return 'invalid_request';
+  if (error instanceof InvalidScopeError || error instanceof InvalidTargetError || error instanceof InvalidRequestError) return 'invalid_request';
   return undefined;
 }

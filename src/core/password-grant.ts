@@ -8,6 +8,7 @@
  * const body = await passwordGrant(deps, { username: 'johndoe', password: 'secret', scope: '' , client });
  */
 import type { AccessTokens } from './access-token.ts';
+import { grantAudience, parseResources, type TokenClient } from './audience.ts';
 import type { Clock } from './clock.ts';
 import { InactiveUserError, InvalidGrantError, LoginOverloadedError } from './errors.ts';
 import { eventFrom } from './events.ts';
@@ -59,17 +60,47 @@ export interface GrantDeps {
   refreshTokenTtl: number;
   /** Live sessions a user may hold; a login beyond it ends the least recently used (SPEC §4). */
   maxSessions?: number | undefined;
+  /** Resources (RFC 8707) a request with no registered client may ask for (`PORTCULLIS_AUDIENCES`); default none. */
+  audiences?: readonly string[] | undefined;
   clock: Clock;
+}
+
+/**
+ * Who a session's tokens are for and whom they are issued to (SPEC §7.4): the resources asked
+ * for (null: the default audience) and the registered client's id (undefined: none, so the
+ * default client id).
+ *
+ * @example
+ * await startSession(deps, user.id, ['me'], client, user.username, { audience: ['https://api.example.com'], clientId: undefined });
+ */
+export interface SessionTarget {
+  audience: readonly string[] | null;
+  clientId?: string | undefined;
+}
+
+/**
+ * The password and refresh grants' input about the audience: the `resource` parameters as
+ * sent (RFC 8707 §2) and the registered client, if any (SPEC §7.4).
+ *
+ * @example
+ * const target: TargetInput = { resource: ['https://api.example.com'], registeredClient: undefined };
+ */
+export interface TargetInput {
+  resource?: readonly string[] | undefined;
+  registeredClient?: TokenClient | undefined;
 }
 
 export async function passwordGrant(
   deps: GrantDeps,
-  input: { username: string; password: string; scope: string | undefined; client: ClientContext },
+  input: { username: string; password: string; scope: string | undefined; client: ClientContext } & TargetInput,
 ): Promise<TokenResponse> {
   const { store, hasher, limiter, clock } = deps;
   const requested = parseScope(input.scope);
   // A scope outside the catalog is refused before any work: it reveals nothing about users.
   assertKnownScopes(requested, deps.scopes);
+  // So is a resource the client may not ask for (RFC 8707 §2 invalid_target).
+  const allowed = input.registeredClient?.audiences ?? deps.audiences ?? [];
+  const audience = grantAudience(parseResources(input.resource ?? []), allowed, deps.tokens.defaultAudience(input.client.origin));
 
   const key = usernameKey(input.username);
   await limiter.check(key, input.client.address, clock());
@@ -94,7 +125,7 @@ export async function passwordGrant(
     const fresh = await hasher.hash(input.password);
     await store.updateUser(user.id, { passwordHash: fresh }, clock());
   }
-  return startSession(deps, user.id, granted, input.client, user.username);
+  return startSession(deps, user.id, granted, input.client, user.username, { audience, clientId: input.registeredClient?.clientId });
 }
 
 /**
@@ -132,6 +163,8 @@ export async function startSession(
   client: ClientContext,
   /** The user's name, for the events of sessions the cap ends. */
   username?: string,
+  /** The session's audience and the registered client; default: the default audience, no registered client. */
+  target: SessionTarget = { audience: null },
 ): Promise<TokenResponse> {
   const now = deps.clock();
   // Sessions ended by the cap: a reason of our own, `session_limit` (SPEC §9.2 lists none for it).
@@ -148,11 +181,12 @@ export async function startSession(
       clientAddress: client.address,
       userAgent: client.userAgent,
       clientId: client.clientId,
+      audience: target.audience,
     },
     hashRefreshToken(refreshToken),
     // SPEC §4: beyond the cap the least recently used sessions end, in the same transaction.
     deps.maxSessions === undefined ? undefined : { maxSessions: deps.maxSessions, ended },
   );
-  const { token, expiresIn } = deps.tokens.issue({ sub: userId, sid, scope: scopes, origin: client.origin });
+  const { token, expiresIn } = deps.tokens.issue({ sub: userId, sid, scope: scopes, origin: client.origin, audience: target.audience ?? undefined, clientId: target.clientId });
   return { access_token: token, token_type: 'bearer', expires_in: expiresIn, refresh_token: refreshToken, scope: scopes.join(' ') };
 }

@@ -14,11 +14,12 @@
  * const body = await refreshGrant(deps, { refreshToken, scope: undefined, client });
  */
 import type { AccessTokens } from './access-token.ts';
+import { parseResources, refreshAudience } from './audience.ts';
 import type { Clock } from './clock.ts';
 import { InactiveUserError, InvalidGrantError, InvalidScopeError } from './errors.ts';
 import { eventFrom } from './events.ts';
 import type { AuthObserver } from './observer.ts';
-import type { ClientContext, TokenResponse } from './password-grant.ts';
+import type { ClientContext, TargetInput, TokenResponse } from './password-grant.ts';
 import { assertKnownScopes, parseScope, type ScopeCatalog } from './scopes.ts';
 import { hashRefreshToken, MAX_REFRESH_TOKEN_LENGTH, successorRefreshToken } from './session-token.ts';
 import type { RefreshTokenState, Store } from './store.ts';
@@ -33,6 +34,8 @@ export interface RefreshGrantDeps {
   /** Seconds after a rotation during which a reuse gets the same successor; 0 turns it off. */
   refreshReuseGrace: number;
   rotationKey: string | Buffer;
+  /** Resources (RFC 8707) a request with no registered client may ask for (`PORTCULLIS_AUDIENCES`); default none. */
+  audiences?: readonly string[] | undefined;
   clock: Clock;
   /** Told about detected reuse and the sessions it ends. */
   observer?: AuthObserver;
@@ -62,11 +65,12 @@ export function refreshScopes(requested: readonly string[], sessionScopes: reado
 /** Exchanges a refresh token for a new access token and the token's one successor (RFC 6749 §6). */
 export async function refreshGrant(
   deps: RefreshGrantDeps,
-  input: { refreshToken: string; scope: string | undefined; client: ClientContext },
+  input: { refreshToken: string; scope: string | undefined; client: ClientContext } & TargetInput,
 ): Promise<TokenResponse> {
   const { store, clock } = deps;
   const requested = parseScope(input.scope);
   assertKnownScopes(requested, deps.scopes);
+  const ask: Ask = { scopes: requested, resources: parseResources(input.resource ?? []), input };
   if (input.refreshToken.length > MAX_REFRESH_TOKEN_LENGTH) throw new InvalidGrantError('Invalid refresh token');
 
   const tokenHash = hashRefreshToken(input.refreshToken);
@@ -75,15 +79,15 @@ export async function refreshGrant(
   let now = clock();
 
   if (state && state.refreshToken.rotatedAt === null) {
-    const granted = usableOrThrow(deps, state, requested, now);
+    const granted = usableOrThrow(deps, state, ask, now);
     const next = { tokenHash: hashRefreshToken(successor), expiresAt: now + deps.refreshTokenTtl * 1000 };
-    if (await store.rotateRefreshToken(tokenHash, next, now)) return respond(deps, state, granted, successor, input.client);
+    if (await store.rotateRefreshToken(tokenHash, next, now)) return respond(deps, state, granted, successor, input);
     // Another request rotated it first, or the session was revoked meanwhile: read again. A
     // race lost inside the grace window is a reuse and gets the winner's same successor.
     state = await store.findRefreshToken(tokenHash);
     now = clock();
     if (state && state.refreshToken.rotatedAt === null) {
-      usableOrThrow(deps, state, requested, now);
+      usableOrThrow(deps, state, ask, now);
       throw new InvalidGrantError('Invalid refresh token');
     }
   }
@@ -102,22 +106,46 @@ export async function refreshGrant(
     if (await store.revokeSession(session.id, now, eventFrom('session.ended', now, context, { ...fields, detail: { reason: 'theft' } }))) deps.observer?.sessionsEnded('theft', 1);
     throw new InvalidGrantError('Refresh token was already used');
   }
-  const granted = usableOrThrow(deps, state, requested, now);
-  return respond(deps, state, granted, successor, input.client);
+  const granted = usableOrThrow(deps, state, ask, now);
+  return respond(deps, state, granted, successor, input);
 }
 
-/** Checks that the token's session can still be refreshed and returns the scopes to grant. */
-function usableOrThrow(deps: RefreshGrantDeps, state: RefreshTokenState, requested: readonly string[], now: number): string[] {
+/** What a refresh asks for: scopes, resources (checked), and who asks. */
+interface Ask {
+  scopes: readonly string[];
+  resources: readonly string[];
+  input: { client: ClientContext } & TargetInput;
+}
+
+/** What a refresh grants: the new access token's scopes and audience. */
+interface Grant {
+  scopes: string[];
+  audience: string[];
+}
+
+/** Checks that the token's session can still be refreshed and returns the scopes and audience to grant. */
+function usableOrThrow(deps: RefreshGrantDeps, state: RefreshTokenState, ask: Ask, now: number): Grant {
   const { session, user, refreshToken } = state;
   // SPEC §2.1: a user disabled since the login is told so. Disabling also ended the session,
   // so this is checked first; the session stays ended when the user is enabled again.
   if (user.disabled) throw new InactiveUserError();
   if (session.revokedAt !== null) throw new InvalidGrantError('Refresh token was revoked');
   if (refreshToken.expiresAt <= now || session.expiresAt <= now) throw new InvalidGrantError('Refresh token expired');
-  return refreshScopes(requested, session.scopes, user.scopes, deps.scopes);
+  const scopes = refreshScopes(ask.scopes, session.scopes, user.scopes, deps.scopes);
+  // SPEC §7.4, RFC 8707 §2.2: the session's audience, or the part of it `resource` names.
+  const allowed = ask.input.registeredClient?.audiences ?? deps.audiences ?? [];
+  const audience = refreshAudience(ask.resources, session.audience, allowed, deps.tokens.defaultAudience(ask.input.client.origin));
+  return { scopes, audience };
 }
 
-function respond(deps: RefreshGrantDeps, state: RefreshTokenState, scopes: string[], refreshToken: string, client: ClientContext): TokenResponse {
-  const { token, expiresIn } = deps.tokens.issue({ sub: state.user.id, sid: state.session.id, scope: scopes, origin: client.origin });
-  return { access_token: token, token_type: 'bearer', expires_in: expiresIn, refresh_token: refreshToken, scope: scopes.join(' ') };
+function respond(deps: RefreshGrantDeps, state: RefreshTokenState, grant: Grant, refreshToken: string, input: { client: ClientContext } & TargetInput): TokenResponse {
+  const { token, expiresIn } = deps.tokens.issue({
+    sub: state.user.id,
+    sid: state.session.id,
+    scope: grant.scopes,
+    origin: input.client.origin,
+    audience: grant.audience,
+    clientId: input.registeredClient?.clientId,
+  });
+  return { access_token: token, token_type: 'bearer', expires_in: expiresIn, refresh_token: refreshToken, scope: grant.scopes.join(' ') };
 }

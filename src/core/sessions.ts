@@ -122,7 +122,8 @@ export async function revokeToken(
   const { store, tokens, clock } = deps;
   const asAccessToken = async (): Promise<string | undefined> => {
     try {
-      return tokens.verify(input.token).sid;
+      // Any audience: a token issued for another resource is still ours to revoke (RFC 7009 §2).
+      return tokens.verify(input.token, { audience: false }).sid;
     } catch {
       return undefined;
     }

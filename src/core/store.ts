@@ -77,6 +77,8 @@ export interface SessionRecord {
   clientAddress: string | null;
   userAgent: string | null;
   clientId: string | null;
+  /** The resources its tokens are for (RFC 8707), as asked at login; null: the default audience. */
+  audience: string[] | null;
 }
 
 /**
@@ -94,6 +96,8 @@ export interface NewSession {
   clientAddress: string | null;
   userAgent: string | null;
   clientId: string | null;
+  /** The resources its tokens are for (RFC 8707 `resource`); null or omitted: the default audience. */
+  audience?: readonly string[] | null | undefined;
 }
 
 /**

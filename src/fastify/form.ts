@@ -16,23 +16,31 @@ import { renderError } from './render-error.ts';
 /** The largest form body the token and revocation endpoints read (16 KiB). */
 export const FORM_BODY_LIMIT = 16 * 1024;
 const UNSUPPORTED = Symbol('unsupported content type');
+/**
+ * Parameters that may appear more than once: RFC 8707 §2, "multiple `resource` parameters may
+ * be used to indicate that the requested token is intended to be used at multiple resources".
+ * Every other parameter still appears at most once (RFC 6749 §3.2).
+ */
+export const REPEATABLE_PARAMETERS: ReadonlySet<string> = new Set(['resource']);
 
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * Strict `application/x-www-form-urlencoded` parsing (RFC 6749 §3.2 and Appendix B): the body
- * must be UTF-8, percent-escapes must be well formed, and a parameter must not appear twice.
- * Lenient parsers guess at such input; an auth server should refuse it with `invalid_request`.
+ * must be UTF-8, percent-escapes must be well formed, and a parameter must not appear twice
+ * (except those of `REPEATABLE_PARAMETERS`, whose repeats are collected in an array, as
+ * multipart bodies give them). Lenient parsers guess at such input; an auth server should
+ * refuse it with `invalid_request`.
  */
-export function parseForm(body: Buffer): Record<string, string> {
+export function parseForm(body: Buffer): Record<string, string | string[]> {
   let text: string;
   try {
     text = utf8.decode(body);
   } catch {
     throw new InvalidRequestError('Request body is not valid UTF-8');
   }
-  const fields: Record<string, string> = Object.create(null);
+  const fields: Record<string, string | string[]> = Object.create(null);
   if (text === '') return fields;
   for (const pair of text.split('&')) {
     if (pair === '') continue;
@@ -46,6 +54,11 @@ export function parseForm(body: Buffer): Record<string, string> {
       value = decodeURIComponent(rawValue.replaceAll('+', ' '));
     } catch {
       throw new InvalidRequestError('Request body has a malformed percent-encoding');
+    }
+    const earlier = fields[name];
+    if (earlier !== undefined && REPEATABLE_PARAMETERS.has(name)) {
+      fields[name] = [...(Array.isArray(earlier) ? earlier : [earlier]), value];
+      continue;
     }
     if (Object.hasOwn(fields, name)) {
       // RFC 6749 §3.2: parameters MUST NOT be included more than once.
@@ -82,7 +95,10 @@ export function parseBasicCredentials(header: string | undefined): { clientId: s
   return credentials;
 }
 
-/** Reads the form fields, refusing repeated or non-text fields. */
+/**
+ * Reads the form fields, refusing repeated or non-text fields. The repeatable parameters
+ * (`REPEATABLE_PARAMETERS`) are left out: `formValues` reads them.
+ */
 export function formBody(request: FastifyRequest): Record<string, string> {
   const body = request.body as unknown;
   if (body === UNSUPPORTED || body === undefined || body === null || typeof body !== 'object') {
@@ -90,10 +106,30 @@ export function formBody(request: FastifyRequest): Record<string, string> {
   }
   const fields: Record<string, string> = Object.create(null);
   for (const [name, value] of Object.entries(body)) {
+    if (REPEATABLE_PARAMETERS.has(name)) {
+      formValues(request, name);
+      continue;
+    }
     if (typeof value !== 'string') throw new InvalidRequestError(`Parameter ${JSON.stringify(name.slice(0, 64))} must be a single text value`);
     fields[name] = value;
   }
   return fields;
+}
+
+/**
+ * Every value of a repeatable parameter (`REPEATABLE_PARAMETERS`), in the order sent; [] when
+ * absent. A value that is not text (a file part) is `invalid_request`.
+ *
+ * @example
+ * formValues(request, 'resource') // ['https://a.example', 'https://b.example']
+ */
+export function formValues(request: FastifyRequest, name: string): string[] {
+  const body = request.body as Record<string, unknown> | undefined;
+  if (body === undefined || body === null || typeof body !== 'object' || !Object.hasOwn(body, name)) return [];
+  const value = body[name];
+  const values = Array.isArray(value) ? (value as unknown[]) : [value];
+  if (!values.every((v): v is string => typeof v === 'string')) throw new InvalidRequestError(`Parameter ${JSON.stringify(name.slice(0, 64))} must be text`);
+  return values;
 }
 
 /** Registers the form parsers for an OAuth endpoint's encapsulated context. */

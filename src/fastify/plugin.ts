@@ -14,7 +14,8 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest,
 import fp from 'fastify-plugin';
 import type { AuthService } from '../core/auth-service.ts';
 import type { Principal } from '../core/authenticate.ts';
-import { PortcullisError } from '../core/errors.ts';
+import { resourceProblem } from '../core/audience.ts';
+import { ConfigError, PortcullisError } from '../core/errors.ts';
 import type { UserRecord } from '../core/store.ts';
 import { parseAuthorization } from './bearer.ts';
 import { detailSchema } from './error-schemas.ts';
@@ -60,6 +61,13 @@ export interface PortcullisPluginOptions {
   securityScheme?: string;
   /** Install Portcullis's error and 404 handlers ({"detail": …} bodies). Default true. */
   errorHandler?: boolean;
+  /**
+   * The audience (RFC 8707 resource URI) this app's protected routes answer to: a token whose
+   * `aud` does not name it is refused with 401 invalid_token (SPEC §7.4, RFC 9068 §4).
+   * Default: the service's own — its `audience` option, else its issuer — which is what tokens
+   * asked for no particular `resource` carry.
+   */
+  audience?: string | undefined;
 }
 
 /**
@@ -88,7 +96,7 @@ export function oauth2SecurityScheme(service: AuthService, tokenUrl = 'token') {
  * by the one renderer (`renderError`), so their status, body and WWW-Authenticate (SPEC §2.2)
  * are right under any app error handler; anything else goes on to the app's error handler.
  */
-export function requireAuth(service: AuthService, scopes: readonly string[]) {
+export function requireAuth(service: AuthService, scopes: readonly string[], audience?: string) {
   return function authenticate(request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void {
     const accept = (principal: Principal): void => {
       request.principal = principal;
@@ -104,7 +112,7 @@ export function requireAuth(service: AuthService, scopes: readonly string[]) {
     };
     let outcome: Principal | Promise<Principal>;
     try {
-      outcome = service.authenticate(parseAuthorization(request.headers.authorization), scopes);
+      outcome = service.authenticate(parseAuthorization(request.headers.authorization), scopes, audience);
     } catch (error) {
       return fail(error);
     }
@@ -113,12 +121,12 @@ export function requireAuth(service: AuthService, scopes: readonly string[]) {
   };
 }
 
-function protectRoute(route: RouteOptions, service: AuthService, schemeName: string): void {
+function protectRoute(route: RouteOptions, service: AuthService, schemeName: string, audience: string | undefined): void {
   const auth = route.config?.auth;
   if (!auth) return;
   const scopes = auth === true ? [] : [...auth.scopes];
   const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
-  route.onRequest = [requireAuth(service, scopes), ...existing];
+  route.onRequest = [requireAuth(service, scopes, audience), ...existing];
   const schema = (route.schema ?? {}) as Record<string, unknown>;
   route.schema = {
     ...schema,
@@ -134,10 +142,15 @@ function protectRoute(route: RouteOptions, service: AuthService, schemeName: str
 const plugin: FastifyPluginAsync<PortcullisPluginOptions> = async (fastify: FastifyInstance, options) => {
   const { service } = options;
   const schemeName = options.securityScheme ?? DEFAULT_SECURITY_SCHEME;
+  const { audience } = options;
+  // A programmer's mistake fails at registration (STYLE §5), not as a 401 on every request.
+  if (audience !== undefined && (typeof audience !== 'string' || resourceProblem(audience) !== undefined)) {
+    throw new ConfigError('audience', `${typeof audience === 'string' ? resourceProblem(audience) : 'must be a string'} (an absolute URI, RFC 8707 §2)`);
+  }
   fastify.decorate('portcullis', service);
   fastify.decorateRequest('user', null as unknown as UserRecord);
   fastify.decorateRequest('principal', null as unknown as Principal);
-  fastify.addHook('onRoute', (route) => protectRoute(route, service, schemeName));
+  fastify.addHook('onRoute', (route) => protectRoute(route, service, schemeName, audience));
   // SPEC §4: no NUL or lone surrogate in a path parameter, query or body reaches a handler
   // (PostgreSQL cannot store NUL). For every route registered after the plugin; preHandler,
   // so that bodies attached by other plugins' hooks (multipart) are checked too.

@@ -49,6 +49,8 @@ export function toSession(row: Selectable<SessionsTable>): SessionRecord {
     clientAddress: row.client_address,
     userAgent: row.user_agent,
     clientId: row.client_id,
+    // Resource URIs contain no spaces (RFC 3986 §2), so a space separates them.
+    audience: row.audience === null || row.audience === undefined ? null : row.audience.split(' '),
   };
 }
 
@@ -409,6 +411,7 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
               client_address: session.clientAddress,
               user_agent: session.userAgent,
               client_id: session.clientId,
+              audience: session.audience && session.audience.length > 0 ? session.audience.join(' ') : null,
             })
             .execute();
           await trx

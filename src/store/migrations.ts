@@ -148,6 +148,21 @@ const auditEvents: Migration = {
   },
 };
 
+/** Name of the migration that lets a session remember its audience (SPEC §7.4, RFC 8707). */
+// Sorts after AUDIT_EVENTS_MIGRATION (Kysely runs migrations in name order).
+export const SESSION_AUDIENCE_MIGRATION = '2026-12-04-session-audience';
+
+const sessionAudience: Migration = {
+  async up(db: Kysely<unknown>) {
+    // Space-separated resource URIs asked for at login; NULL (every session before this) is
+    // the default audience, so existing sessions refresh exactly as before.
+    await db.schema.alterTable('sessions').addColumn('audience', 'text').execute();
+  },
+  async down(db: Kysely<unknown>) {
+    await db.schema.alterTable('sessions').dropColumn('audience').execute();
+  },
+};
+
 /** Name of the migration that moves username keys to RFC 8265 case folding. */
 export const PRECIS_USERNAME_KEY_MIGRATION = '2026-12-02-precis-username-key';
 
@@ -229,7 +244,7 @@ function precisUsernameKey(report: (notice: string) => void, clock: Clock): Migr
 export function createMigrationProvider(report: (notice: string) => void = () => {}, clock: Clock = systemClock): MigrationProvider {
   return {
     async getMigrations() {
-      return { ...migrations, [PRECIS_USERNAME_KEY_MIGRATION]: precisUsernameKey(report, clock), [AUDIT_EVENTS_MIGRATION]: auditEvents };
+      return { ...migrations, [PRECIS_USERNAME_KEY_MIGRATION]: precisUsernameKey(report, clock), [AUDIT_EVENTS_MIGRATION]: auditEvents, [SESSION_AUDIENCE_MIGRATION]: sessionAudience };
     },
   };
 }

@@ -26,6 +26,8 @@ export interface SessionsTable {
   client_address: string | null;
   user_agent: string | null;
   client_id: string | null;
+  /** Space-separated resource URIs the session's tokens are for; null: the default audience. */
+  audience: string | null;
 }
 
 export interface RefreshTokensTable {

@@ -1,13 +1,13 @@
 /**
- * `POST /token` (RFC 6749 §4.3, §5, §6; SPEC §2.1). Accepts only form bodies (urlencoded or
- * multipart), at most 16 KiB; anything else is `invalid_request`. Every response carries
+ * `POST /token` (RFC 6749 §4.3, §5, §6; SPEC §2.1), with RFC 8707 `resource` indicators (SPEC
+ * §7.4). Accepts only form bodies (urlencoded or multipart), at most 16 KiB; anything else is `invalid_request`. Every response carries
  * `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
  */
 import type { FastifyInstance } from 'fastify';
 import type { AuthService } from '../../core/auth-service.ts';
 import { InvalidRequestError, UnsupportedGrantTypeError } from '../../core/errors.ts';
 import { oauthErrorSchema } from '../error-schemas.ts';
-import { clientCredentials, FORM_BODY_LIMIT, formBody, registerFormParsers } from '../form.ts';
+import { clientCredentials, FORM_BODY_LIMIT, formBody, formValues, registerFormParsers } from '../form.ts';
 import { requestOrigin } from '../origin.ts';
 
 const formFields = {
@@ -18,6 +18,14 @@ const formFields = {
   refresh_token: { type: 'string' },
   client_id: { type: 'string' },
   client_secret: { type: 'string', format: 'password' },
+  resource: {
+    type: 'array',
+    items: { type: 'string', format: 'uri' },
+    description:
+      'RFC 8707 resource indicators, repeatable: absolute URIs without a fragment, naming the services the access token is for (its `aud`). ' +
+      'Each must be one the client may ask for (`PORTCULLIS_AUDIENCES`), else `invalid_target`. Omitted: the default audience (`PORTCULLIS_AUDIENCE`, else the issuer). ' +
+      'At a refresh, a subset of the session\'s audience narrows the new access token.',
+  },
 } as const;
 
 /**
@@ -66,7 +74,7 @@ export async function tokenRoutes(app: FastifyInstance, options: { service: Auth
               scope: { type: 'string' },
             },
           },
-          400: { description: 'invalid_request, invalid_grant, invalid_scope or unsupported_grant_type', ...oauthErrorSchema },
+          400: { description: 'invalid_request, invalid_grant, invalid_scope, invalid_target (RFC 8707) or unsupported_grant_type', ...oauthErrorSchema },
           429: { description: 'Too many failed login attempts', ...oauthErrorSchema },
           503: { description: 'Too many logins in progress', ...oauthErrorSchema },
         },
@@ -77,6 +85,8 @@ export async function tokenRoutes(app: FastifyInstance, options: { service: Auth
       const grantType = fields.grant_type ?? 'password';
       const { clientId } = clientCredentials(request, fields);
       const client = { address: request.ip, userAgent: storedUserAgent(request.headers['user-agent']), clientId, origin: requestOrigin(request) };
+      // RFC 8707 §2: repeatable; checked by the grant (invalid_target) before anything else is.
+      const resource = formValues(request, 'resource');
       if (grantType === 'password') {
         let username: string;
         let password: string;
@@ -88,10 +98,10 @@ export async function tokenRoutes(app: FastifyInstance, options: { service: Auth
           service.observer.loginAttempt('invalid_request');
           throw error;
         }
-        return service.passwordGrant({ username, password, scope: fields.scope, client });
+        return service.passwordGrant({ username, password, scope: fields.scope, client, resource });
       }
       if (grantType === 'refresh_token' && service.refreshGrant) {
-        return service.refreshGrant({ refreshToken: required(fields, 'refresh_token'), scope: fields.scope, client });
+        return service.refreshGrant({ refreshToken: required(fields, 'refresh_token'), scope: fields.scope, client, resource });
       }
       throw new UnsupportedGrantTypeError(grantType);
     },
