@@ -88,3 +88,41 @@ test('reads PORTCULLIS_TRUST_PROXY (core/trust-proxy.ts): no proxy when unset, t
   assert.deepEqual(loadConfig({ env: { PORTCULLIS_TRUST_PROXY: '10.0.0.0/8, ::1' } }).trustProxy, { addresses: ['10.0.0.0/8', '::1'] });
   assert.throws(() => loadConfig({ env: { PORTCULLIS_TRUST_PROXY: 'true' } }), (e: unknown) => e instanceof ConfigError && /^PORTCULLIS_TRUST_PROXY: /.test(e.message));
 });
+
+test('PORTCULLIS_AUDIENCE, PORTCULLIS_AUDIENCES and PORTCULLIS_DEFAULT_CLIENT_ID default to the issuer, none and portcullis (SPEC §7.4)', () => {
+  const config = loadConfig({ env: {} });
+  assert.equal(config.audience, undefined);
+  assert.deepEqual(config.audiences, []);
+  assert.equal(config.defaultClientId, 'portcullis');
+  const set = loadConfig({
+    env: {
+      PORTCULLIS_AUDIENCE: 'https://auth.example.com/api',
+      PORTCULLIS_AUDIENCES: '["https://api.example.com", "urn:example:billing", "https://api.example.com"]',
+      PORTCULLIS_DEFAULT_CLIENT_ID: 'my-portal',
+    },
+  });
+  assert.equal(set.audience, 'https://auth.example.com/api');
+  assert.deepEqual(set.audiences, ['https://api.example.com', 'urn:example:billing']);
+  assert.ok(Object.isFrozen(set.audiences));
+  assert.equal(set.defaultClientId, 'my-portal');
+});
+
+test('a bad audience setting stops start-up with a ConfigError naming it', () => {
+  const cases: [string, string][] = [
+    ['PORTCULLIS_AUDIENCE', '/relative'],
+    ['PORTCULLIS_AUDIENCE', 'https://api.example.com/#top'],
+    ['PORTCULLIS_AUDIENCE', 'not a uri'],
+    ['PORTCULLIS_AUDIENCES', 'https://api.example.com'],
+    ['PORTCULLIS_AUDIENCES', '{"a": "https://api.example.com"}'],
+    ['PORTCULLIS_AUDIENCES', '["https://api.example.com", 42]'],
+    ['PORTCULLIS_AUDIENCES', '["api.example.com"]'],
+    ['PORTCULLIS_AUDIENCES', '["https://api.example.com#x"]'],
+    ['PORTCULLIS_AUDIENCES', `["https://a.example/${'x'.repeat(3000)}"]`],
+    ['PORTCULLIS_DEFAULT_CLIENT_ID', 'has space'],
+    ['PORTCULLIS_DEFAULT_CLIENT_ID', 'x'.repeat(256)],
+    ['PORTCULLIS_DEFAULT_CLIENT_ID', 'caf\u00e9'],
+  ];
+  for (const [name, value] of cases) {
+    assert.throws(() => loadConfig({ env: { [name]: value } }), (e: unknown) => e instanceof ConfigError && e.option === name && e.message.startsWith(`${name}: `), `${name}=${value}`);
+  }
+});
