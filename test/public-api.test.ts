@@ -24,12 +24,12 @@ const EXPECTED: Record<Exclude<Entry, 'portcullis'>, string[]> = {
   'portcullis/core': [
     // the service and the caller it authenticates
     'createAuthService', 'DEFAULT_ARGON2', 'AuthService', 'AuthServiceOptions', 'HashingStats', 'Principal',
-    'ClientContext', 'TokenResponse', 'PasswordChange', 'SessionView', 'toPublicUser', 'PublicUser', 'NewAccount', 'AccountChanges',
+    'ClientContext', 'TokenResponse', 'TokenClient', 'PasswordChange', 'SessionView', 'toPublicUser', 'PublicUser', 'NewAccount', 'AccountChanges',
     // time and hashing cost
     'Clock', 'systemClock', 'createManualClock', 'ManualClock', 'Argon2Params',
     // errors (docs/errors.md)
     'PortcullisError', 'InvalidRequestError', 'InvalidGrantError', 'InactiveUserError', 'UnsupportedGrantTypeError',
-    'InvalidScopeError', 'TooManyAttemptsError', 'LoginOverloadedError', 'NotAuthenticatedError', 'InvalidTokenError',
+    'InvalidScopeError', 'InvalidTargetError', 'TooManyAttemptsError', 'LoginOverloadedError', 'NotAuthenticatedError', 'InvalidTokenError',
     'InsufficientScopeError', 'IncorrectPasswordError', 'NotFoundError', 'ConflictError', 'SelfLockoutError',
     'ValidationError', 'ValidationIssue', 'StoreUnavailableError', 'ConfigError', 'ErrorCode',
     // scopes

@@ -5,6 +5,7 @@
  * signing-key ring. Everything else in src/core/ is internal.
  */
 export { createAuthService, DEFAULT_ARGON2, type AuthService, type AuthServiceOptions, type HashingStats } from './auth-service.ts';
+export type { TokenClient } from './audience.ts';
 export type { Principal } from './authenticate.ts';
 export { createManualClock, systemClock, type Clock, type ManualClock } from './clock.ts';
 export {
@@ -16,6 +17,7 @@ export {
   InvalidGrantError,
   InvalidRequestError,
   InvalidScopeError,
+  InvalidTargetError,
   InvalidTokenError,
   LoginOverloadedError,
   NotAuthenticatedError,

@@ -19,6 +19,12 @@ test('refuses repeated parameters, bad escapes and non-UTF-8', () => {
   }
 });
 
+test('collects a repeated resource (RFC 8707 §2) in an array; every other parameter stays single', () => {
+  assert.deepEqual({ ...parseForm(Buffer.from('resource=https%3A%2F%2Fa.example&scope=me&resource=urn%3Ab')) }, { resource: ['https://a.example', 'urn:b'], scope: 'me' });
+  assert.deepEqual({ ...parseForm(Buffer.from('resource=urn%3Aa')) }, { resource: 'urn:a' });
+  assert.throws(() => parseForm(Buffer.from('resource=urn%3Aa&scope=me&scope=admin')), InvalidRequestError);
+});
+
 test('does not let a parameter named __proto__ reach the prototype', () => {
   const fields = parseForm(Buffer.from('__proto__=x&constructor=y'));
   assert.equal(fields.__proto__, 'x');
