@@ -334,6 +334,17 @@ describe('the default audience and the plugin option', () => {
     }
   });
 
+  test('the OpenAPI document describes resource at /token as repeatable absolute URIs, and invalid_target', async () => {
+    const doc = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    const post = doc.paths['/token'].post;
+    for (const type of ['application/x-www-form-urlencoded', 'multipart/form-data']) {
+      const resource = post.requestBody.content[type].schema.properties.resource;
+      assert.deepEqual({ type: resource.type, items: resource.items }, { type: 'array', items: { type: 'string', format: 'uri' } }, type);
+      assert.match(resource.description, /RFC 8707/);
+    }
+    assert.match(post.responses['400'].description, /invalid_target/);
+  });
+
   test('the plugin refuses a malformed audience option when registered', async () => {
     for (const audience of ['relative', 'https://api.example.com/#x', '']) {
       const app = Fastify();

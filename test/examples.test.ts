@@ -2,7 +2,7 @@
  * Every file in examples/ is imported and exercised through real HTTP, so the documentation
  * cannot rot (STYLE §10). An example without an exercise here fails the first test.
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
@@ -11,10 +11,16 @@ import { CHEAP_ARGON2, TEST_SECRET } from './helpers.ts';
 
 /** The examples this file exercises, by file name. */
 const EXERCISED = ['protect-a-route.ts'];
+/** Examples that run in processes of their own, exercised by another test file (which names their path). */
+const EXERCISED_ELSEWHERE: Record<string, string> = { 'express-resource-server': 'resource-server.test.ts' };
 
-test('every example in examples/ is exercised by this test file', () => {
-  const files = readdirSync(new URL('../examples/', import.meta.url)).filter((name) => /\.(ts|js|mjs)$/.test(name)).sort();
-  assert.deepEqual(files, [...EXERCISED].sort());
+test('every example in examples/ is exercised by this test file, or by the one named for it', () => {
+  const entries = readdirSync(new URL('../examples/', import.meta.url), { withFileTypes: true });
+  const examples = entries.filter((e) => e.isDirectory() || /\.(ts|js|mjs)$/.test(e.name)).map((e) => e.name).sort();
+  assert.deepEqual(examples, [...EXERCISED, ...Object.keys(EXERCISED_ELSEWHERE)].sort());
+  for (const [example, testFile] of Object.entries(EXERCISED_ELSEWHERE)) {
+    assert.match(readFileSync(new URL(testFile, import.meta.url), 'utf8'), new RegExp(`examples/${example}/`), `${testFile} runs examples/${example}`);
+  }
 });
 
 describe('examples/protect-a-route.ts', () => {
