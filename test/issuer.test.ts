@@ -81,8 +81,12 @@ describe('without a configured issuer', () => {
     const ctx = await withJohn({ issuer: undefined });
     t.after(() => ctx.close());
     const tokens = await loginAt(ctx.app, at('a.example.test'));
-    const claims = { ...jwtPayload(tokens.access_token), iss: 'https://elsewhere.example' };
+    // As an instance reached at that name issues it: iss and the default aud are the name (SPEC §7.4).
+    const claims = { ...jwtPayload(tokens.access_token), iss: 'https://elsewhere.example', aud: 'https://elsewhere.example' };
     assert.equal((await getWithToken(ctx.app, '/users/me', hmacToken({}, claims, TEST_SECRET))).statusCode, 200);
+    // Whatever its iss, a token whose aud does not name it is for another service.
+    const forApi = await getWithToken(ctx.app, '/users/me', hmacToken({}, { ...claims, aud: 'https://api.example' }, TEST_SECRET));
+    assert.equal(forApi.statusCode, 401);
     const forged = await getWithToken(ctx.app, '/users/me', hmacToken({}, claims, 'another-secret-key-that-is-long-enough-0123'));
     assert.equal(forged.statusCode, 401);
     assert.equal(forged.headers['www-authenticate'], 'Bearer error="invalid_token"');

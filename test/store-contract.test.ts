@@ -354,8 +354,19 @@ for (const database of await testDatabases()) {
         const state = await store.getAuthState('s1');
         assert.equal(state?.user.id, userId);
         assert.deepEqual(state?.session, {
-          id: 's1', userId, scopes: ['me', 'admin'], createdAt: NOW, lastUsedAt: NOW, expiresAt: NOW + DAY, revokedAt: null, clientAddress: '127.0.0.1', userAgent: 'test', clientId: 'cli',
+          id: 's1', userId, scopes: ['me', 'admin'], createdAt: NOW, lastUsedAt: NOW, expiresAt: NOW + DAY, revokedAt: null, clientAddress: '127.0.0.1', userAgent: 'test', clientId: 'cli', audience: null,
         });
+      });
+
+      test('createSession keeps the audience asked for (RFC 8707), in order; none or [] reads back as null (the default)', async () => {
+        await store.createSession({ ...newSession('s1', userId), audience: ['https://b.example', 'urn:example:a'] }, 'rt1');
+        assert.deepEqual((await store.getAuthState('s1'))?.session.audience, ['https://b.example', 'urn:example:a']);
+        await store.createSession({ ...newSession('s2', userId), audience: [] }, 'rt2');
+        assert.equal((await store.getAuthState('s2'))?.session.audience, null);
+        await store.createSession({ ...newSession('s3', userId), audience: null }, 'rt3');
+        assert.equal((await store.getAuthState('s3'))?.session.audience, null);
+        const listed = await store.listUserSessions(userId, NOW, { limit: 10, offset: 0 });
+        assert.deepEqual(Object.fromEntries(listed.items.map((s) => [s.id, s.audience])), { s1: ['https://b.example', 'urn:example:a'], s2: null, s3: null });
       });
 
       test('createSession is atomic: when the refresh token cannot be stored, no session is', async () => {
