@@ -148,9 +148,9 @@ export function createAccessTokens(options: {
   const clock = options.clock ?? systemClock;
   let sign: (payload: Record<string, unknown>) => string;
   let byKid: Map<string | undefined, Verify>;
-  // A bearer token is sent again on every request: once its signature, algorithm, issuer and
+  // A bearer token is sent again on every request: once its signature, algorithm, typ, issuer and
   // claims passed, a repeat of the exact same text skips decoding and the signature check
-  // (never the time checks). Emptied when the keys change, so a removed key stops at once.
+  // (never the time and audience checks). Emptied when the keys change, so a removed key stops at once.
   const verified = new Map<string, VerifiedAccessToken>();
 
   const setKeys = (keys: KeySet): void => {
