@@ -23,13 +23,15 @@ import { createLoginLimiter, unlimitedLoginLimiter, type LoginLimiter } from './
 import { createObserver, loginOutcomeOf, type AuthObserver, type LoginOutcome } from './observer.ts';
 import { createPasswordHasher, type Argon2Params } from './password.ts';
 import { changePassword, type PasswordChange } from './password-change.ts';
-import { passwordGrant, type ClientContext, type TokenResponse } from './password-grant.ts';
+import { mfaOtpGrant, requireSecondFactor, type MfaGrantInput } from './mfa-grant.ts';
+import { passwordGrant, type ClientContext, type GrantDeps, type PasswordGrantInput, type TokenResponse } from './password-grant.ts';
 import { refreshGrant } from './refresh-grant.ts';
 import { DEFAULT_SCOPES, type ScopeCatalog } from './scopes.ts';
 import { deriveRotationKey } from './session-token.ts';
 import { publicJwks, type Jwks } from './signing-keys.ts';
 import { endSession, listSessions, logout, revokeToken, type PageRequest, type SessionView } from './sessions.ts';
 import type { Store, UserRecord } from './store.ts';
+import { confirmTotp, disableTotp, enrollTotp, totpStatus, type TotpEnrollment, type TotpStatus } from './totp-enrollment.ts';
 import { createUserAccount, deleteUserAccount, requireUser, updateUserAccount, type AccountChanges, type NewAccount } from './users.ts';
 
 /**
@@ -91,7 +93,18 @@ export interface AuthService {
   readonly refreshTokenTtl: number;
   readonly refreshReuseGrace: number;
   readonly maxSessions: number;
-  passwordGrant(input: { username: string; password: string; scope: string | undefined; client: ClientContext }): Promise<TokenResponse>;
+  /** The password grant (RFC 6749 §4.3); for a user with TOTP on, 403 `mfa_required` unless a first-party client sends the code too (SPEC §10). */
+  passwordGrant(input: PasswordGrantInput): Promise<TokenResponse>;
+  /** The code step of a login with TOTP on (SPEC §10, `grant_type=urn:portcullis:params:oauth:grant-type:mfa-otp`). */
+  mfaGrant(input: MfaGrantInput): Promise<TokenResponse>;
+  /** Makes a pending TOTP secret for the user (replacing a pending one); ConflictError when TOTP is on. `origin` names the service in the app when no issuer is configured. */
+  enrollTotp(input: { user: UserRecord; origin?: string | undefined }): Promise<TotpEnrollment>;
+  /** Turns the pending TOTP on with a code of it; returns the ten recovery codes (shown once). */
+  confirmTotp(input: { user: UserRecord; code: string }, context?: EventContext): Promise<string[]>;
+  /** Turns TOTP off after checking the password (a wrong one counts as a failed login). */
+  disableTotp(input: { user: UserRecord; password: string; address: string }, context?: EventContext): Promise<void>;
+  /** Whether the user has TOTP off, pending or on, and their unused recovery codes. */
+  totpStatus(userId: string): Promise<TotpStatus>;
   /** The refresh grant (RFC 6749 §6): rotates the refresh token (see `refresh-grant.ts`). */
   refreshGrant(input: { refreshToken: string; scope: string | undefined; client: ClientContext }): Promise<TokenResponse>;
   /** Ends the session of an access or refresh token (RFC 7009); unknown tokens are ignored. */
@@ -278,7 +291,11 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
   const authenticator = createAuthenticator({ tokens, store, clock, reloadKeys: keyRing ? (token) => keyRing.reloadForUnknownKid(token) : undefined });
   // Lockout is on unless the caller opts out with `unlimitedLoginLimiter` (SPEC §4).
   const limiter = options.limiter ?? (store.loginCounter ? createLoginLimiter(store.loginCounter) : unlimitedLoginLimiter);
-  const grantDeps = { store, hasher, tokens, limiter, scopes, refreshTokenTtl, maxSessions, clock };
+  const grantDeps: GrantDeps = { store, hasher, tokens, limiter, scopes, refreshTokenTtl, maxSessions, clock };
+  // SPEC §10: the TOTP second factor, asked by the password grant of a user who has it on.
+  const mfaDeps = { ...grantDeps, secretKey: options.secretKey, observer };
+  grantDeps.secondFactor = (user, requested, factor, client) => requireSecondFactor(mfaDeps, user, requested, factor, client);
+  const enrollmentDeps = { store, hasher, limiter, clock, secretKey: options.secretKey };
   const accountDeps = { store, hasher, scopes, clock, observer };
   const rotationKey = deriveRotationKey(options.secretKey);
   const refreshDeps = { store, tokens, scopes, refreshTokenTtl, refreshReuseGrace, rotationKey, clock, observer };
@@ -337,6 +354,11 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
       return freshKeys(() => observedPasswordGrant(input));
     },
     refreshGrant: (input) => freshKeys(() => observedRefreshGrant(input)),
+    mfaGrant: (input) => freshKeys(() => mfaOtpGrant(mfaDeps, input)),
+    enrollTotp: (input) => enrollTotp(enrollmentDeps, { user: input.user, issuer: issuerInEffect(issuer, input.origin) }),
+    confirmTotp: (input, context) => confirmTotp(enrollmentDeps, input, context),
+    disableTotp: (input, context) => disableTotp(enrollmentDeps, input, context),
+    totpStatus: (userId) => totpStatus(enrollmentDeps, userId),
     revokeToken: (input, context) => revokeToken(sessionDeps, input, context),
     listSessions: (userId, current, page) => listSessions(sessionDeps, userId, current, page),
     endSession: (userId, sessionId, context) => endSession(sessionDeps, userId, sessionId, context),
