@@ -8,14 +8,17 @@
  */
 import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import { hash as bcryptHash } from '@node-rs/bcrypt';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { buildApp } from '../src/app.ts';
 import { createAuthService, type AuthService } from '../src/core/auth-service.ts';
 import { createManualClock, type ManualClock } from '../src/core/clock.ts';
+import { unlimitedLoginLimiter } from '../src/core/login-limiter.ts';
 import type { LoginOutcome } from '../src/core/observer.ts';
+import { isCurrentArgon2id } from '../src/core/password.ts';
 import { openTotpSecret, totpCode } from '../src/core/totp.ts';
-import { createDatabaseLoginLimiter, openStore, type KyselyStore } from '../src/store/index.ts';
+import { openStore, type KyselyStore } from '../src/store/index.ts';
 import type { MfaTables } from '../src/store/mfa-store.ts';
 import { CHEAP_ARGON2, createTestContext, getWithToken, login, postForm, refresh, tempDir, TEST_ISSUER, TEST_SECRET, type TestContext } from './helpers.ts';
 import { scratchDatabase, testDatabases, type ScratchDatabase } from './pg.ts';
@@ -266,6 +269,8 @@ for (const database of await testDatabases()) {
     test('an mfa_token is single use, bound to its client, and expires after 5 minutes', async () => {
       const { secret } = await turnOn(t.app, t.clock, await accessToken(t.app));
       const mfaToken = await passwordStep(t.app);
+      // A wrong code does not use it up (the lockout bounds the guesses); the right one does.
+      assertOAuthError(await mfaGrant(t.app, { mfa_token: mfaToken, otp: wrongCode(secret, t.clock()) }), 400, 'invalid_grant', 'Invalid or already used code');
       assert.equal((await mfaGrant(t.app, { mfa_token: mfaToken, otp: totpCode(secret, t.clock()) })).statusCode, 200);
       t.clock.advance(STEP);
       assertOAuthError(await mfaGrant(t.app, { mfa_token: mfaToken, otp: totpCode(secret, t.clock()) }), 400, 'invalid_grant', 'Invalid or expired mfa_token');
@@ -381,6 +386,16 @@ for (const database of await testDatabases()) {
       assert.equal((await call(t.app, 'POST', '/users/me/mfa/totp/confirm', token, { code: totpCode(second, t.clock()) })).response.statusCode, 200);
     });
 
+    test('an imported password hash is moved to argon2id at the password step, before the code', async () => {
+      await t.service.createUser({ username: 'old', passwordHash: await bcryptHash('old-password-1', 4) });
+      const token = await accessToken(t.app, { username: 'old', password: 'old-password-1' });
+      await turnOn(t.app, t.clock, token);
+      const old = await t.store.findUserByUsername('old');
+      await t.store.updateUser(old!.id, { passwordHash: await bcryptHash('old-password-1', 4) }, t.clock());
+      await passwordStep(t.app, {}, { username: 'old', password: 'old-password-1' });
+      assert.ok(isCurrentArgon2id((await t.store.findUserByUsername('old'))!.passwordHash, CHEAP_ARGON2));
+    });
+
     test('a user disabled between the two steps gets "Inactive user" at the code step', async () => {
       const { secret } = await turnOn(t.app, t.clock, await accessToken(t.app));
       const mfaToken = await passwordStep(t.app);
@@ -404,7 +419,8 @@ for (const database of await testDatabases()) {
     const open = async (url: string): Promise<Instance> => {
       const store = await openStore(url, { clock });
       await store.migrate();
-      const service = createAuthService({ store, secretKey: TEST_SECRET, issuer: TEST_ISSUER, argon2: CHEAP_ARGON2, clock, limiter: createDatabaseLoginLimiter(store) });
+      // The refused replays would add up to a lockout; the lockout has its own test above.
+      const service = createAuthService({ store, secretKey: TEST_SECRET, issuer: TEST_ISSUER, argon2: CHEAP_ARGON2, clock, limiter: unlimitedLoginLimiter });
       const app = await buildApp({ service, logger: false });
       await app.ready();
       const instance = { store, service, app };
