@@ -124,6 +124,6 @@ test("the service's face is its operations, never its parts (issue 9): no store,
     'hashingStats', 'isUnavailable', 'issuer', 'issuerFor', 'jwks', 'listSessions', 'listUsers', 'listEvents', 'logout', 'maxSessions', 'observer', 'passwordGrant',
     'ping', 'refreshGrant', 'refreshHashClasses', 'refreshReuseGrace', 'refreshTokenTtl', 'revokeToken', 'scopes', 'updateUser', 'warm',
     // the TOTP second factor (SPEC §10)
-    'mfaGrant', 'enrollTotp', 'confirmTotp', 'disableTotp', 'totpStatus',
+    'mfaGrant', 'enrollTotp', 'confirmTotp', 'disableTotp', 'totpStatus', 'resetTotp',
   ].sort());
 });

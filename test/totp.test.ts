@@ -20,7 +20,7 @@ import { isCurrentArgon2id } from '../src/core/password.ts';
 import { openTotpSecret, totpCode } from '../src/core/totp.ts';
 import { openStore, type KyselyStore } from '../src/store/index.ts';
 import type { MfaTables } from '../src/store/mfa-store.ts';
-import { CHEAP_ARGON2, createTestContext, getWithToken, login, postForm, refresh, tempDir, TEST_ISSUER, TEST_SECRET, type TestContext } from './helpers.ts';
+import { CHEAP_ARGON2, createTestContext, getWithToken, login, postForm, refresh, runCliWith, tempDir, TEST_ISSUER, TEST_SECRET, type TestContext } from './helpers.ts';
 import { scratchDatabase, testDatabases, type ScratchDatabase } from './pg.ts';
 
 const MFA_GRANT = 'urn:portcullis:params:oauth:grant-type:mfa-otp';
@@ -507,5 +507,39 @@ describe('TOTP in the API description', () => {
   test('the metadata lists the mfa-otp grant', async () => {
     const metadata = (await t.app.inject({ url: '/.well-known/oauth-authorization-server' })).json() as { grant_types_supported: string[] };
     assert.ok(metadata.grant_types_supported.includes(MFA_GRANT));
+  });
+});
+
+describe('portcullis users reset-totp', () => {
+  test('turns a user\'s TOTP off without their password, records it, and says when there was none', async (t) => {
+    const dir = tempDir();
+    t.after(() => dir.remove());
+    const env = { DATABASE_URL: `sqlite:${dir.path}/cli.db`, PORTCULLIS_SECRET_KEY: TEST_SECRET };
+    const clock = createManualClock(Date.now());
+    const store = await openStore(env.DATABASE_URL, { clock });
+    await store.migrate();
+    const service = createAuthService({ store, secretKey: TEST_SECRET, issuer: TEST_ISSUER, argon2: CHEAP_ARGON2, clock, limiter: unlimitedLoginLimiter });
+    const app = await buildApp({ service, logger: false });
+    t.after(async () => {
+      await app.close();
+      await store.close();
+    });
+    await service.createUser(JANE);
+    await turnOn(app, clock, await accessToken(app));
+    await passwordStep(app);
+
+    const reset = await runCliWith(env, ['users', 'reset-totp', 'JANE']);
+    assert.equal(reset.code, 0, reset.stderr);
+    assert.equal(reset.stdout, 'turned off TOTP for jane\n');
+    assert.equal((await login(app, JANE.username, JANE.password)).response.statusCode, 200, 'the password alone logs in again');
+    const [event] = await store.listEvents({ type: 'mfa.disabled', limit: 1 });
+    assert.equal(event?.actor, 'cli');
+    assert.deepEqual(event?.detail, { factor: 'totp', reset: true });
+
+    const again = await runCliWith(env, ['users', 'reset-totp', 'jane']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(again.stdout, 'jane had no TOTP\n');
+    const unknown = await runCliWith(env, ['users', 'reset-totp', 'nobody']);
+    assert.equal(unknown.code, 1);
   });
 });

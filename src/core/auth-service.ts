@@ -31,7 +31,7 @@ import { deriveRotationKey } from './session-token.ts';
 import { publicJwks, type Jwks } from './signing-keys.ts';
 import { endSession, listSessions, logout, revokeToken, type PageRequest, type SessionView } from './sessions.ts';
 import type { Store, UserRecord } from './store.ts';
-import { confirmTotp, disableTotp, enrollTotp, totpStatus, type TotpEnrollment, type TotpStatus } from './totp-enrollment.ts';
+import { confirmTotp, disableTotp, enrollTotp, resetTotp, totpStatus, type TotpEnrollment, type TotpStatus } from './totp-enrollment.ts';
 import { createUserAccount, deleteUserAccount, requireUser, updateUserAccount, type AccountChanges, type NewAccount } from './users.ts';
 
 /**
@@ -105,6 +105,8 @@ export interface AuthService {
   disableTotp(input: { user: UserRecord; password: string; address: string }, context?: EventContext): Promise<void>;
   /** Whether the user has TOTP off, pending or on, and their unused recovery codes. */
   totpStatus(userId: string): Promise<TotpStatus>;
+  /** Turns a user's TOTP off without their password (an administrator's recovery); false when there was none. */
+  resetTotp(user: UserRecord, context?: EventContext): Promise<boolean>;
   /** The refresh grant (RFC 6749 §6): rotates the refresh token (see `refresh-grant.ts`). */
   refreshGrant(input: { refreshToken: string; scope: string | undefined; client: ClientContext }): Promise<TokenResponse>;
   /** Ends the session of an access or refresh token (RFC 7009); unknown tokens are ignored. */
@@ -359,6 +361,7 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     confirmTotp: (input, context) => confirmTotp(enrollmentDeps, input, context),
     disableTotp: (input, context) => disableTotp(enrollmentDeps, input, context),
     totpStatus: (userId) => totpStatus(enrollmentDeps, userId),
+    resetTotp: (user, context) => resetTotp(enrollmentDeps, user, context),
     revokeToken: (input, context) => revokeToken(sessionDeps, input, context),
     listSessions: (userId, current, page) => listSessions(sessionDeps, userId, current, page),
     endSession: (userId, sessionId, context) => endSession(sessionDeps, userId, sessionId, context),

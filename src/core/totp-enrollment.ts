@@ -131,6 +131,20 @@ export async function disableTotp(deps: TotpEnrollmentDeps, input: { user: UserR
 }
 
 /**
+ * Turns a user's TOTP off (or drops a pending secret) without their password: an
+ * administrator's way back in for someone who lost both the app and the recovery codes (the
+ * CLI's `users reset-totp`). Stores `mfa.disabled` (with `detail.reset: true`) when TOTP was
+ * on; returns whether anything was there.
+ *
+ * @example
+ * await resetTotp(deps, user, { actor: 'cli' }) // true
+ */
+export async function resetTotp(deps: Pick<TotpEnrollmentDeps, 'store' | 'clock'>, user: UserRecord, context?: EventContext): Promise<boolean> {
+  const event = eventFrom('mfa.disabled', deps.clock(), context, { username: user.username, detail: { factor: 'totp', reset: true } });
+  return (await deps.store.deleteTotp(user.id, event)) !== undefined;
+}
+
+/**
  * The user's TOTP state and unused recovery codes.
  *
  * @example

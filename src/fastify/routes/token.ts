@@ -114,7 +114,15 @@ export async function tokenRoutes(app: FastifyInstance, options: { service: Auth
         return service.passwordGrant({ username, password, scope: fields.scope, otp: fields.otp, recoveryCode: fields.recovery_code, client });
       }
       if (grantType === MFA_OTP_GRANT_TYPE) {
-        return service.mfaGrant({ mfaToken: required(fields, 'mfa_token'), otp: fields.otp, recoveryCode: fields.recovery_code, client });
+        let mfaToken: string;
+        try {
+          mfaToken = required(fields, 'mfa_token');
+        } catch (error) {
+          // The code step is a login attempt too (SPEC §9.1), refused before the core sees it.
+          service.observer.loginAttempt('invalid_request');
+          throw error;
+        }
+        return service.mfaGrant({ mfaToken, otp: fields.otp, recoveryCode: fields.recovery_code, client });
       }
       if (grantType === 'refresh_token' && service.refreshGrant) {
         return service.refreshGrant({ refreshToken: required(fields, 'refresh_token'), scope: fields.scope, client });
