@@ -27,7 +27,7 @@ import { mfaOtpGrant, requireSecondFactor, type MfaGrantInput } from './mfa-gran
 import { passwordGrant, type ClientContext, type GrantDeps, type PasswordGrantInput, type TokenResponse } from './password-grant.ts';
 import { refreshGrant } from './refresh-grant.ts';
 import { DEFAULT_SCOPES, type ScopeCatalog } from './scopes.ts';
-import { deriveRotationKey } from './session-token.ts';
+import { deriveRotationKey, sessionIdOf } from './session-token.ts';
 import { publicJwks, type Jwks } from './signing-keys.ts';
 import { endSession, listSessions, logout, revokeToken, type PageRequest, type SessionView } from './sessions.ts';
 import type { Store, UserRecord } from './store.ts';
@@ -190,17 +190,6 @@ export interface HashingStats {
   readonly verifications: number;
   /** Verifications per hash class (`hashClassName`). */
   readonly verifiedClasses: ReadonlyMap<string, number>;
-}
-
-/** The `sid` claim of an access token this service just issued (read, not verified: it is our own). */
-function sessionIdOf(accessToken: string): string | null {
-  try {
-    const payload: unknown = JSON.parse(Buffer.from(accessToken.split('.')[1] ?? '', 'base64url').toString('utf8'));
-    const sid = (payload as { sid?: unknown } | null)?.sid;
-    return typeof sid === 'string' ? sid : null;
-  } catch {
-    return null;
-  }
 }
 
 /** How often logins re-read the hash classes in use (an import by another process shows within this). */

@@ -24,6 +24,7 @@ import { loginOutcomeOf, type AuthObserver, type LoginOutcome } from './observer
 import { startSession, type ClientContext, type GrantDeps, type TokenResponse } from './password-grant.ts';
 import { grantScopes } from './scopes.ts';
 import { acceptSecondFactor, isFirstPartyClient, parseSecondFactor, type SecondFactor } from './second-factor.ts';
+import { sessionIdOf } from './session-token.ts';
 import type { Store, UserRecord } from './store.ts';
 import { usernameKey } from './username.ts';
 
@@ -124,17 +125,6 @@ async function redeemMfaToken(deps: MfaGrantDeps, input: MfaGrantInput, seen: { 
   const granted = grantScopes(pending.scopes, user.scopes, deps.scopes);
   await limiter.recordSuccess(key, input.client.address, clock());
   return startSession(deps, user.id, granted, input.client, user.username);
-}
-
-/** The `sid` claim of an access token this service just issued (read, not verified: it is our own). */
-function sessionIdOf(accessToken: string): string | null {
-  try {
-    const payload: unknown = JSON.parse(Buffer.from(accessToken.split('.')[1] ?? '', 'base64url').toString('utf8'));
-    const sid = (payload as { sid?: unknown } | null)?.sid;
-    return typeof sid === 'string' ? sid : null;
-  } catch {
-    return null;
-  }
 }
 
 /**
