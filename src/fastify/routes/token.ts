@@ -1,5 +1,6 @@
 /**
- * `POST /token` (RFC 6749 §4.3, §5, §6; SPEC §2.1). Accepts only form bodies (urlencoded or
+ * `POST /token` (RFC 6749 §4.3, §5, §6; SPEC §2.1), with the TOTP code step of SPEC §10 (the
+ * mfa-otp grant, `core/mfa-grant.ts`). Accepts only form bodies (urlencoded or
  * multipart), at most 16 KiB; anything else is `invalid_request`. Every response carries
  * `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
  */
