@@ -19,6 +19,7 @@ import { docsRoutes } from './fastify/routes/docs.ts';
 import { eventsRoutes } from './fastify/routes/events.ts';
 import { healthRoutes } from './fastify/routes/health.ts';
 import { logoutRoutes } from './fastify/routes/logout.ts';
+import { mfaRoutes } from './fastify/routes/mfa.ts';
 import { passwordRoutes } from './fastify/routes/password.ts';
 import { revokeRoutes } from './fastify/routes/revoke.ts';
 import { sessionRoutes } from './fastify/routes/sessions.ts';
@@ -52,12 +53,19 @@ export const REDACT_PATHS = [
   'body.password',
   'body.new_password',
   'body.current_password',
+  'body.otp',
+  'body.recovery_code',
+  'body.mfa_token',
+  'body.code',
   'body.refresh_token',
   'body.token',
   'body.client_secret',
   '*.password',
   '*.access_token',
   '*.refresh_token',
+  '*.mfa_token',
+  '*.recovery_codes',
+  '*.secret',
 ];
 
 /** pino options: JSON lines with credentials and every URL query string redacted (SPEC §4). */
@@ -105,7 +113,7 @@ export const HTML_SECURITY_HEADERS = Object.freeze({
 });
 
 /** The server's routes, registered in this order. */
-const routes = [usersMeRoutes, sessionRoutes, passwordRoutes, logoutRoutes, adminUsersRoutes, eventsRoutes, revokeRoutes, wellKnownRoutes, healthRoutes, docsRoutes];
+const routes = [usersMeRoutes, sessionRoutes, passwordRoutes, mfaRoutes, logoutRoutes, adminUsersRoutes, eventsRoutes, revokeRoutes, wellKnownRoutes, healthRoutes, docsRoutes];
 
 /**
  * Builds the whole Portcullis server as a Fastify app, without listening: the plugin, `/users/me`, sessions, the admin API, revocation, JWKS and metadata, health checks and the docs. Use `app.inject` in tests or `app.listen`.

@@ -9,6 +9,7 @@
 import type { AuthService } from './core/auth-service.ts';
 import { createAuthService } from './core/auth-service.ts';
 import { eventPruneStep, sessionPruneSteps, type PruneStep } from './core/housekeeping.ts';
+import { mfaTokenPruneStep } from './core/mfa-grant.ts';
 import type { Clock } from './core/clock.ts';
 import type { Config } from './config.ts';
 import type { AuthObserver } from './core/observer.ts';
@@ -116,6 +117,7 @@ export async function openRuntime(
       pruneSteps: () => [
         ...sessionPruneSteps(store, { accessTokenTtl: config.accessTokenTtl, refreshTokenTtl: config.refreshTokenTtl, ...(options.clock ? { clock: options.clock } : {}) }),
         eventPruneStep(store, { retentionDays: config.eventRetention, ...(options.clock ? { clock: options.clock } : {}) }),
+        mfaTokenPruneStep(store, options.clock ? { clock: options.clock } : {}),
       ],
       close: async () => {
         ring?.close();

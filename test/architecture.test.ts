@@ -1,6 +1,6 @@
 /**
  * The core knows no framework and no database (STYLE §1): everything under src/core imports
- * only node built-ins, its own modules and the password/JWT libraries. Only
+ * only node built-ins, its own modules and the password/JWT/TOTP libraries. Only
  * src/store/database.ts (and its PostgreSQL notification helper) names a database driver, and
  * only src/config.ts, the server layer, reads the environment.
  */
@@ -23,7 +23,8 @@ function sources(dir: string): string[] {
 }
 
 test('src/core imports neither Fastify nor a database driver nor the outer layers', () => {
-  const allowed = /^(node:|\.\/|fast-jwt$|@node-rs\/argon2$|@node-rs\/bcrypt$)/;
+  // otpauth: RFC 6238 arithmetic only (the TOTP second factor, core/totp.ts), like fast-jwt for JWTs.
+  const allowed = /^(node:|\.\/|fast-jwt$|@node-rs\/argon2$|@node-rs\/bcrypt$|otpauth$)/;
   // A unit test beside a core module (not built, not shipped) may run it over the real store
   // adapter instead of a fake; still no framework and no driver.
   const allowedInTests = /^\.\.\/store\/[a-z-]+\.ts$/;

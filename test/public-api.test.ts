@@ -42,6 +42,8 @@ const EXPECTED: Record<Exclude<Entry, 'portcullis'>, string[]> = {
     'openKeyRing', 'KeyRing', 'KeyRingOptions', 'SigningKeyStore', 'SigningKeyRecord',
     // audit events (SPEC §9.2)
     'EventStore', 'EVENT_TYPES', 'EventContext', 'EventPage', 'EventPageRequest', 'EventPosition', 'EventQuery', 'EventType', 'NewAuditEvent', 'PublicEvent', 'StoredEvent',
+    // the TOTP second factor (SPEC §10)
+    'PasswordGrantInput', 'MFA_OTP_GRANT_TYPE', 'MfaGrantInput', 'MfaRequiredError', 'IncorrectCodeError', 'MfaStore', 'MfaTokenRecord', 'TotpRecord', 'TotpEnrollment', 'TotpStatus',
   ],
   'portcullis/fastify': ['portcullis', 'PortcullisPluginOptions', 'AuthRequirement', 'DEFAULT_SECURITY_SCHEME', 'oauth2SecurityScheme', 'renderError'],
   'portcullis/store': ['openStore', 'openDatabase', 'Database', 'createKyselyStore', 'KyselyStore', 'KyselyStoreOptions', 'Schema', 'createDatabaseLoginLimiter', 'createSigningKeyStore'],
@@ -58,6 +60,7 @@ const INTERNAL = [
   'usersMeRoutes', 'wellKnownRoutes', 'docsRoutes', 'healthRoutes', 'revokeRoutes', 'createUserSchema', 'publicUserSchema',
   'parseForm', 'parseAuthorization', 'requireAuth', 'passwordGrant', 'refreshGrant', 'createPasswordHasher', 'createAccessTokens',
   'hashRefreshToken', 'createAuthenticator', 'sealPrivateKey', 'migrationProvider', 'REDACT_PATHS', 'loggerOptions', 'createWorkLimiter',
+  'mfaRoutes', 'createMfaStore', 'sealTotpSecret', 'openTotpSecret', 'requireSecondFactor', 'mfaOtpGrant', 'acceptSecondFactor', 'hashMfaToken', 'hashRecoveryCode',
 ];
 
 const program = ts.createProgram(
@@ -120,5 +123,7 @@ test("the service's face is its operations, never its parts (issue 9): no store,
     'accessTokenTtl', 'authenticate', 'changePassword', 'clock', 'createUser', 'deleteUser', 'endSession', 'getUser', 'hashPassword',
     'hashingStats', 'isUnavailable', 'issuer', 'issuerFor', 'jwks', 'listSessions', 'listUsers', 'listEvents', 'logout', 'maxSessions', 'observer', 'passwordGrant',
     'ping', 'refreshGrant', 'refreshHashClasses', 'refreshReuseGrace', 'refreshTokenTtl', 'revokeToken', 'scopes', 'updateUser', 'warm',
+    // the TOTP second factor (SPEC §10)
+    'mfaGrant', 'enrollTotp', 'confirmTotp', 'disableTotp', 'totpStatus', 'resetTotp',
   ].sort());
 });

@@ -11,6 +11,7 @@ import type { NewAuditEvent } from '../src/core/events.ts';
 import type { NewSession, NewUser, StoreChange } from '../src/core/store.ts';
 import { openStore, type KyselyStore } from '../src/store/index.ts';
 import { tempDir } from './helpers.ts';
+import { describeMfaStoreContract } from './mfa-store-contract.ts';
 import { createPgDatabase, testDatabases, type ScratchDatabase } from './pg.ts';
 
 const NOW = 1_700_000_000_000;
@@ -610,6 +611,8 @@ for (const database of await testDatabases()) {
         assert.equal(await tokenCount(), 0);
       });
     });
+
+    describeMfaStoreContract({ store: () => store, racingStores });
 
     describe('changes from other processes', () => {
       test('subscribe reports this store\'s writes until unsubscribed', async () => {

@@ -38,7 +38,7 @@ describe('GET /.well-known/oauth-authorization-server', () => {
       revocation_endpoint: `${TEST_ISSUER}/revoke`,
       revocation_endpoint_auth_methods_supported: ['none'],
       jwks_uri: `${TEST_ISSUER}/.well-known/jwks.json`,
-      grant_types_supported: ['password', 'refresh_token'],
+      grant_types_supported: ['password', 'refresh_token', 'urn:portcullis:params:oauth:grant-type:mfa-otp'],
       response_types_supported: [],
       scopes_supported: ['me', 'admin', 'items:read'],
       service_documentation: `${TEST_ISSUER}/docs`,

@@ -1,6 +1,6 @@
 /**
  * `portcullis users …` (SPEC §6): add, list, disable, enable, delete, set-password, grant,
- * revoke. Each opens the configured database, does one thing through the core and closes it.
+ * revoke; and reset-totp (SPEC §10: an administrator's way back in). Each opens the configured database, does one thing through the core and closes it.
  */
 import { Command } from 'commander';
 import { assertKnownScopes } from '../core/scopes.ts';
@@ -89,6 +89,17 @@ export function usersCommand(io: CliIo, withRuntime: WithRuntime): Command {
         const user = await service.getUser(name);
         await service.deleteUser(user.id, CLI_ACTOR);
         out(`deleted user ${user.username}`);
+      });
+    });
+
+  users
+    .command('reset-totp <name>')
+    .description('turn off a user\'s two-factor TOTP (lost app and recovery codes); they log in with the password alone, then set it up again')
+    .action(async (name: string) => {
+      await withRuntime(async ({ service }) => {
+        const user = await service.getUser(name);
+        const had = await service.resetTotp(user, CLI_ACTOR);
+        out(had ? `turned off TOTP for ${user.username}` : `${user.username} had no TOTP`);
       });
     });
 

@@ -24,13 +24,15 @@ import { createLoginLimiter, unlimitedLoginLimiter, type LoginLimiter } from './
 import { createObserver, loginOutcomeOf, type AuthObserver, type LoginOutcome } from './observer.ts';
 import { createPasswordHasher, type Argon2Params } from './password.ts';
 import { changePassword, type PasswordChange } from './password-change.ts';
-import { passwordGrant, type ClientContext, type TokenResponse } from './password-grant.ts';
+import { mfaOtpGrant, requireSecondFactor, type MfaGrantInput } from './mfa-grant.ts';
+import { passwordGrant, type ClientContext, type GrantDeps, type PasswordGrantInput, type TokenResponse } from './password-grant.ts';
 import { refreshGrant } from './refresh-grant.ts';
 import { DEFAULT_SCOPES, type ScopeCatalog } from './scopes.ts';
-import { deriveRotationKey } from './session-token.ts';
+import { deriveRotationKey, sessionIdOf } from './session-token.ts';
 import { publicJwks, type Jwks } from './signing-keys.ts';
 import { endSession, listSessions, logout, revokeToken, type PageRequest, type SessionView } from './sessions.ts';
 import type { Store, UserRecord } from './store.ts';
+import { confirmTotp, disableTotp, enrollTotp, resetTotp, totpStatus, type TotpEnrollment, type TotpStatus } from './totp-enrollment.ts';
 import { createUserAccount, deleteUserAccount, requireUser, updateUserAccount, type AccountChanges, type NewAccount } from './users.ts';
 
 /**
@@ -102,18 +104,24 @@ export interface AuthService {
   readonly refreshReuseGrace: number;
   readonly maxSessions: number;
   /**
-   * The password grant (RFC 6749 §4.3). `resource` (RFC 8707) picks the tokens' audience
-   * among those allowed — `registeredClient`'s audiences, or with none the `audiences` option;
-   * `registeredClient` also names the tokens' `client_id` (SPEC §7.4).
+   * The password grant (RFC 6749 §4.3); for a user with TOTP on, 403 `mfa_required` unless a
+   * first-party client sends the code too (SPEC §10). `resource` (RFC 8707) picks the tokens'
+   * audience among those allowed — `registeredClient`'s audiences, or with none the `audiences`
+   * option; `registeredClient` also names the tokens' `client_id` (SPEC §7.4).
    */
-  passwordGrant(input: {
-    username: string;
-    password: string;
-    scope: string | undefined;
-    client: ClientContext;
-    resource?: readonly string[] | undefined;
-    registeredClient?: TokenClient | undefined;
-  }): Promise<TokenResponse>;
+  passwordGrant(input: PasswordGrantInput): Promise<TokenResponse>;
+  /** The code step of a login with TOTP on (SPEC §10, `grant_type=urn:portcullis:params:oauth:grant-type:mfa-otp`). */
+  mfaGrant(input: MfaGrantInput): Promise<TokenResponse>;
+  /** Makes a pending TOTP secret for the user (replacing a pending one); ConflictError when TOTP is on. `origin` names the service in the app when no issuer is configured. */
+  enrollTotp(input: { user: UserRecord; origin?: string | undefined }): Promise<TotpEnrollment>;
+  /** Turns the pending TOTP on with a code of it; returns the ten recovery codes (shown once). */
+  confirmTotp(input: { user: UserRecord; code: string }, context?: EventContext): Promise<string[]>;
+  /** Turns TOTP off after checking the password (a wrong one counts as a failed login). */
+  disableTotp(input: { user: UserRecord; password: string; address: string }, context?: EventContext): Promise<void>;
+  /** Whether the user has TOTP off, pending or on, and their unused recovery codes. */
+  totpStatus(userId: string): Promise<TotpStatus>;
+  /** Turns a user's TOTP off without their password (an administrator's recovery); false when there was none. */
+  resetTotp(user: UserRecord, context?: EventContext): Promise<boolean>;
   /** The refresh grant (RFC 6749 §6): rotates the refresh token (see `refresh-grant.ts`); `resource` may narrow the session's audience (RFC 8707 §2.2). */
   refreshGrant(input: {
     refreshToken: string;
@@ -207,17 +215,6 @@ export interface HashingStats {
   readonly verifiedClasses: ReadonlyMap<string, number>;
 }
 
-/** The `sid` claim of an access token this service just issued (read, not verified: it is our own). */
-function sessionIdOf(accessToken: string): string | null {
-  try {
-    const payload: unknown = JSON.parse(Buffer.from(accessToken.split('.')[1] ?? '', 'base64url').toString('utf8'));
-    const sid = (payload as { sid?: unknown } | null)?.sid;
-    return typeof sid === 'string' ? sid : null;
-  } catch {
-    return null;
-  }
-}
-
 /** How often logins re-read the hash classes in use (an import by another process shows within this). */
 export const HASH_CLASSES_REFRESH_MS = 60_000;
 
@@ -309,7 +306,11 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
   const authenticator = createAuthenticator({ tokens, store, clock, reloadKeys: keyRing ? (token) => keyRing.reloadForUnknownKid(token) : undefined });
   // Lockout is on unless the caller opts out with `unlimitedLoginLimiter` (SPEC §4).
   const limiter = options.limiter ?? (store.loginCounter ? createLoginLimiter(store.loginCounter) : unlimitedLoginLimiter);
-  const grantDeps = { store, hasher, tokens, limiter, scopes, refreshTokenTtl, maxSessions, audiences, clock };
+  const grantDeps: GrantDeps = { store, hasher, tokens, limiter, scopes, refreshTokenTtl, maxSessions, audiences, clock };
+  // SPEC §10: the TOTP second factor, asked by the password grant of a user who has it on.
+  const mfaDeps = { ...grantDeps, secretKey: options.secretKey, observer };
+  grantDeps.secondFactor = (user, requested, factor, client) => requireSecondFactor(mfaDeps, user, requested, factor, client);
+  const enrollmentDeps = { store, hasher, limiter, clock, secretKey: options.secretKey };
   const accountDeps = { store, hasher, scopes, clock, observer };
   const rotationKey = deriveRotationKey(options.secretKey);
   const refreshDeps = { store, tokens, scopes, refreshTokenTtl, refreshReuseGrace, rotationKey, audiences, clock, observer };
@@ -368,6 +369,12 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
       return freshKeys(() => observedPasswordGrant(input));
     },
     refreshGrant: (input) => freshKeys(() => observedRefreshGrant(input)),
+    mfaGrant: (input) => freshKeys(() => mfaOtpGrant(mfaDeps, input)),
+    enrollTotp: (input) => enrollTotp(enrollmentDeps, { user: input.user, issuer: issuerInEffect(issuer, input.origin) }),
+    confirmTotp: (input, context) => confirmTotp(enrollmentDeps, input, context),
+    disableTotp: (input, context) => disableTotp(enrollmentDeps, input, context),
+    totpStatus: (userId) => totpStatus(enrollmentDeps, userId),
+    resetTotp: (user, context) => resetTotp(enrollmentDeps, user, context),
     revokeToken: (input, context) => revokeToken(sessionDeps, input, context),
     listSessions: (userId, current, page) => listSessions(sessionDeps, userId, current, page),
     endSession: (userId, sessionId, context) => endSession(sessionDeps, userId, sessionId, context),

@@ -29,6 +29,10 @@ export abstract class PortcullisError extends Error {
   get detail(): unknown {
     return this.message;
   }
+  /** Extra members of the OAuth error body (RFC 6749 §5.2 lets an error carry more), e.g. `mfa_token`. */
+  oauthFields(): Record<string, unknown> {
+    return {};
+  }
   /**
    * A warning for the operator's log, never sent to the client (e.g. a stored password hash
    * that was refused): the error renderer logs it with the request.
@@ -174,6 +178,27 @@ export class LoginOverloadedError extends PortcullisError {
   }
 }
 
+/**
+ * 403 mfa_required: the password was right, and the user has TOTP on (SPEC §10). The body
+ * carries `mfa_token` (5 minutes, single use): send it with a code to `/token`
+ * (`grant_type=urn:portcullis:params:oauth:grant-type:mfa-otp`) to get the tokens.
+ *
+ * @example
+ * if (e instanceof MfaRequiredError) askForCode(e.mfaToken);
+ */
+export class MfaRequiredError extends PortcullisError {
+  static readonly code = 'PCL_MFA_REQUIRED';
+  readonly code = MfaRequiredError.code;
+  readonly statusCode = 403;
+  override readonly oauthError = 'mfa_required';
+  constructor(readonly mfaToken: string) {
+    super('A one-time code is required: send it with the mfa_token to the mfa-otp grant');
+  }
+  override oauthFields(): Record<string, unknown> {
+    return { mfa_token: this.mfaToken };
+  }
+}
+
 // ---- bearer-protected routes (RFC 6750 §3) ----
 
 /**
@@ -247,6 +272,22 @@ export class IncorrectPasswordError extends PortcullisError {
   readonly statusCode = 400;
   constructor() {
     super('Incorrect password');
+  }
+}
+
+/**
+ * 400 "Incorrect code": the code sent to confirm a TOTP enrollment (`POST /users/me/mfa/totp/confirm`)
+ * is not the one the authenticator app shows now (SPEC §10).
+ *
+ * @example
+ * if (e instanceof IncorrectCodeError) console.log(e.statusCode, e.message); // 400 Incorrect code
+ */
+export class IncorrectCodeError extends PortcullisError {
+  static readonly code = 'PCL_INCORRECT_CODE';
+  readonly code = IncorrectCodeError.code;
+  readonly statusCode = 400;
+  constructor() {
+    super('Incorrect code');
   }
 }
 

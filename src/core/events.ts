@@ -28,7 +28,9 @@ export type EventType =
   | 'user.created'
   | 'user.updated'
   | 'user.deleted'
-  | 'key.rotated';
+  | 'key.rotated'
+  | 'mfa.enabled'
+  | 'mfa.disabled';
 
 /**
  * Every event type, for filters and docs.
@@ -47,6 +49,8 @@ export const EVENT_TYPES: readonly EventType[] = [
   'user.updated',
   'user.deleted',
   'key.rotated',
+  'mfa.enabled',
+  'mfa.disabled',
 ];
 
 /**

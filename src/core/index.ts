@@ -1,8 +1,8 @@
 /**
  * `portcullis/core`: the framework-free core, as an app embedding Portcullis and a store
  * implementer need it — the service, its options and the caller it authenticates, the
- * errors, the scope catalog, the storage and limiter protocols, and the
- * signing-key ring. Everything else in src/core/ is internal.
+ * errors, the scope catalog, the storage and limiter protocols, the TOTP second factor's
+ * grant type and types, and the signing-key ring. Everything else in src/core/ is internal.
  */
 export { createAuthService, DEFAULT_ARGON2, type AuthService, type AuthServiceOptions, type HashingStats } from './auth-service.ts';
 export type { TokenClient } from './audience.ts';
@@ -11,6 +11,7 @@ export { createManualClock, systemClock, type Clock, type ManualClock } from './
 export {
   ConfigError,
   ConflictError,
+  IncorrectCodeError,
   IncorrectPasswordError,
   InactiveUserError,
   InsufficientScopeError,
@@ -20,6 +21,7 @@ export {
   InvalidTargetError,
   InvalidTokenError,
   LoginOverloadedError,
+  MfaRequiredError,
   NotAuthenticatedError,
   NotFoundError,
   PortcullisError,
@@ -47,7 +49,10 @@ export {
   type StoredEvent,
 } from './events.ts';
 export type { PasswordChange } from './password-change.ts';
-export type { ClientContext, TokenResponse } from './password-grant.ts';
+export type { ClientContext, PasswordGrantInput, TokenResponse } from './password-grant.ts';
+export { MFA_OTP_GRANT_TYPE, type MfaGrantInput } from './mfa-grant.ts';
+export type { MfaStore, MfaTokenRecord, TotpRecord } from './mfa-store.ts';
+export type { TotpEnrollment, TotpStatus } from './totp-enrollment.ts';
 export { DEFAULT_SCOPES, DEFAULT_USER_SCOPES, type ScopeCatalog } from './scopes.ts';
 export type { SessionView } from './sessions.ts';
 export type { SigningKeyRecord, SigningKeyStore } from './signing-keys.ts';

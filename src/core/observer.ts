@@ -8,7 +8,7 @@
  * @example
  * const service = createAuthService({ store, secretKey, issuer, observer: { loginAttempt: (outcome) => counts[outcome]++ } });
  */
-import { InactiveUserError, InvalidGrantError, InvalidRequestError, InvalidScopeError, InvalidTargetError, LoginOverloadedError, TooManyAttemptsError } from './errors.ts';
+import { InactiveUserError, InvalidGrantError, InvalidRequestError, InvalidScopeError, InvalidTargetError, LoginOverloadedError, MfaRequiredError, TooManyAttemptsError } from './errors.ts';
 
 /** How a password-grant attempt ended (the `outcome` label of `portcullis_login_attempts_total`). */
 export type LoginOutcome = 'success' | 'invalid_credentials' | 'inactive' | 'locked' | 'shed' | 'mfa_required' | 'invalid_request';
@@ -16,10 +16,10 @@ export type LoginOutcome = 'success' | 'invalid_credentials' | 'inactive' | 'loc
 /** Every login outcome, for metrics that show each series from the start. */
 export const LOGIN_OUTCOMES: readonly LoginOutcome[] = ['success', 'invalid_credentials', 'inactive', 'locked', 'shed', 'mfa_required', 'invalid_request'];
 
-/** The grant that issued tokens (the `grant` label of `portcullis_tokens_issued_total`). */
-export type GrantName = 'password' | 'refresh_token';
+/** The grant that issued tokens (the `grant` label of `portcullis_tokens_issued_total`); `mfa_otp` is the code step of SPEC §10. */
+export type GrantName = 'password' | 'refresh_token' | 'mfa_otp';
 
-export const GRANT_NAMES: readonly GrantName[] = ['password', 'refresh_token'];
+export const GRANT_NAMES: readonly GrantName[] = ['password', 'refresh_token', 'mfa_otp'];
 
 /** Why sessions ended (SPEC §9.2's reasons; the `reason` label of `portcullis_sessions_ended_total`). */
 export type SessionEndReason = 'logout' | 'revoked' | 'password_changed' | 'user_disabled' | 'user_deleted' | 'theft' | 'admin' | 'client_removed';
@@ -74,13 +74,15 @@ export function createObserver(partial: Partial<AuthObserver> = {}): AuthObserve
  * answer to the attempt (a database outage, a bug). Each error class is thrown at exactly the
  * place that decides it: the limiter (`locked`), the hashing bound (`shed`), the credential
  * check (`invalid_credentials`, which includes unknown users), the disabled check
- * (`inactive`), the request's own shape (`invalid_request`, an unknown scope or a refused `resource` included).
+ * (`inactive`), the request's own shape (`invalid_request`, an unknown scope or a refused
+ * `resource` included), the second factor still to come (`mfa_required`, SPEC §10).
  *
  * @example
  * loginOutcomeOf(new TooManyAttemptsError(60)) // 'locked'
  */
 export function loginOutcomeOf(error: unknown): LoginOutcome | undefined {
   if (error instanceof TooManyAttemptsError) return 'locked';
+  if (error instanceof MfaRequiredError) return 'mfa_required';
   if (error instanceof LoginOverloadedError) return 'shed';
   if (error instanceof InactiveUserError) return 'inactive';
   if (error instanceof InvalidGrantError) return 'invalid_credentials';

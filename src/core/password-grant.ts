@@ -2,7 +2,8 @@
  * The resource owner password credentials grant (RFC 6749 §4.3), with the failure branches
  * made indistinguishable: an unknown user, a wrong password and a disabled user all cost one
  * password verification (SPEC §3), and the limiter is asked the same way for all of them.
- * RFC 9700 §2.4: this grant is for first-party clients only; see the README.
+ * RFC 9700 §2.4: this grant is for first-party clients only; see the README. For a user with
+ * TOTP on, the right password leads to the second factor (SPEC §10, `mfa-grant.ts`).
  *
  * @example
  * const body = await passwordGrant(deps, { username: 'johndoe', password: 'secret', scope: '' , client });
@@ -16,8 +17,9 @@ import { limiterAddress } from './limiter-address.ts';
 import type { LoginLimiter } from './login-limiter.ts';
 import type { PasswordHasher, VerifyResult } from './password.ts';
 import { assertKnownScopes, grantScopes, parseScope, type ScopeCatalog } from './scopes.ts';
+import { parseSecondFactor, type SecondFactor } from './second-factor.ts';
 import { generateRefreshToken, generateSessionId, hashRefreshToken } from './session-token.ts';
-import type { Store } from './store.ts';
+import type { Store, UserRecord } from './store.ts';
 import { loginNameProblem, usernameKey } from './username.ts';
 
 /**
@@ -63,6 +65,12 @@ export interface GrantDeps {
   /** Resources (RFC 8707) a request with no registered client may ask for (`PORTCULLIS_AUDIENCES`); default none. */
   audiences?: readonly string[] | undefined;
   clock: Clock;
+  /**
+   * SPEC §10: the second factor of a user whose password was right (`mfa-grant.ts`): returns
+   * when the login may go on (TOTP off, or `factor` accepted), throws otherwise
+   * (`MfaRequiredError` with an mfa token, or `invalid_grant` for a wrong code). Absent: none.
+   */
+  secondFactor?: ((user: UserRecord, requested: string[], factor: SecondFactor | undefined, client: ClientContext) => Promise<void>) | undefined;
 }
 
 /**
@@ -90,10 +98,29 @@ export interface TargetInput {
   registeredClient?: TokenClient | undefined;
 }
 
-export async function passwordGrant(
-  deps: GrantDeps,
-  input: { username: string; password: string; scope: string | undefined; client: ClientContext } & TargetInput,
-): Promise<TokenResponse> {
+/**
+ * What the password grant takes: the form of RFC 6749 §4.3.2, plus the second factor a
+ * first-party app may send with the password (SPEC §10).
+ *
+ * @example
+ * const input: PasswordGrantInput = { username: 'johndoe', password: 'secret', scope: undefined, otp: '123456', client };
+ */
+export interface PasswordGrantInput {
+  username: string;
+  password: string;
+  scope: string | undefined;
+  /** The TOTP code, for a user with TOTP on (first-party clients only; others get `mfa_required`). */
+  otp?: string | undefined;
+  /** A recovery code instead of `otp`. */
+  recoveryCode?: string | undefined;
+  client: ClientContext;
+  /** RFC 8707 `resource` values, as sent (SPEC §7.4). */
+  resource?: readonly string[] | undefined;
+  /** The registered client the request authenticated as, if any (SPEC §7.4). */
+  registeredClient?: TokenClient | undefined;
+}
+
+export async function passwordGrant(deps: GrantDeps, input: PasswordGrantInput): Promise<TokenResponse> {
   const { store, hasher, limiter, clock } = deps;
   const requested = parseScope(input.scope);
   // A scope outside the catalog is refused before any work: it reveals nothing about users.
@@ -101,6 +128,8 @@ export async function passwordGrant(
   // So is a resource the client may not ask for (RFC 8707 §2 invalid_target).
   const allowed = input.registeredClient?.audiences ?? deps.audiences ?? [];
   const audience = grantAudience(parseResources(input.resource ?? []), allowed, deps.tokens.defaultAudience(input.client.origin));
+  // So is a code that cannot be one (SPEC §10): invalid_request, no attempt counted.
+  const factor = parseSecondFactor(input);
 
   const key = usernameKey(input.username);
   await limiter.check(key, input.client.address, clock());
@@ -118,13 +147,17 @@ export async function passwordGrant(
   }
   if (user.disabled) throw new InactiveUserError();
   const granted = grantScopes(requested, user.scopes, deps.scopes);
-  await limiter.recordSuccess(key, input.client.address, clock());
-
   if (verified.needsRehash) {
-    // SPEC §3: imported or old-parameter hashes move to the current policy on a good login.
+    // SPEC §3: imported or old-parameter hashes move to the current policy on a good login
+    // (here, before the second factor: the next step no longer has the password).
     const fresh = await hasher.hash(input.password);
     await store.updateUser(user.id, { passwordHash: fresh }, clock());
   }
+  // SPEC §10: with TOTP on, the password alone does not log in. Until the code is accepted
+  // the pair's failures are not reset (§4: a success resets the pair), or a known password
+  // would wipe the count of wrong codes before each new guess.
+  await deps.secondFactor?.(user, requested, factor, input.client);
+  await limiter.recordSuccess(key, input.client.address, clock());
   return startSession(deps, user.id, granted, input.client, user.username, { audience, clientId: input.registeredClient?.clientId });
 }
 

@@ -42,3 +42,14 @@ export function successorRefreshToken(token: string, rotationKey: string | Buffe
 export function deriveRotationKey(secretKey: string): Buffer {
   return createHmac('sha256', secretKey).update('portcullis/refresh-rotation-key').digest();
 }
+
+/** The `sid` claim of an access token this service just issued (read, not verified: it is our own), for its login event. */
+export function sessionIdOf(accessToken: string): string | null {
+  try {
+    const payload: unknown = JSON.parse(Buffer.from(accessToken.split('.')[1] ?? '', 'base64url').toString('utf8'));
+    const sid = (payload as { sid?: unknown } | null)?.sid;
+    return typeof sid === 'string' ? sid : null;
+  } catch {
+    return null;
+  }
+}

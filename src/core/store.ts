@@ -7,6 +7,7 @@
 
 import type { EventQuery, NewAuditEvent, StoredEvent } from './events.ts';
 import type { LoginCounter } from './login-limiter.ts';
+import type { MfaStore } from './mfa-store.ts';
 
 /**
  * A stored user account. The hash never leaves the service: answer with `toPublicUser(user)`.
@@ -298,13 +299,13 @@ export interface EventStore {
 }
 
 /**
- * The storage protocol the core depends on: users, sessions, refresh tokens and change events. `openStore` gives the SQLite/PostgreSQL one; another adapter implements this and passes `test/store-contract.test.ts`.
+ * The storage protocol the core depends on: users, sessions, refresh tokens, change events and the TOTP second factor (`MfaStore`, core/mfa-store.ts). `openStore` gives the SQLite/PostgreSQL one; another adapter implements this and passes `test/store-contract.test.ts`.
  *
  * @example
  * const store: Store = await openStore('sqlite::memory:');
  * const service = createAuthService({ store, secretKey, issuer });
  */
-export interface Store extends UserStore, SessionStore, EventStore {
+export interface Store extends UserStore, SessionStore, EventStore, MfaStore {
   /**
    * Where this store's database keeps the failed-login limiter's counts (SPEC §4), so apps
    * that build the core themselves get lockout by default: `createAuthService` builds the

@@ -57,7 +57,7 @@ export function renderError(error: unknown, request: FastifyRequest, reply: Fast
     if (e.logWarning) request.log.warn(e.logWarning.fields, e.logWarning.msg);
     reply.code(e.statusCode).headers(e.headers());
     const body: Record<string, unknown> = { detail: e.detail };
-    if (oauth && e.oauthError) return reply.send({ error: e.oauthError, error_description: e.message, ...body });
+    if (oauth && e.oauthError) return reply.send({ error: e.oauthError, error_description: e.message, ...body, ...e.oauthFields() });
     return reply.send(body);
   }
 

@@ -18,6 +18,7 @@ import { textProblem } from '../core/text.ts';
 import { usernameKey } from '../core/username.ts';
 import type { Database } from './database.ts';
 import { createDatabaseLoginCounter } from './login-limiter.ts';
+import { createMfaStore } from './mfa-store.ts';
 import { createMigrationProvider, MIGRATION_TABLES } from './migrations.ts';
 import type { EventsTable, RefreshTokensTable, Schema, SessionsTable, UsersTable } from './schema.ts';
 
@@ -239,6 +240,8 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
     dialect: database.dialect,
     emit,
     guard,
+    // The TOTP second factor's tables (SPEC §10), on this store's connection and transactions.
+    ...createMfaStore({ db, guard, atomically, insertEvents }),
 
     async migrate() {
       // Several processes may start together (`serve --workers N`, N instances): the lock

@@ -12,6 +12,7 @@
 import { type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { usernameKey } from '../core/username.ts';
+import { TOTP_MIGRATION, totpMigration } from './mfa-store.ts';
 import type { Schema } from './schema.ts';
 
 /** The tables in which Kysely's Migrator records what ran, and its lock. */
@@ -244,7 +245,7 @@ function precisUsernameKey(report: (notice: string) => void, clock: Clock): Migr
 export function createMigrationProvider(report: (notice: string) => void = () => {}, clock: Clock = systemClock): MigrationProvider {
   return {
     async getMigrations() {
-      return { ...migrations, [PRECIS_USERNAME_KEY_MIGRATION]: precisUsernameKey(report, clock), [AUDIT_EVENTS_MIGRATION]: auditEvents, [SESSION_AUDIENCE_MIGRATION]: sessionAudience };
+      return { ...migrations, [PRECIS_USERNAME_KEY_MIGRATION]: precisUsernameKey(report, clock), [AUDIT_EVENTS_MIGRATION]: auditEvents, [SESSION_AUDIENCE_MIGRATION]: sessionAudience, [TOTP_MIGRATION]: totpMigration };
     },
   };
 }

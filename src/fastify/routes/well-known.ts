@@ -12,6 +12,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { AuthService } from '../../core/auth-service.ts';
+import { MFA_OTP_GRANT_TYPE } from '../../core/mfa-grant.ts';
 import { requestOrigin } from '../origin.ts';
 
 /** Where the advertised endpoints live in this app. */
@@ -95,7 +96,7 @@ export function authorizationServerMetadata(
     ...(has('POST', tokenPath) ? { token_endpoint: `${base}${tokenPath}`, token_endpoint_auth_methods_supported: authMethods } : {}),
     ...(has('POST', revocationPath) ? { revocation_endpoint: `${base}${revocationPath}`, revocation_endpoint_auth_methods_supported: authMethods } : {}),
     jwks_uri: `${base}${JWKS_PATH}`,
-    grant_types_supported: ['password', 'refresh_token'],
+    grant_types_supported: ['password', 'refresh_token', MFA_OTP_GRANT_TYPE],
     // §2: REQUIRED. There is no authorization endpoint, hence no response type.
     response_types_supported: [],
     scopes_supported: Object.keys(service.scopes),
