@@ -5,15 +5,20 @@
  * signing-key ring. Everything else in src/core/ is internal.
  */
 export { createAuthService, DEFAULT_ARGON2, type AuthService, type AuthServiceOptions, type HashingStats } from './auth-service.ts';
+export type { AccountOptions, Accounts } from './accounts.ts';
+export type { PasswordReset, PasswordResetRequest } from './password-reset.ts';
+export type { NewRegistration } from './registration.ts';
 export type { Principal } from './authenticate.ts';
 export { createManualClock, systemClock, type Clock, type ManualClock } from './clock.ts';
 export {
   ConfigError,
   ConflictError,
+  EmailNotVerifiedError,
   IncorrectPasswordError,
   InactiveUserError,
   InsufficientScopeError,
   InvalidGrantError,
+  InvalidOneTimeTokenError,
   InvalidRequestError,
   InvalidScopeError,
   InvalidTokenError,
@@ -21,6 +26,7 @@ export {
   NotAuthenticatedError,
   NotFoundError,
   PortcullisError,
+  RateLimitedError,
   SelfLockoutError,
   StoreUnavailableError,
   TooManyAttemptsError,
@@ -52,6 +58,14 @@ export type { SigningKeyRecord, SigningKeyStore } from './signing-keys.ts';
 export type {
   AuthState,
   EventStore,
+  LinkedMail,
+  MailOutboxStore,
+  NewMail,
+  NewOneTimeToken,
+  OneTimeTokenPurpose,
+  OneTimeTokenRecord,
+  OneTimeTokenStore,
+  OutboxMail,
   NewRefreshToken,
   NewSession,
   NewUser,

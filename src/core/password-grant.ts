@@ -9,7 +9,7 @@
  */
 import type { AccessTokens } from './access-token.ts';
 import type { Clock } from './clock.ts';
-import { InactiveUserError, InvalidGrantError, LoginOverloadedError } from './errors.ts';
+import { EmailNotVerifiedError, InactiveUserError, InvalidGrantError, LoginOverloadedError } from './errors.ts';
 import { eventFrom } from './events.ts';
 import { limiterAddress } from './limiter-address.ts';
 import type { LoginLimiter } from './login-limiter.ts';
@@ -59,6 +59,8 @@ export interface GrantDeps {
   refreshTokenTtl: number;
   /** Live sessions a user may hold; a login beyond it ends the least recently used (SPEC §4). */
   maxSessions?: number | undefined;
+  /** SPEC §10 `PORTCULLIS_REQUIRE_VERIFIED_EMAIL`: refuse accounts whose address is not confirmed. */
+  requireVerifiedEmail?: boolean | undefined;
   clock: Clock;
 }
 
@@ -86,6 +88,8 @@ export async function passwordGrant(
     throw error;
   }
   if (user.disabled) throw new InactiveUserError();
+  // SPEC §10: told only to someone who knows the password (checked above), like "Inactive user".
+  if (deps.requireVerifiedEmail && user.emailVerifiedAt === null) throw new EmailNotVerifiedError();
   const granted = grantScopes(requested, user.scopes, deps.scopes);
   await limiter.recordSuccess(key, input.client.address, clock());
 

@@ -13,6 +13,7 @@ import { type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { usernameKey } from '../core/username.ts';
 import type { Schema } from './schema.ts';
+import { ACCOUNTS_MIGRATION, accountsMigration } from './accounts-migration.ts';
 
 /** The tables in which Kysely's Migrator records what ran, and its lock. */
 export const MIGRATION_TABLES = Object.freeze({ migrationTableName: 'portcullis_migrations', migrationLockTableName: 'portcullis_migrations_lock' });
@@ -229,7 +230,12 @@ function precisUsernameKey(report: (notice: string) => void, clock: Clock): Migr
 export function createMigrationProvider(report: (notice: string) => void = () => {}, clock: Clock = systemClock): MigrationProvider {
   return {
     async getMigrations() {
-      return { ...migrations, [PRECIS_USERNAME_KEY_MIGRATION]: precisUsernameKey(report, clock), [AUDIT_EVENTS_MIGRATION]: auditEvents };
+      return {
+        ...migrations,
+        [PRECIS_USERNAME_KEY_MIGRATION]: precisUsernameKey(report, clock),
+        [AUDIT_EVENTS_MIGRATION]: auditEvents,
+        [ACCOUNTS_MIGRATION]: accountsMigration,
+      };
     },
   };
 }
