@@ -10,7 +10,9 @@
  * await store.issueOneTimeToken({ purpose: 'password_reset', tokenHash: hashOneTimeToken(token), userId, email, expiresAt }, now, { mail });
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { OneTimeTokenPurpose } from './store.ts';
+import { systemClock, type Clock } from './clock.ts';
+import type { PruneStep } from './housekeeping.ts';
+import type { OneTimeTokenPurpose, Store } from './store.ts';
 
 /** How long each kind of token lives, in milliseconds: a verification link 24 h, a reset link 30 min (SPEC §10). */
 export const ONE_TIME_TOKEN_TTL_MS: Readonly<Record<OneTimeTokenPurpose, number>> = Object.freeze({
@@ -34,4 +36,16 @@ export function hashOneTimeToken(token: string): string {
  */
 export function looksLikeOneTimeToken(token: string): boolean {
   return /^[A-Za-z0-9_-]{43}$/.test(token);
+}
+
+/**
+ * The prune step for one-time tokens (SPEC §9.4): expired ones go, used or not — an expired
+ * token is refused whether its row exists or not, so deleting it changes no answer.
+ *
+ * @example
+ * runPrune([...sessionPruneSteps(store, ttls), oneTimeTokenPruneStep(store)]);
+ */
+export function oneTimeTokenPruneStep(store: Pick<Store, 'pruneOneTimeTokens'>, options: { clock?: Clock } = {}): PruneStep {
+  const clock = options.clock ?? systemClock;
+  return { name: 'one_time_tokens', run: (limit) => store.pruneOneTimeTokens(clock(), limit) };
 }
