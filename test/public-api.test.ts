@@ -58,7 +58,8 @@ const ROOT_ONLY = ['loadConfig', 'Config', 'ConfigFlags', 'buildApp', 'BuildAppO
 const INTERNAL = [
   'toUser', 'toSession', 'sqlitePath', 'pairFailureKey', 'addressFailureKey', 'addressLoginKey', 'createDatabaseLoginCounter', 'DEFAULTS', 'wholeNumber', 'limiterAddress', 'PG_TIMEOUTS', 'PG_POOL_SIZE',
   'SHUTDOWN_GRACE_MS', 'KEY_RELOAD_INTERVAL_MS', 'LEEWAY_SECONDS', 'errorClasses', 'tokenRoutes', 'adminUsersRoutes', 'sessionRoutes',
-  'passwordRoutes', 'logoutRoutes',
+  'passwordRoutes', 'logoutRoutes', 'accountRoutes', 'accountPageRoutes', 'registerSchema', 'resetRequestSchema', 'startMailSender',
+  'ACCOUNT_LIMITS', 'createAccounts', 'verificationFor', 'sealMail', 'openMail', 'mailSealKey', 'hashOneTimeToken', 'generateOneTimeToken',
   'usersMeRoutes', 'wellKnownRoutes', 'docsRoutes', 'healthRoutes', 'revokeRoutes', 'createUserSchema', 'publicUserSchema',
   'parseForm', 'parseAuthorization', 'requireAuth', 'passwordGrant', 'refreshGrant', 'createPasswordHasher', 'createAccessTokens',
   'hashRefreshToken', 'createAuthenticator', 'sealPrivateKey', 'migrationProvider', 'REDACT_PATHS', 'loggerOptions', 'createWorkLimiter',
