@@ -30,8 +30,8 @@ test('the build ships the same file in dist/core, and npm pack puts it in the ta
   const packed = await new Promise<string>((resolve, reject) =>
     execFile('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, timeout: 120_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout) => (error ? reject(error) : resolve(stdout))),
   );
-  const [{ files }] = JSON.parse(packed) as Array<{ files: Array<{ path: string }> }>;
-  assert.ok(files.some((file) => file.path === 'dist/core/common-passwords.txt'), 'in the tarball');
+  const [result] = JSON.parse(packed) as Array<{ files: Array<{ path: string }> }>;
+  assert.ok(result?.files.some((file) => file.path === 'dist/core/common-passwords.txt'), 'in the tarball');
 });
 
 test('the file and the README name its source and its licence', () => {
