@@ -147,8 +147,12 @@ export function startMailSender(options: MailSenderOptions): MailSender {
     for (;;) {
       if (stopped || !(await store.hasDueMail(clock()))) return;
       const batch = await store.claimMail(clock(), leaseMs, batchSize);
-      // One at a time: a slow SMTP server holds one connection, not a burst of them.
-      for (const mail of batch) await deliver(mail);
+      // One at a time: a slow SMTP server holds one connection, not a burst of them. A stop
+      // between two mails leaves the rest claimed: their lease runs out and they are sent later.
+      for (const mail of batch) {
+        if (stopped) return;
+        await deliver(mail);
+      }
       if (batch.length < batchSize) return;
     }
   };
