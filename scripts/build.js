@@ -8,11 +8,14 @@
  * They resolve there too on TypeScript ≥ 5, yet a consumer's older compiler or another tool
  * may not follow them, so the declarations get `.js` as well (same length: maps stay exact).
  *
+ * Data files the code reads beside itself (`DATA_FILES`, e.g. the common-passwords list) are
+ * copied to the same place under dist/, so they ship in the package.
+ *
  * @example
  * // node scripts/build.js
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +26,10 @@ const dist = join(root, 'dist');
 rmSync(dist, { recursive: true, force: true });
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { cwd: root, stdio: 'inherit' });
+
+/** Files under src/ the compiled code reads at run time (paths relative to src/). */
+const DATA_FILES = ['core/common-passwords.txt'];
+for (const file of DATA_FILES) copyFileSync(join(root, 'src', file), join(dist, file));
 
 const relativeTsSpecifier = /((?:from|import)\s*\(?\s*)(['"])(\.{1,2}\/[^'"]*?)\.ts\2/g;
 for (const entry of readdirSync(dist, { recursive: true, withFileTypes: true })) {

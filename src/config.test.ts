@@ -126,3 +126,52 @@ test('a bad audience setting stops start-up with a ConfigError naming it', () =>
     assert.throws(() => loadConfig({ env: { [name]: value } }), (e: unknown) => e instanceof ConfigError && e.option === name && e.message.startsWith(`${name}: `), `${name}=${value}`);
   }
 });
+
+test('SPEC §10: registration and mail are off unless configured', () => {
+  const config = loadConfig({ env: {} });
+  assert.equal(config.registration, false);
+  assert.equal(config.mail, undefined);
+  assert.equal(config.requireVerifiedEmail, false);
+  assert.deepEqual([config.addressMaxRegistrations, config.addressMaxResetRequests], [10, 5]);
+  assert.equal(loadConfig({ env: { PORTCULLIS_REGISTRATION: 'closed' } }).registration, false);
+});
+
+test('SPEC §10: reads registration, the mail settings (links from PORTCULLIS_PUBLIC_URL, else the issuer) and the per-address limits', () => {
+  const mail = { PORTCULLIS_SMTP_URL: 'smtps://user:pass@mail.example.com:465', PORTCULLIS_MAIL_FROM: 'Portcullis <no-reply@example.com>' };
+  const config = loadConfig({
+    env: { ...mail, PORTCULLIS_REGISTRATION: 'Open', PORTCULLIS_PUBLIC_URL: 'https://auth.example.com/base', PORTCULLIS_REQUIRE_VERIFIED_EMAIL: 'true', PORTCULLIS_ADDRESS_MAX_REGISTRATIONS: '3', PORTCULLIS_ADDRESS_MAX_RESET_REQUESTS: '2' },
+  });
+  assert.equal(config.registration, true);
+  assert.deepEqual({ ...config.mail }, { smtpUrl: 'smtps://user:pass@mail.example.com:465', from: 'Portcullis <no-reply@example.com>', publicUrl: 'https://auth.example.com/base' });
+  assert.equal(config.requireVerifiedEmail, true);
+  assert.deepEqual([config.addressMaxRegistrations, config.addressMaxResetRequests], [3, 2]);
+  assert.equal(loadConfig({ env: { ...mail, PORTCULLIS_ISSUER: 'https://issuer.example.com' } }).mail?.publicUrl, 'https://issuer.example.com/');
+  assert.equal(loadConfig({ env: { PORTCULLIS_SMTP_URL: 'smtp://127.0.0.1:1025', PORTCULLIS_MAIL_FROM: 'no-reply@example.com', PORTCULLIS_PUBLIC_URL: 'http://127.0.0.1:8000' } }).mail?.from, 'no-reply@example.com');
+});
+
+test('SPEC §10: refuses wrong or half mail settings with a ConfigError naming the setting, never showing the SMTP password', () => {
+  const base = { PORTCULLIS_SMTP_URL: 'smtp://127.0.0.1:1025', PORTCULLIS_MAIL_FROM: 'no-reply@example.com', PORTCULLIS_PUBLIC_URL: 'https://auth.example.com' };
+  const cases: Array<[Record<string, string>, string]> = [
+    [{ PORTCULLIS_REGISTRATION: 'yes' }, 'PORTCULLIS_REGISTRATION'],
+    [{ ...base, PORTCULLIS_SMTP_URL: 'http://user:hunter2secret@mail.example.com' }, 'PORTCULLIS_SMTP_URL'],
+    [{ ...base, PORTCULLIS_SMTP_URL: 'not a url' }, 'PORTCULLIS_SMTP_URL'],
+    [{ ...base, PORTCULLIS_MAIL_FROM: '' }, 'PORTCULLIS_MAIL_FROM'],
+    [{ ...base, PORTCULLIS_MAIL_FROM: 'a@example.com, b@example.com' }, 'PORTCULLIS_MAIL_FROM'],
+    [{ ...base, PORTCULLIS_MAIL_FROM: 'Evil\r\nBcc: x@example.com <a@example.com>' }, 'PORTCULLIS_MAIL_FROM'],
+    [{ ...base, PORTCULLIS_PUBLIC_URL: '' }, 'PORTCULLIS_PUBLIC_URL'],
+    [{ ...base, PORTCULLIS_PUBLIC_URL: 'ftp://example.com' }, 'PORTCULLIS_PUBLIC_URL'],
+    [{ ...base, PORTCULLIS_PUBLIC_URL: 'https://example.com/?next=x' }, 'PORTCULLIS_PUBLIC_URL'],
+    [{ PORTCULLIS_MAIL_FROM: 'no-reply@example.com' }, 'PORTCULLIS_MAIL_FROM'],
+    [{ PORTCULLIS_REQUIRE_VERIFIED_EMAIL: 'true' }, 'PORTCULLIS_REQUIRE_VERIFIED_EMAIL'],
+    [{ ...base, PORTCULLIS_REQUIRE_VERIFIED_EMAIL: 'maybe' }, 'PORTCULLIS_REQUIRE_VERIFIED_EMAIL'],
+    [{ PORTCULLIS_ADDRESS_MAX_REGISTRATIONS: '0' }, 'PORTCULLIS_ADDRESS_MAX_REGISTRATIONS'],
+    [{ PORTCULLIS_ADDRESS_MAX_RESET_REQUESTS: 'many' }, 'PORTCULLIS_ADDRESS_MAX_RESET_REQUESTS'],
+  ];
+  for (const [env, setting] of cases) {
+    assert.throws(
+      () => loadConfig({ env }),
+      (error: unknown) => error instanceof ConfigError && error.option === setting && !error.message.includes('hunter2secret'),
+      JSON.stringify(env),
+    );
+  }
+});

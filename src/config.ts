@@ -11,6 +11,7 @@
 import { availableParallelism } from 'node:os';
 import type { SigningAlgorithm } from './core/access-token.ts';
 import { clientIdProblem, DEFAULT_CLIENT_ID, resourceProblem } from './core/audience.ts';
+import { ACCOUNT_LIMITS } from './core/accounts.ts';
 import { DEFAULTS, wholeNumber, type WholeNumberSetting } from './core/defaults.ts';
 import { ConfigError } from './core/errors.ts';
 import type { Argon2Params } from './core/password.ts';
@@ -68,6 +69,20 @@ export interface Config {
   shutdownGrace: number;
   /** `--metrics-port` / `PORTCULLIS_METRICS_PORT`: Prometheus metrics on their own listener; undefined = off (SPEC §9.1). */
   metricsPort: number | undefined;
+  /** `PORTCULLIS_REGISTRATION=open`: anyone may create an account at `POST /register` (SPEC §10). Default closed. */
+  registration: boolean;
+  /**
+   * Mail (SPEC §10), on when `PORTCULLIS_SMTP_URL` is set: the SMTP server (`smtp://` or
+   * `smtps://`), the sender (`PORTCULLIS_MAIL_FROM`) and the base of the links in mails
+   * (`PORTCULLIS_PUBLIC_URL`, else the issuer). Undefined: no mail, so no verification or reset.
+   */
+  mail: { smtpUrl: string; from: string; publicUrl: string } | undefined;
+  /** `PORTCULLIS_REQUIRE_VERIFIED_EMAIL=true`: the password grant refuses unconfirmed addresses (needs mail). */
+  requireVerifiedEmail: boolean;
+  /** `PORTCULLIS_ADDRESS_MAX_REGISTRATIONS`: registrations per address in the login window before 429. */
+  addressMaxRegistrations: number;
+  /** `PORTCULLIS_ADDRESS_MAX_RESET_REQUESTS`: password-reset requests per address in the login window before 429. */
+  addressMaxResetRequests: number;
 }
 
 /**
@@ -173,6 +188,76 @@ function redisUrl(raw: string | undefined): string | undefined {
   return raw.trim();
 }
 
+/** A URL fit for an error message: no password. */
+const redactUrl = (url: string): string => url.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
+
+function yesNo(name: string, raw: string | undefined): boolean {
+  const value = (raw ?? '').trim().toLowerCase();
+  if (['', 'false', '0', 'no'].includes(value)) return false;
+  if (['true', '1', 'yes'].includes(value)) return true;
+  throw new ConfigError(name, `must be true or false, got ${JSON.stringify(raw)}`);
+}
+
+/** `http(s)://host[:port][/path]`, nothing else: the base of the links in mails. */
+function publicUrl(name: string, raw: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    url = undefined;
+  }
+  if (!url || !/^https?:$/.test(url.protocol) || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+    throw new ConfigError(name, `must be an absolute http:// or https:// URL without query, fragment or credentials, got ${JSON.stringify(raw)}`);
+  }
+  return url.toString();
+}
+
+/** One mailbox, bare or with a display name: `no-reply@example.com`, `Portcullis <no-reply@example.com>`. */
+const MAIL_FROM = /^(?:[^<>\r\n",;]*<[^\s@<>]+@[^\s@<>]+>|[^\s@<>]+@[^\s@<>]+)$/;
+
+/**
+ * The settings of SPEC §10. Mail is on only with `PORTCULLIS_SMTP_URL`; the other mail
+ * settings without it are refused (a half-configured service would silently send nothing).
+ * Links in mails must not follow a request's Host header (a reset link on an attacker's host
+ * would hand them the token), so mail needs `PORTCULLIS_PUBLIC_URL` or `PORTCULLIS_ISSUER`.
+ */
+function accountSettings(env: Env, issuer: string | undefined): Pick<Config, 'registration' | 'mail' | 'requireVerifiedEmail' | 'addressMaxRegistrations' | 'addressMaxResetRequests'> {
+  const registration = (env.PORTCULLIS_REGISTRATION ?? '').trim().toLowerCase();
+  if (!['', 'open', 'closed'].includes(registration)) throw new ConfigError('PORTCULLIS_REGISTRATION', `must be open or closed, got ${JSON.stringify(env.PORTCULLIS_REGISTRATION)}`);
+  const requireVerifiedEmail = yesNo('PORTCULLIS_REQUIRE_VERIFIED_EMAIL', env.PORTCULLIS_REQUIRE_VERIFIED_EMAIL);
+  const smtp = env.PORTCULLIS_SMTP_URL?.trim() || undefined;
+  const from = env.PORTCULLIS_MAIL_FROM?.trim() || undefined;
+  const base = env.PORTCULLIS_PUBLIC_URL?.trim() ? publicUrl('PORTCULLIS_PUBLIC_URL', env.PORTCULLIS_PUBLIC_URL) : undefined;
+  let mail: Config['mail'];
+  if (smtp === undefined) {
+    if (from !== undefined) throw new ConfigError('PORTCULLIS_MAIL_FROM', 'is set but PORTCULLIS_SMTP_URL is not: set both to send mail');
+    if (requireVerifiedEmail) throw new ConfigError('PORTCULLIS_REQUIRE_VERIFIED_EMAIL', 'needs mail (PORTCULLIS_SMTP_URL): nobody could verify an address');
+  } else {
+    let url: URL | undefined;
+    try {
+      url = new URL(smtp);
+    } catch {
+      url = undefined;
+    }
+    if (!url || !/^smtps?:$/.test(url.protocol) || url.hostname === '') {
+      throw new ConfigError('PORTCULLIS_SMTP_URL', `must be smtp://[user:password@]host[:port] or smtps://…, got ${JSON.stringify(redactUrl(smtp))}`);
+    }
+    if (from === undefined) throw new ConfigError('PORTCULLIS_MAIL_FROM', 'is required with PORTCULLIS_SMTP_URL (e.g. "Portcullis <no-reply@example.com>")');
+    if (!MAIL_FROM.test(from)) throw new ConfigError('PORTCULLIS_MAIL_FROM', `must be one address, bare or as "Name <address>", got ${JSON.stringify(from)}`);
+    if (base === undefined && issuer === undefined) {
+      throw new ConfigError('PORTCULLIS_PUBLIC_URL', "is required with PORTCULLIS_SMTP_URL (or set PORTCULLIS_ISSUER): the links in mails must not follow a request's Host header");
+    }
+    mail = Object.freeze({ smtpUrl: smtp, from, publicUrl: base ?? publicUrl('PORTCULLIS_ISSUER', issuer as string) });
+  }
+  return {
+    registration: registration === 'open',
+    mail,
+    requireVerifiedEmail,
+    addressMaxRegistrations: int(env, ACCOUNT_LIMITS.addressMaxRegistrations),
+    addressMaxResetRequests: int(env, ACCOUNT_LIMITS.addressMaxResetRequests),
+  };
+}
+
 /**
  * Reads, validates and freezes the configuration.
  *
@@ -197,6 +282,8 @@ export function loadConfig(options: { env?: Env; flags?: ConfigFlags } = {}): Re
     throw new ConfigError(flags.metricsPort !== undefined ? '--metrics-port' : 'PORTCULLIS_METRICS_PORT', `must differ from the API port (${portNumber})`);
   }
   const secretKey = env.PORTCULLIS_SECRET_KEY || undefined;
+  // SPEC §1: unset, the default must not depend on how this process listens.
+  const issuer = env.PORTCULLIS_ISSUER || undefined;
   const cores = availableParallelism();
   // Within the bounds every stored hash is held to (SPEC §4), or the service's own hashes would be refused.
   const argon2 = Object.freeze({
@@ -222,8 +309,7 @@ export function loadConfig(options: { env?: Env; flags?: ConfigFlags } = {}): Re
     addressMaxLogins: int(env, DEFAULTS.addressMaxLogins),
     maxSessions: int(env, DEFAULTS.maxSessions),
     eventRetention: int(env, EVENT_RETENTION),
-    // SPEC §1: unset, the default must not depend on how this process listens.
-    issuer: env.PORTCULLIS_ISSUER || undefined,
+    issuer,
     audience: audience(env.PORTCULLIS_AUDIENCE),
     audiences: audiences(env.PORTCULLIS_AUDIENCES),
     defaultClientId: defaultClientId(env.PORTCULLIS_DEFAULT_CLIENT_ID),
@@ -240,6 +326,7 @@ export function loadConfig(options: { env?: Env; flags?: ConfigFlags } = {}): Re
     tokenAlgorithm: tokenAlgorithm(env.PORTCULLIS_TOKEN_ALGORITHM),
     shutdownGrace: int(env, SHUTDOWN_GRACE),
     metricsPort,
+    ...accountSettings(env, issuer),
   };
   return Object.freeze(config);
 }

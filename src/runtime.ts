@@ -15,6 +15,9 @@ import type { Config } from './config.ts';
 import type { AuthObserver } from './core/observer.ts';
 import { openKeyRing, type KeyRing } from './core/key-ring.ts';
 import { isAsymmetric } from './core/signing-keys.ts';
+import { mailSealKey } from './core/mail-seal.ts';
+import { oneTimeTokenPruneStep } from './core/one-time-token.ts';
+import type { MailSender, MailSenderOptions } from './mail-sender.ts';
 import { resolveSecretKey } from './secret-key.ts';
 import { createDatabaseLoginLimiter, openStore, type KyselyStore } from './store/index.ts';
 import { createSigningKeyStore } from './store/signing-keys.ts';
@@ -38,6 +41,11 @@ export interface Runtime {
    * refresh tokens. Audit events and delivered webhooks join this list when stored.
    */
   pruneSteps(): PruneStep[];
+  /**
+   * Starts delivering the outbox (SPEC §10, `src/mail-sender.ts`) with the configured SMTP
+   * server; undefined when mail is not configured. `serve` runs one per process.
+   */
+  startMailSender(options?: Partial<Omit<MailSenderOptions, 'store' | 'smtpUrl' | 'from' | 'sealKey'>>): Promise<MailSender | undefined>;
   close(): Promise<void>;
 }
 
@@ -105,6 +113,16 @@ export async function openRuntime(
       limiter: redis && redisLimiter ? redisLimiter.createRedisLoginLimiter(redis, limits) : createDatabaseLoginLimiter(store, limits),
       keyRing,
       observer: options.observer,
+      // SPEC §10: registration, verification and reset, each off until configured.
+      accounts: {
+        registration: config.registration,
+        mail: config.mail ? { publicUrl: config.mail.publicUrl } : undefined,
+        requireVerifiedEmail: config.requireVerifiedEmail,
+        addressMaxRegistrations: config.addressMaxRegistrations,
+        addressMaxResetRequests: config.addressMaxResetRequests,
+        // The database counter sweeps by its callers' window: the accounts limits share the login window.
+        windowSeconds: config.loginWindow,
+      },
       ...(options.clock ? { clock: options.clock } : {}),
     });
     const ring = keyRing;
@@ -118,7 +136,21 @@ export async function openRuntime(
         ...sessionPruneSteps(store, { accessTokenTtl: config.accessTokenTtl, refreshTokenTtl: config.refreshTokenTtl, ...(options.clock ? { clock: options.clock } : {}) }),
         eventPruneStep(store, { retentionDays: config.eventRetention, ...(options.clock ? { clock: options.clock } : {}) }),
         mfaTokenPruneStep(store, options.clock ? { clock: options.clock } : {}),
+        oneTimeTokenPruneStep(store, options.clock ? { clock: options.clock } : {}),
       ],
+      startMailSender: async (senderOptions = {}) => {
+        if (!config.mail) return undefined;
+        // Loaded only when mail is configured: nodemailer costs start-up time.
+        const { startMailSender } = await import('./mail-sender.ts');
+        return startMailSender({
+          ...(options.clock ? { clock: options.clock } : {}),
+          ...senderOptions,
+          store,
+          smtpUrl: config.mail.smtpUrl,
+          from: config.mail.from,
+          sealKey: mailSealKey(secretKey),
+        });
+      },
       close: async () => {
         ring?.close();
         await closeRedis();

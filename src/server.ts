@@ -23,6 +23,7 @@ import type { Clock } from './core/clock.ts';
 import { startPruner } from './core/housekeeping.ts';
 import type { Config } from './config.ts';
 import { assertDemoAllowed, seedDemoUsers } from './demo-users.ts';
+import type { MailSender, MailSenderOptions } from './mail-sender.ts';
 import type { MetricsServer } from './metrics.ts';
 import { openRuntime, type Runtime } from './runtime.ts';
 
@@ -45,6 +46,8 @@ export interface StartServerOptions {
   clusterWorker?: boolean;
   /** Milliseconds between housekeeping passes (SPEC §9.4; default 10 minutes, jittered ± 10 %). */
   pruneIntervalMs?: number;
+  /** Tuning of the mail sender (SPEC §10; retry delays, polling), for tests. */
+  mailSender?: Partial<Pick<MailSenderOptions, 'pollIntervalMs' | 'retryDelayMs' | 'leaseMs' | 'maxAgeMs' | 'batchSize' | 'timeouts'>>;
 }
 
 /**
@@ -60,6 +63,8 @@ export interface RunningServer {
   url: string;
   /** `http://host:port/metrics` when this process serves metrics. */
   metricsUrl: string | undefined;
+  /** The outbox's sender when mail is configured (SPEC §10), else undefined. */
+  mailSender: MailSender | undefined;
   close(): Promise<void>;
   /** Resolves once the server has closed. */
   closed: Promise<void>;
@@ -148,6 +153,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     },
     onError: (error) => app.log.warn({ err: error }, 'housekeeping: prune pass failed; the next one retries'),
   });
+  // SPEC §10: every instance sends from the outbox; claims keep them from sending a mail twice.
+  const mailSender = await runtime.startMailSender({ ...options.mailSender, log: app.log });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
@@ -160,6 +167,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       await metricsServer?.close();
       await app.close();
       await pruner.stop();
+      await mailSender?.stop();
       await runtime.close();
       flushQuietly(destination);
       resolveClosed();
@@ -209,7 +217,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     'Portcullis is listening',
   );
   flushSoon(destination);
-  return { app, runtime, url, metricsUrl, close, closed };
+  return { app, runtime, url, metricsUrl, mailSender, close, closed };
 }
 
 /** Writes out buffered log lines; a destination that is gone (a closed pipe) has nothing to save. */

@@ -132,6 +132,10 @@ describe('housekeeping in the service and the CLI', () => {
       { type: 'user.created', time: Date.now() - 91 * DAY, actor: 'cli', username: 'old' },
       { type: 'user.created', time: Date.now() - 89 * DAY, actor: 'cli', username: 'recent' },
     ]);
+    // One-time tokens (SPEC §10): an expired one goes, a live one stays.
+    for (const [hash, expiresAt] of [['expired-token', Date.now() - 1], ['live-token', Date.now() + DAY]] as const) {
+      await store.issueOneTimeToken({ purpose: 'password_reset', tokenHash: hash, userId: null, email: null, expiresAt }, Date.now() - DAY, { mail: { to: 'x@example.invalid', subject: 's', text: 't', html: 'h' } });
+    }
     return store;
   }
 
@@ -144,6 +148,7 @@ describe('housekeeping in the service and the CLI', () => {
       refresh_tokens: { deleted: 0, batches: 1, complete: true },
       events: { deleted: 1, batches: 1, complete: true },
       mfa_tokens: { deleted: 0, batches: 1, complete: true },
+      one_time_tokens: { deleted: 1, batches: 1, complete: true },
     });
     const store = await openStore(env.DATABASE_URL!);
     try {

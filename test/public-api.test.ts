@@ -25,6 +25,8 @@ const EXPECTED: Record<Exclude<Entry, 'portcullis'>, string[]> = {
     // the service and the caller it authenticates
     'createAuthService', 'DEFAULT_ARGON2', 'AuthService', 'AuthServiceOptions', 'HashingStats', 'Principal',
     'ClientContext', 'TokenResponse', 'TokenClient', 'PasswordChange', 'SessionView', 'toPublicUser', 'PublicUser', 'NewAccount', 'AccountChanges',
+    // accounts people manage themselves (SPEC §10)
+    'Accounts', 'AccountOptions', 'NewRegistration', 'PasswordResetRequest', 'PasswordReset',
     // time and hashing cost
     'Clock', 'systemClock', 'createManualClock', 'ManualClock', 'Argon2Params',
     // errors (docs/errors.md)
@@ -32,12 +34,14 @@ const EXPECTED: Record<Exclude<Entry, 'portcullis'>, string[]> = {
     'InvalidScopeError', 'InvalidTargetError', 'TooManyAttemptsError', 'LoginOverloadedError', 'NotAuthenticatedError', 'InvalidTokenError',
     'InsufficientScopeError', 'IncorrectPasswordError', 'NotFoundError', 'ConflictError', 'SelfLockoutError',
     'ValidationError', 'ValidationIssue', 'StoreUnavailableError', 'ConfigError', 'ErrorCode',
+    'EmailNotVerifiedError', 'InvalidOneTimeTokenError', 'RateLimitedError',
     // scopes
     'ScopeCatalog', 'DEFAULT_SCOPES', 'DEFAULT_USER_SCOPES',
     // protocols a store or limiter implements
     'Store', 'UserStore', 'SessionStore', 'UserRecord', 'NewUser', 'UserPatch', 'SessionRecord', 'NewSession', 'AuthState',
     'RefreshTokenRecord', 'RefreshTokenState', 'NewRefreshToken', 'StoreChange', 'LoginLimiter', 'unlimitedLoginLimiter',
     'LoginCounter', 'LoginLimits', 'createLoginLimiter', 'createMemoryLoginCounter',
+    'MailOutboxStore', 'NewMail', 'OutboxMail', 'OneTimeTokenStore', 'OneTimeTokenPurpose', 'NewOneTimeToken', 'OneTimeTokenRecord', 'LinkedMail',
     // signing keys
     'openKeyRing', 'KeyRing', 'KeyRingOptions', 'SigningKeyStore', 'SigningKeyRecord',
     // audit events (SPEC §9.2)
@@ -56,7 +60,8 @@ const ROOT_ONLY = ['loadConfig', 'Config', 'ConfigFlags', 'buildApp', 'BuildAppO
 const INTERNAL = [
   'toUser', 'toSession', 'sqlitePath', 'pairFailureKey', 'addressFailureKey', 'addressLoginKey', 'createDatabaseLoginCounter', 'DEFAULTS', 'wholeNumber', 'limiterAddress', 'PG_TIMEOUTS', 'PG_POOL_SIZE',
   'SHUTDOWN_GRACE_MS', 'KEY_RELOAD_INTERVAL_MS', 'LEEWAY_SECONDS', 'errorClasses', 'tokenRoutes', 'adminUsersRoutes', 'sessionRoutes',
-  'passwordRoutes', 'logoutRoutes',
+  'passwordRoutes', 'logoutRoutes', 'accountRoutes', 'accountPageRoutes', 'registerSchema', 'resetRequestSchema', 'startMailSender',
+  'ACCOUNT_LIMITS', 'createAccounts', 'verificationFor', 'sealMail', 'openMail', 'mailSealKey', 'hashOneTimeToken', 'generateOneTimeToken',
   'usersMeRoutes', 'wellKnownRoutes', 'docsRoutes', 'healthRoutes', 'revokeRoutes', 'createUserSchema', 'publicUserSchema',
   'parseForm', 'parseAuthorization', 'requireAuth', 'passwordGrant', 'refreshGrant', 'createPasswordHasher', 'createAccessTokens',
   'hashRefreshToken', 'createAuthenticator', 'sealPrivateKey', 'migrationProvider', 'REDACT_PATHS', 'loggerOptions', 'createWorkLimiter',
@@ -120,7 +125,7 @@ test("the service's face is its operations, never its parts (issue 9): no store,
   assert.ok(service);
   const members = checker.getDeclaredTypeOfSymbol(service).getProperties().map((p) => p.name).sort();
   assert.deepEqual(members, [
-    'accessTokenTtl', 'authenticate', 'changePassword', 'clock', 'createUser', 'deleteUser', 'endSession', 'getUser', 'hashPassword',
+    'accessTokenTtl', 'accounts', 'authenticate', 'changePassword', 'clock', 'createUser', 'deleteUser', 'endSession', 'getUser', 'hashPassword',
     'hashingStats', 'isUnavailable', 'issuer', 'issuerFor', 'jwks', 'listSessions', 'listUsers', 'listEvents', 'logout', 'maxSessions', 'observer', 'passwordGrant',
     'ping', 'refreshGrant', 'refreshHashClasses', 'refreshReuseGrace', 'refreshTokenTtl', 'revokeToken', 'scopes', 'updateUser', 'warm',
     // the TOTP second factor (SPEC §10)

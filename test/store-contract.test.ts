@@ -12,6 +12,7 @@ import type { NewSession, NewUser, StoreChange } from '../src/core/store.ts';
 import { openStore, type KyselyStore } from '../src/store/index.ts';
 import { tempDir } from './helpers.ts';
 import { describeMfaStoreContract } from './mfa-store-contract.ts';
+import { describeAccountStoreContract } from './store-contract-accounts.ts';
 import { createPgDatabase, testDatabases, type ScratchDatabase } from './pg.ts';
 
 const NOW = 1_700_000_000_000;
@@ -89,6 +90,9 @@ for (const database of await testDatabases()) {
       for (const s of opened) await s.close().catch(() => {});
       await scratch.drop();
     });
+
+    // SPEC §10: the outbox, one-time tokens and lookup by address (their own file).
+    describeAccountStoreContract({ store: () => store, racingStores });
 
     describe('audit events (SPEC §9.2)', () => {
       const ev = (type: NewAuditEvent['type'], time: number, extra: Partial<NewAuditEvent> = {}): NewAuditEvent => ({ type, time, actor: 'system', ...extra });

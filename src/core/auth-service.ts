@@ -10,6 +10,8 @@
  * const tokens = await auth.passwordGrant({ username, password, scope: '', client });
  */
 import { createHmac } from 'node:crypto';
+import { verificationFor } from './account-flows.ts';
+import { createAccounts, type AccountOptions, type Accounts } from './accounts.ts';
 import { createAccessTokens, hmacKeySet, type KeySet } from './access-token.ts';
 import { audienceOptions, type TokenClient } from './audience.ts';
 import { createAuthenticator, type Principal } from './authenticate.ts';
@@ -78,6 +80,8 @@ export interface AuthServiceOptions {
   clock?: Clock;
   /** Told about login outcomes, tokens, ended sessions and hashing time (metrics); no-op by default. */
   observer?: Partial<AuthObserver> | undefined;
+  /** Registration, email verification and password reset (SPEC §10); all off by default. */
+  accounts?: AccountOptions | undefined;
 }
 
 /**
@@ -140,6 +144,8 @@ export interface AuthService {
   logout(sessionId: string, context?: EventContext): Promise<void>;
   /** Self-service password change: checks the current password, keeps only the caller's session. */
   changePassword(input: PasswordChange, context?: EventContext): Promise<void>;
+  /** Registration, email verification and password reset (SPEC §10), and which of them are on. */
+  readonly accounts: Accounts;
   /** One page of audit events (SPEC §9.2), newest first; a bad cursor is a ValidationError (422). */
   listEvents(request: EventPageRequest): Promise<EventPage>;
   /**
@@ -306,12 +312,14 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
   const authenticator = createAuthenticator({ tokens, store, clock, reloadKeys: keyRing ? (token) => keyRing.reloadForUnknownKid(token) : undefined });
   // Lockout is on unless the caller opts out with `unlimitedLoginLimiter` (SPEC §4).
   const limiter = options.limiter ?? (store.loginCounter ? createLoginLimiter(store.loginCounter) : unlimitedLoginLimiter);
-  const grantDeps: GrantDeps = { store, hasher, tokens, limiter, scopes, refreshTokenTtl, maxSessions, audiences, clock };
+  const { accounts, deps: accountFlows } = createAccounts({ store, hasher, clock, observer, secretKey: options.secretKey }, options.accounts);
+  const grantDeps: GrantDeps = { store, hasher, tokens, limiter, scopes, refreshTokenTtl, maxSessions, audiences, clock, requireVerifiedEmail: accounts.requireVerifiedEmail };
   // SPEC §10: the TOTP second factor, asked by the password grant of a user who has it on.
   const mfaDeps = { ...grantDeps, secretKey: options.secretKey, observer };
   grantDeps.secondFactor = (user, requested, factor, client) => requireSecondFactor(mfaDeps, user, requested, factor, client);
   const enrollmentDeps = { store, hasher, limiter, clock, secretKey: options.secretKey };
-  const accountDeps = { store, hasher, scopes, clock, observer };
+  // SPEC §10: an address set through the admin API or the CLI gets its verification link too.
+  const accountDeps = { store, hasher, scopes, clock, observer, verification: (account: { username: string; email: string }) => verificationFor(accountFlows, account) };
   const rotationKey = deriveRotationKey(options.secretKey);
   const refreshDeps = { store, tokens, scopes, refreshTokenTtl, refreshReuseGrace, rotationKey, audiences, clock, observer };
   const sessionDeps = { store, tokens, hasher, limiter, scopes, clock, observer };
@@ -380,6 +388,7 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     endSession: (userId, sessionId, context) => endSession(sessionDeps, userId, sessionId, context),
     logout: (sessionId, context) => logout(sessionDeps, sessionId, context),
     changePassword: (input, context) => changePassword(sessionDeps, input, context),
+    accounts,
     listEvents: (request) => listEventPage(store, request),
     // The authenticator's own function: no wrapper on the hot path.
     authenticate: authenticator.authenticate,

@@ -383,6 +383,61 @@ export class StoreUnavailableError extends PortcullisError {
   }
 }
 
+// ---- accounts people manage themselves (SPEC §10) ----
+
+/**
+ * 400 "Email not verified": the password was right, but the account's email address is not
+ * confirmed yet and `PORTCULLIS_REQUIRE_VERIFIED_EMAIL` asks for it. Checked only after the
+ * password, so it tells nothing to someone who does not know it.
+ *
+ * @example
+ * if (e instanceof EmailNotVerifiedError) console.log(e.oauthError, e.message); // invalid_grant Email not verified
+ */
+export class EmailNotVerifiedError extends PortcullisError {
+  static readonly code = 'PCL_EMAIL_NOT_VERIFIED';
+  readonly code = EmailNotVerifiedError.code;
+  readonly statusCode = 400;
+  override readonly oauthError = 'invalid_grant';
+  constructor() {
+    super('Email not verified');
+  }
+}
+
+/**
+ * 400 "Invalid or expired token": an email-verification or password-reset token that is
+ * unknown, already used, voided by a newer one, or expired — one answer for all.
+ *
+ * @example
+ * if (e instanceof InvalidOneTimeTokenError) reply.code(400).send({ detail: e.detail }); // Invalid or expired token
+ */
+export class InvalidOneTimeTokenError extends PortcullisError {
+  static readonly code = 'PCL_INVALID_ONE_TIME_TOKEN';
+  readonly code = InvalidOneTimeTokenError.code;
+  readonly statusCode = 400;
+  constructor() {
+    super('Invalid or expired token');
+  }
+}
+
+/**
+ * 429 "Too many requests": this client address made too many registrations or password-reset
+ * requests inside the window (SPEC §10); `Retry-After` says when it may try again.
+ *
+ * @example
+ * if (e instanceof RateLimitedError) reply.code(429).headers(e.headers()).send({ detail: e.detail });
+ */
+export class RateLimitedError extends PortcullisError {
+  static readonly code = 'PCL_RATE_LIMITED';
+  readonly code = RateLimitedError.code;
+  readonly statusCode = 429;
+  constructor(readonly retryAfterSeconds: number) {
+    super('Too many requests');
+  }
+  override headers(): Record<string, string> {
+    return { 'retry-after': String(Math.max(1, Math.ceil(this.retryAfterSeconds))) };
+  }
+}
+
 // ---- programmer and operator mistakes: thrown at start-up, never per request ----
 
 /**

@@ -25,6 +25,7 @@ export type EventType =
   | 'refresh.reuse_detected'
   | 'session.ended'
   | 'password.changed'
+  | 'password.reset_requested'
   | 'user.created'
   | 'user.updated'
   | 'user.deleted'
@@ -45,6 +46,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'refresh.reuse_detected',
   'session.ended',
   'password.changed',
+  'password.reset_requested',
   'user.created',
   'user.updated',
   'user.deleted',

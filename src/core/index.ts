@@ -6,16 +6,21 @@
  */
 export { createAuthService, DEFAULT_ARGON2, type AuthService, type AuthServiceOptions, type HashingStats } from './auth-service.ts';
 export type { TokenClient } from './audience.ts';
+export type { AccountOptions, Accounts } from './accounts.ts';
+export type { PasswordReset, PasswordResetRequest } from './password-reset.ts';
+export type { NewRegistration } from './registration.ts';
 export type { Principal } from './authenticate.ts';
 export { createManualClock, systemClock, type Clock, type ManualClock } from './clock.ts';
 export {
   ConfigError,
   ConflictError,
   IncorrectCodeError,
+  EmailNotVerifiedError,
   IncorrectPasswordError,
   InactiveUserError,
   InsufficientScopeError,
   InvalidGrantError,
+  InvalidOneTimeTokenError,
   InvalidRequestError,
   InvalidScopeError,
   InvalidTargetError,
@@ -25,6 +30,7 @@ export {
   NotAuthenticatedError,
   NotFoundError,
   PortcullisError,
+  RateLimitedError,
   SelfLockoutError,
   StoreUnavailableError,
   TooManyAttemptsError,
@@ -59,6 +65,14 @@ export type { SigningKeyRecord, SigningKeyStore } from './signing-keys.ts';
 export type {
   AuthState,
   EventStore,
+  LinkedMail,
+  MailOutboxStore,
+  NewMail,
+  NewOneTimeToken,
+  OneTimeTokenPurpose,
+  OneTimeTokenRecord,
+  OneTimeTokenStore,
+  OutboxMail,
   NewRefreshToken,
   NewSession,
   NewUser,

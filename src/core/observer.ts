@@ -8,13 +8,13 @@
  * @example
  * const service = createAuthService({ store, secretKey, issuer, observer: { loginAttempt: (outcome) => counts[outcome]++ } });
  */
-import { InactiveUserError, InvalidGrantError, InvalidRequestError, InvalidScopeError, InvalidTargetError, LoginOverloadedError, MfaRequiredError, TooManyAttemptsError } from './errors.ts';
+import { EmailNotVerifiedError, InactiveUserError, InvalidGrantError, InvalidRequestError, InvalidScopeError, InvalidTargetError, LoginOverloadedError, MfaRequiredError, TooManyAttemptsError } from './errors.ts';
 
 /** How a password-grant attempt ended (the `outcome` label of `portcullis_login_attempts_total`). */
-export type LoginOutcome = 'success' | 'invalid_credentials' | 'inactive' | 'locked' | 'shed' | 'mfa_required' | 'invalid_request';
+export type LoginOutcome = 'success' | 'invalid_credentials' | 'inactive' | 'email_not_verified' | 'locked' | 'shed' | 'mfa_required' | 'invalid_request';
 
 /** Every login outcome, for metrics that show each series from the start. */
-export const LOGIN_OUTCOMES: readonly LoginOutcome[] = ['success', 'invalid_credentials', 'inactive', 'locked', 'shed', 'mfa_required', 'invalid_request'];
+export const LOGIN_OUTCOMES: readonly LoginOutcome[] = ['success', 'invalid_credentials', 'inactive', 'email_not_verified', 'locked', 'shed', 'mfa_required', 'invalid_request'];
 
 /** The grant that issued tokens (the `grant` label of `portcullis_tokens_issued_total`); `mfa_otp` is the code step of SPEC §10. */
 export type GrantName = 'password' | 'refresh_token' | 'mfa_otp';
@@ -85,6 +85,7 @@ export function loginOutcomeOf(error: unknown): LoginOutcome | undefined {
   if (error instanceof MfaRequiredError) return 'mfa_required';
   if (error instanceof LoginOverloadedError) return 'shed';
   if (error instanceof InactiveUserError) return 'inactive';
+  if (error instanceof EmailNotVerifiedError) return 'email_not_verified';
   if (error instanceof InvalidGrantError) return 'invalid_credentials';
   if (error instanceof InvalidScopeError || error instanceof InvalidTargetError || error instanceof InvalidRequestError) return 'invalid_request';
   return undefined;

@@ -11,7 +11,7 @@
 import type { AccessTokens } from './access-token.ts';
 import { grantAudience, parseResources, type TokenClient } from './audience.ts';
 import type { Clock } from './clock.ts';
-import { InactiveUserError, InvalidGrantError, LoginOverloadedError } from './errors.ts';
+import { EmailNotVerifiedError, InactiveUserError, InvalidGrantError, LoginOverloadedError } from './errors.ts';
 import { eventFrom } from './events.ts';
 import { limiterAddress } from './limiter-address.ts';
 import type { LoginLimiter } from './login-limiter.ts';
@@ -64,6 +64,8 @@ export interface GrantDeps {
   maxSessions?: number | undefined;
   /** Resources (RFC 8707) a request with no registered client may ask for (`PORTCULLIS_AUDIENCES`); default none. */
   audiences?: readonly string[] | undefined;
+  /** SPEC §10 `PORTCULLIS_REQUIRE_VERIFIED_EMAIL`: refuse accounts whose address is not confirmed. */
+  requireVerifiedEmail?: boolean | undefined;
   clock: Clock;
   /**
    * SPEC §10: the second factor of a user whose password was right (`mfa-grant.ts`): returns
@@ -146,6 +148,8 @@ export async function passwordGrant(deps: GrantDeps, input: PasswordGrantInput):
     throw error;
   }
   if (user.disabled) throw new InactiveUserError();
+  // SPEC §10: told only to someone who knows the password (checked above), like "Inactive user".
+  if (deps.requireVerifiedEmail && user.emailVerifiedAt === null) throw new EmailNotVerifiedError();
   const granted = grantScopes(requested, user.scopes, deps.scopes);
   if (verified.needsRehash) {
     // SPEC §3: imported or old-parameter hashes move to the current policy on a good login

@@ -27,6 +27,8 @@ export interface UserRecord {
   scopes: string[];
   createdAt: number;
   updatedAt: number;
+  /** When the owner of `email` confirmed it (SPEC §10, `POST /verify-email`); null until then, and again after the address changes. */
+  emailVerifiedAt: number | null;
 }
 
 /**
@@ -42,6 +44,8 @@ export interface NewUser {
   disabled?: boolean | undefined;
   passwordHash: string;
   scopes: readonly string[];
+  /** When the address counts as confirmed; absent or null: not confirmed (SPEC §10). */
+  emailVerifiedAt?: number | null | undefined;
 }
 
 /**
@@ -56,6 +60,8 @@ export interface UserPatch {
   disabled?: boolean | undefined;
   passwordHash?: string | undefined;
   scopes?: readonly string[] | undefined;
+  /** Null when the address changed (it is no longer confirmed). */
+  emailVerifiedAt?: number | null | undefined;
 }
 
 /**
@@ -173,10 +179,16 @@ export interface UserStore {
   /** The user with this id, or undefined. */
   findUserById(id: string): Promise<UserRecord | undefined>;
   /**
-   * Inserts a user; throws ConflictError when the username's key (`usernameKey`) is taken.
-   * `event` (SPEC §9.2) is stored in the same transaction, only when the user was created.
+   * The first-created user whose email equals `email` compared case-insensitively (ASCII
+   * case), or undefined (also for text no stored address can hold: NUL, a lone surrogate).
    */
-  createUser(user: NewUser, now: number, event?: NewAuditEvent): Promise<UserRecord>;
+  findUserByEmail(email: string): Promise<UserRecord | undefined>;
+  /**
+   * Inserts a user; throws ConflictError when the username's key (`usernameKey`) is taken.
+   * `event` (SPEC §9.2) is stored in the same transaction, only when the user was created;
+   * so is `linked` (a one-time token for the new user and the mail carrying it, SPEC §10).
+   */
+  createUser(user: NewUser, now: number, event?: NewAuditEvent, linked?: LinkedMail): Promise<UserRecord>;
   /**
    * Creates each user whose username is free and skips the rest, atomically per user.
    * Returns the usernames that were skipped as already present. With `created`, one copy of
@@ -185,9 +197,9 @@ export interface UserStore {
   createUsersIfAbsent(users: readonly NewUser[], now: number, created?: NewAuditEvent): Promise<{ created: number; skipped: string[] }>;
   /**
    * Applies a patch; returns the updated user, or undefined when the id is unknown. `event`
-   * is stored in the same transaction, only when the user was updated.
+   * (and `linked`, as for `createUser`) is stored in the same transaction, only when the user was updated.
    */
-  updateUser(id: string, patch: UserPatch, now: number, event?: NewAuditEvent): Promise<UserRecord | undefined>;
+  updateUser(id: string, patch: UserPatch, now: number, event?: NewAuditEvent, linked?: LinkedMail): Promise<UserRecord | undefined>;
   /**
    * Deletes a user and (atomically) all of its sessions; false when the id is unknown. `event`
    * is stored in the same transaction, only when the user was deleted.
@@ -299,13 +311,164 @@ export interface EventStore {
 }
 
 /**
- * The storage protocol the core depends on: users, sessions, refresh tokens, change events and the TOTP second factor (`MfaStore`, core/mfa-store.ts). `openStore` gives the SQLite/PostgreSQL one; another adapter implements this and passes `test/store-contract.test.ts`.
+ * A mail to send (SPEC §10). Bodies may be sealed (`core/mail-seal.ts`): the store keeps
+ * them as given and never reads them.
+ *
+ * @example
+ * const mail: NewMail = { to: 'jane@example.com', subject: 'Confirm your email address', text: '…', html: '<p>…</p>' };
+ */
+export interface NewMail {
+  /** One address (never a list). */
+  to: string;
+  subject: string;
+  text: string;
+  html: string;
+}
+
+/**
+ * A queued mail claimed for sending: `claim` names this claim, so only its holder marks it.
+ *
+ * @example
+ * for (const mail of await store.claimMail(now, 120_000, 10)) await send(mail);
+ */
+export interface OutboxMail extends NewMail {
+  id: string;
+  createdAt: number;
+  /** Attempts so far, this one included. */
+  attempts: number;
+  claim: string;
+}
+
+/**
+ * Storage of outgoing mail, the outbox (SPEC §10): a request only writes a row (in the
+ * transaction of the change it reports, where there is one); the service's sender claims
+ * rows, sends them and deletes them, so an SMTP outage loses no mail and blocks no request.
+ *
+ * @example
+ * await store.enqueueMail([{ to: 'jane@example.com', subject: 'Hello', text: 'Hi', html: '<p>Hi</p>' }], Date.now());
+ */
+export interface MailOutboxStore {
+  /** Queues mails, due at once, atomically. */
+  enqueueMail(mails: readonly NewMail[], now: number): Promise<void>;
+  /** True when some mail is due (`now` or earlier) and not claimed: one cheap read, no lock. */
+  hasDueMail(now: number): Promise<boolean>;
+  /**
+   * Claims up to `limit` due mails (oldest due first) for `leaseMs`: each counts one more
+   * attempt and is not due again before `now + leaseMs` (so a sender that dies mid-send only
+   * delays it). However many senders (processes, instances) claim at once, a due mail goes
+   * to exactly one of them (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: one writer).
+   */
+  claimMail(now: number, leaseMs: number, limit: number): Promise<OutboxMail[]>;
+  /** Deletes a sent mail; false (nothing changed) when `claim` no longer holds it. */
+  markMailSent(id: string, claim: string): Promise<boolean>;
+  /** Makes a mail due again at `at`, noting why it failed; false when `claim` no longer holds it. */
+  retryMailLater(id: string, claim: string, at: number, error: string): Promise<boolean>;
+  /** Deletes a mail that will never be sent (refused for good, or too old); false when `claim` no longer holds it. */
+  dropMail(id: string, claim: string): Promise<boolean>;
+  /** Mails queued but not sent yet. */
+  countQueuedMail(): Promise<number>;
+  /** Calls `listener` after this process queued mail (a sender wakes up). Returns the stop function. */
+  watchMail(listener: () => void): () => void;
+}
+
+/**
+ * What a one-time token is for (SPEC §10).
+ *
+ * @example
+ * const purpose: OneTimeTokenPurpose = 'password_reset';
+ */
+export type OneTimeTokenPurpose = 'verify_email' | 'password_reset';
+
+/**
+ * A one-time token to store: only its SHA-256 hash (`core/one-time-token.ts`).
+ *
+ * @example
+ * const token: NewOneTimeToken = { purpose: 'password_reset', tokenHash, userId: user.id, email: user.email, expiresAt: now + 1_800_000 };
+ */
+export interface NewOneTimeToken {
+  purpose: OneTimeTokenPurpose;
+  tokenHash: string;
+  /** Its user; null for the stand-in a request for an unknown account writes (it never works). */
+  userId: string | null;
+  /** The address the token was mailed to: a verification confirms only that address. */
+  email: string | null;
+  expiresAt: number;
+}
+
+/**
+ * A stored one-time token.
+ *
+ * @example
+ * const found = await store.findOneTimeToken('verify_email', tokenHash, Date.now()); console.log(found?.token.expiresAt);
+ */
+export interface OneTimeTokenRecord extends NewOneTimeToken {
+  createdAt: number;
+  usedAt: number | null;
+}
+
+/**
+ * A one-time token for the user a write creates or changes, and the mail that carries it,
+ * stored with that write (SPEC §10: a new or changed email gets a verification link).
+ *
+ * @example
+ * await store.createUser(user, now, event, { token: { purpose: 'verify_email', tokenHash, email: user.email, expiresAt }, mail });
+ */
+export interface LinkedMail {
+  token: Omit<NewOneTimeToken, 'userId'>;
+  mail: NewMail;
+}
+
+/**
+ * Storage of one-time tokens (SPEC §10: email verification, password reset). Tokens are
+ * single use: every method that uses one marks it used in the same statement that checks it
+ * is live (unused, not expired), so however many requests race, one wins.
+ *
+ * @example
+ * const live = await store.findOneTimeToken('password_reset', tokenHash, Date.now()); // undefined when used, expired or unknown
+ */
+export interface OneTimeTokenStore {
+  /**
+   * Stores a token, atomically with: voiding (marking used) the user's other live tokens of
+   * the same purpose (a newer request voids the older), queuing `mail` when the token has a
+   * user, and `event`. A token without a user runs the same statements and queues nothing,
+   * so a request for an unknown account costs the same work (SPEC §10).
+   */
+  issueOneTimeToken(token: NewOneTimeToken, now: number, writes: { mail: NewMail; event?: NewAuditEvent | undefined }): Promise<void>;
+  /** The live token (unused, `expiresAt` after `now`) of this purpose and hash with its user, or undefined. */
+  findOneTimeToken(purpose: OneTimeTokenPurpose, tokenHash: string, now: number): Promise<{ token: OneTimeTokenRecord; user: UserRecord } | undefined>;
+  /**
+   * Uses a live `verify_email` token: marks its user's email verified at `now` if the user's
+   * address is still the one the token was sent to, and stores `event`, atomically. Returns
+   * the updated user, or undefined (nothing written) when the token is not live or the
+   * address changed since.
+   */
+  confirmEmailWithToken(tokenHash: string, now: number, event?: NewAuditEvent): Promise<UserRecord | undefined>;
+  /**
+   * Uses a live `password_reset` token, atomically: sets its user's password hash, voids the
+   * user's other live reset tokens, revokes every live session of the user, marks the email
+   * verified when the token was sent to the current address (the mail reached its owner),
+   * and stores `changed` and one copy of `ended` per revoked session. Returns the user and
+   * how many sessions ended, or undefined (nothing written) when the token is not live.
+   * Announces a change of the user.
+   */
+  resetPasswordWithToken(
+    tokenHash: string,
+    now: number,
+    passwordHash: string,
+    events: { changed: NewAuditEvent; ended: NewAuditEvent },
+  ): Promise<{ user: UserRecord; endedSessions: number } | undefined>;
+  /** Deletes up to `limit` tokens that expired before `before` (used or not); returns how many. */
+  pruneOneTimeTokens(before: number, limit: number): Promise<number>;
+}
+
+/**
+ * The storage protocol the core depends on: users, sessions, refresh tokens, change events, the TOTP second factor (`MfaStore`, core/mfa-store.ts), the mail outbox and one-time tokens. `openStore` gives the SQLite/PostgreSQL one; another adapter implements this and passes `test/store-contract.test.ts`.
  *
  * @example
  * const store: Store = await openStore('sqlite::memory:');
  * const service = createAuthService({ store, secretKey, issuer });
  */
-export interface Store extends UserStore, SessionStore, EventStore, MfaStore {
+export interface Store extends UserStore, SessionStore, EventStore, MfaStore, MailOutboxStore, OneTimeTokenStore {
   /**
    * Where this store's database keeps the failed-login limiter's counts (SPEC §4), so apps
    * that build the core themselves get lockout by default: `createAuthService` builds the

@@ -14,7 +14,7 @@ import type { AuthObserver } from './observer.ts';
 import { passwordProblem } from './password-rules.ts';
 import type { PasswordHasher } from './password.ts';
 import { DEFAULT_USER_SCOPES, type ScopeCatalog } from './scopes.ts';
-import type { Store, UserPatch, UserRecord } from './store.ts';
+import type { LinkedMail, Store, UserPatch, UserRecord } from './store.ts';
 import { textProblem } from './text.ts';
 import { normalizeUsername, usernameProblem } from './username.ts';
 
@@ -49,6 +49,8 @@ export interface AccountDeps {
   clock: Clock;
   /** Told about the sessions a change ends. */
   observer?: AuthObserver;
+  /** The verification link of a new or changed address (SPEC §10); undefined, or answering undefined, when mail is off. */
+  verification?: (account: { username: string; email: string }) => LinkedMail | undefined;
 }
 
 /**
@@ -127,7 +129,9 @@ export async function createUserAccount(deps: AccountDeps, input: NewAccount, co
   const disabled = input.disabled ?? false;
   // SPEC §9.2: names and flags only, never the password or its hash.
   const event = eventFrom('user.created', now, context, { username, detail: { scopes: [...new Set(scopes)], disabled } });
-  return deps.store.createUser({ username, email: input.email ?? null, fullName: input.fullName ?? null, disabled, passwordHash, scopes }, now, event);
+  // SPEC §10: a new address is unconfirmed, and gets its verification link when mail is on.
+  const linked = input.email ? deps.verification?.({ username, email: input.email }) : undefined;
+  return deps.store.createUser({ username, email: input.email ?? null, fullName: input.fullName ?? null, disabled, passwordHash, scopes }, now, event, linked);
 }
 
 /** The names (never the values) of the fields a change sets, for `user.updated`'s detail. */
@@ -174,9 +178,14 @@ export async function updateUserAccount(
   if (changes.password !== undefined) patch.passwordHash = await deps.hasher.hash(changes.password);
   const now = deps.clock();
   // The event names the user: read once (usernames do not change).
-  const username = (await deps.store.findUserById(userId))?.username ?? null;
+  const current = await deps.store.findUserById(userId);
+  const username = current?.username ?? null;
+  // SPEC §10: a changed address is no longer confirmed, and gets its own verification link.
+  const emailChanged = current !== undefined && changes.email !== undefined && changes.email !== current.email;
+  if (emailChanged) patch.emailVerifiedAt = null;
+  const linked = emailChanged && changes.email ? deps.verification?.({ username: current.username, email: changes.email }) : undefined;
   const detail = type === 'user.updated' ? { fields: changedFields(changes) } : {};
-  const user = await deps.store.updateUser(userId, patch, now, eventFrom(type, now, context, { username, detail }));
+  const user = await deps.store.updateUser(userId, patch, now, eventFrom(type, now, context, { username, detail }), linked);
   if (!user) throw new NotFoundError('User not found');
   if (changes.password !== undefined || changes.disabled === true) {
     const reason = changes.disabled === true ? 'user_disabled' : 'password_changed';

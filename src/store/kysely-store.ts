@@ -19,6 +19,8 @@ import { usernameKey } from '../core/username.ts';
 import type { Database } from './database.ts';
 import { createDatabaseLoginCounter } from './login-limiter.ts';
 import { createMfaStore } from './mfa-store.ts';
+import { createMailOutboxStore } from './mail-outbox-store.ts';
+import { createOneTimeTokenStore, insertLinkedMail } from './one-time-token-store.ts';
 import { createMigrationProvider, MIGRATION_TABLES } from './migrations.ts';
 import type { EventsTable, RefreshTokensTable, Schema, SessionsTable, UsersTable } from './schema.ts';
 
@@ -35,6 +37,7 @@ export function toUser(row: Selectable<UsersTable>): UserRecord {
     scopes: splitScopes(row.scopes),
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
+    emailVerifiedAt: row.email_verified_at === null || row.email_verified_at === undefined ? null : Number(row.email_verified_at),
   };
 }
 
@@ -233,9 +236,15 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
     scopes: [...new Set(user.scopes)].join(' '),
     created_at: now,
     updated_at: now,
+    email_verified_at: user.emailVerifiedAt ?? null,
   });
+  // SPEC §10: the outbox and the one-time tokens (their own files), composed into this store.
+  const { mailQueued, ...mailOutbox } = createMailOutboxStore(database, guard);
+  const oneTimeTokens = createOneTimeTokenStore({ db, guard, emit, insertEvents, toUser, mailQueued });
 
   const store: KyselyStore = {
+    ...mailOutbox,
+    ...oneTimeTokens,
     database,
     dialect: database.dialect,
     emit,
@@ -288,18 +297,38 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
         return row ? toUser(row) : undefined;
       }),
 
-    createUser: (user, now, event) =>
+    findUserByEmail: (email) =>
+      guard(async () => {
+        // No stored address holds NUL or a lone surrogate; PostgreSQL would refuse the query.
+        if (textProblem(email)) return undefined;
+        // lower(): ASCII case on both databases (SQLite's lower() folds ASCII only); the
+        // users_email_lower index serves it.
+        const row = await db
+          .selectFrom('users')
+          .selectAll()
+          .where(sql`lower(email)`, '=', sql`lower(${email})`)
+          .orderBy('created_at')
+          .orderBy('id')
+          .limit(1)
+          .executeTakeFirst();
+        return row ? toUser(row) : undefined;
+      }),
+
+    createUser: (user, now, event, linked) =>
       guard(async () => {
         const row = userRow(user, now);
         try {
           await atomically(async (trx) => {
             await trx.insertInto('users').values(row).execute();
+            // SPEC §10: the verification token and its mail commit with the account.
+            if (linked) await insertLinkedMail(trx, row.id, linked, now);
             await insertEvents(trx, event ? [event] : []);
           });
         } catch (error) {
           if (database.isUniqueViolation(error)) throw new ConflictError('Username already registered');
           throw error;
         }
+        if (linked) mailQueued();
         return toUser(row);
       }),
 
@@ -323,7 +352,7 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
         return { created, skipped };
       }),
 
-    updateUser: (id, patch, now, event) =>
+    updateUser: (id, patch, now, event, linked) =>
       guard(async () => {
         const values: Partial<Selectable<UsersTable>> = { updated_at: now };
         if (patch.email !== undefined) values.email = patch.email;
@@ -331,12 +360,15 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
         if (patch.disabled !== undefined) values.disabled = patch.disabled ? 1 : 0;
         if (patch.passwordHash !== undefined) values.password_hash = patch.passwordHash;
         if (patch.scopes !== undefined) values.scopes = [...new Set(patch.scopes)].join(' ');
+        if (patch.emailVerifiedAt !== undefined) values.email_verified_at = patch.emailVerifiedAt;
         const row = await atomically(async (trx) => {
           const updated = await trx.updateTable('users').set(values).where('id', '=', id).returningAll().executeTakeFirst();
+          if (updated && linked) await insertLinkedMail(trx, id, linked, now);
           if (updated && event) await insertEvents(trx, [event]);
           return updated;
         });
         if (!row) return undefined;
+        if (linked) mailQueued();
         emit({ kind: 'user', id });
         return toUser(row);
       }),

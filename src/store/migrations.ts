@@ -14,6 +14,7 @@ import { systemClock, type Clock } from '../core/clock.ts';
 import { usernameKey } from '../core/username.ts';
 import { TOTP_MIGRATION, totpMigration } from './mfa-store.ts';
 import type { Schema } from './schema.ts';
+import { ACCOUNTS_MIGRATION, accountsMigration } from './accounts-migration.ts';
 
 /** The tables in which Kysely's Migrator records what ran, and its lock. */
 export const MIGRATION_TABLES = Object.freeze({ migrationTableName: 'portcullis_migrations', migrationLockTableName: 'portcullis_migrations_lock' });
@@ -245,7 +246,14 @@ function precisUsernameKey(report: (notice: string) => void, clock: Clock): Migr
 export function createMigrationProvider(report: (notice: string) => void = () => {}, clock: Clock = systemClock): MigrationProvider {
   return {
     async getMigrations() {
-      return { ...migrations, [PRECIS_USERNAME_KEY_MIGRATION]: precisUsernameKey(report, clock), [AUDIT_EVENTS_MIGRATION]: auditEvents, [SESSION_AUDIENCE_MIGRATION]: sessionAudience, [TOTP_MIGRATION]: totpMigration };
+      return {
+        ...migrations,
+        [PRECIS_USERNAME_KEY_MIGRATION]: precisUsernameKey(report, clock),
+        [AUDIT_EVENTS_MIGRATION]: auditEvents,
+        [SESSION_AUDIENCE_MIGRATION]: sessionAudience,
+        [ACCOUNTS_MIGRATION]: accountsMigration,
+        [TOTP_MIGRATION]: totpMigration,
+      };
     },
   };
 }

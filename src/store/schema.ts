@@ -13,6 +13,8 @@ export interface UsersTable {
   scopes: string;
   created_at: number;
   updated_at: number;
+  /** When the owner confirmed `email` (SPEC §10); null until then. */
+  email_verified_at: number | null;
 }
 
 export interface SessionsTable {
@@ -64,6 +66,35 @@ export interface EventsTable {
   detail: string;
 }
 
+/** A mail waiting to be sent (SPEC §10); deleted once sent. Bodies are sealed (core/mail-seal.ts). */
+export interface MailOutboxTable {
+  id: string;
+  recipient: string;
+  subject: string;
+  text_body: string;
+  html_body: string;
+  created_at: number;
+  attempts: number;
+  /** When it is due; a claim moves it past the claim's lease. */
+  next_attempt_at: number;
+  /** The current claim's id; null until first claimed. */
+  claim: string | null;
+  last_error: string | null;
+}
+
+/** A one-time token (SPEC §10): its SHA-256 hash only. */
+export interface OneTimeTokensTable {
+  token_hash: string;
+  /** `verify_email` or `password_reset`. */
+  purpose: string;
+  /** Null for the stand-in of a request for an unknown account. */
+  user_id: string | null;
+  email: string | null;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
 /**
  * The tables Portcullis keeps, as Kysely sees them (for queries of your own on `store.database.db`).
  *
@@ -77,4 +108,6 @@ export interface Schema {
   markers: MarkersTable;
   login_failures: LoginFailuresTable;
   events: EventsTable;
+  mail_outbox: MailOutboxTable;
+  one_time_tokens: OneTimeTokensTable;
 }
