@@ -61,6 +61,11 @@ export interface Config {
   shutdownGrace: number;
   /** `--metrics-port` / `PORTCULLIS_METRICS_PORT`: Prometheus metrics on their own listener; undefined = off (SPEC §9.1). */
   metricsPort: number | undefined;
+  /**
+   * `PORTCULLIS_WEBHOOK_ALLOW_PRIVATE`: let webhooks target loopback, private, link-local and
+   * reserved addresses (off: refused when added and when sent, against SSRF; SPEC §9.3).
+   */
+  webhookAllowPrivate: boolean;
 }
 
 /**
@@ -136,6 +141,16 @@ function redisUrl(raw: string | undefined): string | undefined {
   return raw.trim();
 }
 
+/** A yes/no setting: `true`/`false`, `1`/`0`, `yes`/`no` (any case); `fallback` when unset. */
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = raw.trim().toLowerCase();
+  if (['true', '1', 'yes'].includes(value)) return true;
+  if (['false', '0', 'no'].includes(value)) return false;
+  throw new ConfigError(name, `must be true or false, got ${JSON.stringify(raw)}`);
+}
+
 /**
  * Reads, validates and freezes the configuration.
  *
@@ -200,6 +215,7 @@ export function loadConfig(options: { env?: Env; flags?: ConfigFlags } = {}): Re
     tokenAlgorithm: tokenAlgorithm(env.PORTCULLIS_TOKEN_ALGORITHM),
     shutdownGrace: int(env, SHUTDOWN_GRACE),
     metricsPort,
+    webhookAllowPrivate: flag(env, 'PORTCULLIS_WEBHOOK_ALLOW_PRIVATE', false),
   };
   return Object.freeze(config);
 }
