@@ -88,3 +88,10 @@ test('reads PORTCULLIS_TRUST_PROXY (core/trust-proxy.ts): no proxy when unset, t
   assert.deepEqual(loadConfig({ env: { PORTCULLIS_TRUST_PROXY: '10.0.0.0/8, ::1' } }).trustProxy, { addresses: ['10.0.0.0/8', '::1'] });
   assert.throws(() => loadConfig({ env: { PORTCULLIS_TRUST_PROXY: 'true' } }), (e: unknown) => e instanceof ConfigError && /^PORTCULLIS_TRUST_PROXY: /.test(e.message));
 });
+
+test('reads PORTCULLIS_WEBHOOK_ALLOW_PRIVATE: off by default, true/1/yes or false/0/no, anything else refused', () => {
+  assert.equal(loadConfig({ env: {} }).webhookAllowPrivate, false);
+  for (const value of ['true', 'TRUE', '1', 'yes']) assert.equal(loadConfig({ env: { PORTCULLIS_WEBHOOK_ALLOW_PRIVATE: value } }).webhookAllowPrivate, true, value);
+  for (const value of ['false', '0', 'no', '']) assert.equal(loadConfig({ env: { PORTCULLIS_WEBHOOK_ALLOW_PRIVATE: value } }).webhookAllowPrivate, false, value);
+  assert.throws(() => loadConfig({ env: { PORTCULLIS_WEBHOOK_ALLOW_PRIVATE: 'maybe' } }), (e: unknown) => e instanceof ConfigError && /^PORTCULLIS_WEBHOOK_ALLOW_PRIVATE: must be true or false/.test(e.message));
+});
