@@ -16,7 +16,9 @@ import { ConflictError } from '../src/core/errors.ts';
 import type { PublicEvent } from '../src/core/events.ts';
 import type { DeliveryReport } from '../src/core/webhook-delivery.ts';
 import { startServer, type RunningServer } from '../src/server.ts';
-import { TEST_SECRET, tempDir } from './helpers.ts';
+import { createWebhooks } from '../src/core/webhooks.ts';
+import { createWebhookStore } from '../src/store/webhook-store.ts';
+import { createTestContext, TEST_SECRET, tempDir } from './helpers.ts';
 import { scratchDatabase, testDatabases, type ScratchDatabase } from './pg.ts';
 import { messageIdOf, startReceiver, verified, waitFor, type Receiver, type Script } from './webhook-receiver.ts';
 
@@ -192,6 +194,28 @@ for (const database of await testDatabases()) {
       await createUser('dup-dot');
       await waitFor(() => receiver.requests.length === 2, WAIT_MS, 'user.created of dup-dot');
       assert.deepEqual(receiver.requests.map((r) => usernameOf(r.body)), ['dup-dan', 'dup-dot']);
+    });
+  });
+}
+
+for (const database of await testDatabases()) {
+  describe(`the delivery worker on ${database.name}`, { skip: database.skip }, () => {
+    test('wakes as soon as its own process queues a message, without waiting for its next poll', async () => {
+      const t = await createTestContext({ databaseUrl: database.url });
+      const receiver = await startReceiver();
+      const webhooks = createWebhooks({ store: createWebhookStore(t.store), secretKey: TEST_SECRET, allowPrivate: true });
+      // The first poll runs at start; the next would be in 10 minutes.
+      const worker = webhooks.startDelivery({ pollIntervalMs: 600_000 });
+      try {
+        const { secret } = await webhooks.add({ url: receiver.url, events: ['user.created'] });
+        await t.service.createUser({ username: 'prompt-pia', password: 'prompt-pia-password' });
+        await waitFor(() => receiver.requests.length === 1, 10_000, 'the message, well before the next poll');
+        assert.equal(verified(secret, receiver.requests[0]!).username, 'prompt-pia');
+      } finally {
+        await worker.stop();
+        await receiver.close();
+        await t.close();
+      }
     });
   });
 }

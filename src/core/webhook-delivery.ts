@@ -115,13 +115,19 @@ async function send(target: { url: string; headers: Record<string, string>; body
       resolve(result);
     };
     const body = Buffer.from(target.body, 'utf8');
-    const req = request(url, {
-      method: 'POST',
-      headers: { ...target.headers, 'content-length': String(body.length), 'user-agent': 'Portcullis-Webhooks/1' },
-      lookup: guardedLookup(target.allowPrivate) as never,
-      agent: false,
-      signal,
-    });
+    let req: ReturnType<typeof request>;
+    try {
+      req = request(url, {
+        method: 'POST',
+        headers: { ...target.headers, 'content-length': String(body.length), 'user-agent': 'Portcullis-Webhooks/1' },
+        lookup: guardedLookup(target.allowPrivate) as never,
+        agent: false,
+        signal,
+      });
+    } catch (error) {
+      // Counted as a failed attempt, so a request that cannot even start is given up in time.
+      return settle({ error: `cannot send: ${(error as Error).message}`.slice(0, 500) });
+    }
     req.on('response', (response) => {
       settle({ status: response.statusCode ?? 0 });
       let read = 0;
