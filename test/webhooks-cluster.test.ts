@@ -141,8 +141,11 @@ describe('two instances on one PostgreSQL database', { skip: pg.skip }, () => {
     const service = createAuthService({ store, secretKey: TEST_SECRET, issuer: TEST_ISSUER, argon2: CHEAP_ARGON2 });
     const users = ['uma', 'vic', 'wyn', 'xia', 'yul'];
     for (const username of users) await service.createUser({ username, password: `${username}-password` });
-    const logins = await Promise.all(users.flatMap((username) => [a, b].map((instance) => postForm(`${instance.url}/token`, { username, password: `${username}-password` }))));
-    assert.deepEqual(logins.map((r) => r.status), logins.map(() => 200));
+    // One login at a time per instance (more from one address at once would be shed, SPEC §4), both instances at once.
+    for (const username of users) {
+      const logins = await Promise.all([a, b].map((instance) => postForm(`${instance.url}/token`, { username, password: `${username}-password` })));
+      assert.deepEqual(logins.map((r) => r.status), [200, 200]);
+    }
 
     const expected = hooks.length * (users.length * 3); // user.created and two login.succeeded per user
     await waitFor(async () => {
