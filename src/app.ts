@@ -18,6 +18,8 @@ import { accountRoutes } from './fastify/routes/accounts.ts';
 import { adminUsersRoutes } from './fastify/routes/admin-users.ts';
 import { docsRoutes } from './fastify/routes/docs.ts';
 import { eventsRoutes } from './fastify/routes/events.ts';
+import { webhooksRoutes } from './fastify/routes/webhooks.ts';
+import type { Webhooks } from './core/webhooks.ts';
 import { healthRoutes } from './fastify/routes/health.ts';
 import { logoutRoutes } from './fastify/routes/logout.ts';
 import { mfaRoutes } from './fastify/routes/mfa.ts';
@@ -44,6 +46,8 @@ export interface BuildAppOptions {
   trustProxy?: TrustProxy;
   /** Told about every finished request (method, route pattern, status, seconds): metrics. */
   onRequestDone?: RequestDone;
+  /** Webhooks (`runtime.webhooks`): with them, the admin API serves `/webhooks` (SPEC §9.3). */
+  webhooks?: Webhooks;
 }
 
 /** Log redaction: no password, token or credential header ever reaches a log line (SPEC §4). */
@@ -175,5 +179,6 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   });
   await app.register(portcullis, { service });
   for (const register of routes) await app.register(register);
+  if (options.webhooks) await app.register(webhooksRoutes, { webhooks: options.webhooks });
   return app;
 }

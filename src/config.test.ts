@@ -175,3 +175,10 @@ test('SPEC §10: refuses wrong or half mail settings with a ConfigError naming t
     );
   }
 });
+
+test('reads PORTCULLIS_WEBHOOK_ALLOW_PRIVATE: off by default, true/1/yes or false/0/no, anything else refused', () => {
+  assert.equal(loadConfig({ env: {} }).webhookAllowPrivate, false);
+  for (const value of ['true', 'TRUE', '1', 'yes']) assert.equal(loadConfig({ env: { PORTCULLIS_WEBHOOK_ALLOW_PRIVATE: value } }).webhookAllowPrivate, true, value);
+  for (const value of ['false', '0', 'no', '']) assert.equal(loadConfig({ env: { PORTCULLIS_WEBHOOK_ALLOW_PRIVATE: value } }).webhookAllowPrivate, false, value);
+  assert.throws(() => loadConfig({ env: { PORTCULLIS_WEBHOOK_ALLOW_PRIVATE: 'maybe' } }), (e: unknown) => e instanceof ConfigError && /^PORTCULLIS_WEBHOOK_ALLOW_PRIVATE: must be true or false/.test(e.message));
+});

@@ -83,6 +83,11 @@ export interface Config {
   addressMaxRegistrations: number;
   /** `PORTCULLIS_ADDRESS_MAX_RESET_REQUESTS`: password-reset requests per address in the login window before 429. */
   addressMaxResetRequests: number;
+  /**
+   * `PORTCULLIS_WEBHOOK_ALLOW_PRIVATE`: let webhooks target loopback, private, link-local and
+   * reserved addresses (off: refused when added and when sent, against SSRF; SPEC §9.3).
+   */
+  webhookAllowPrivate: boolean;
 }
 
 /**
@@ -258,6 +263,16 @@ function accountSettings(env: Env, issuer: string | undefined): Pick<Config, 're
   };
 }
 
+/** A yes/no setting: `true`/`false`, `1`/`0`, `yes`/`no` (any case); `fallback` when unset. */
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = raw.trim().toLowerCase();
+  if (['true', '1', 'yes'].includes(value)) return true;
+  if (['false', '0', 'no'].includes(value)) return false;
+  throw new ConfigError(name, `must be true or false, got ${JSON.stringify(raw)}`);
+}
+
 /**
  * Reads, validates and freezes the configuration.
  *
@@ -327,6 +342,7 @@ export function loadConfig(options: { env?: Env; flags?: ConfigFlags } = {}): Re
     shutdownGrace: int(env, SHUTDOWN_GRACE),
     metricsPort,
     ...accountSettings(env, issuer),
+    webhookAllowPrivate: flag(env, 'PORTCULLIS_WEBHOOK_ALLOW_PRIVATE', false),
   };
   return Object.freeze(config);
 }

@@ -8,9 +8,10 @@
  */
 import type { AuthService } from './core/auth-service.ts';
 import { createAuthService } from './core/auth-service.ts';
-import { eventPruneStep, sessionPruneSteps, type PruneStep } from './core/housekeeping.ts';
+import { eventPruneStep, sessionPruneSteps, webhookPruneStep, type PruneStep } from './core/housekeeping.ts';
 import { mfaTokenPruneStep } from './core/mfa-grant.ts';
-import type { Clock } from './core/clock.ts';
+import { systemClock, type Clock } from './core/clock.ts';
+import { eventFrom } from './core/events.ts';
 import type { Config } from './config.ts';
 import type { AuthObserver } from './core/observer.ts';
 import { openKeyRing, type KeyRing } from './core/key-ring.ts';
@@ -21,6 +22,8 @@ import type { MailSender, MailSenderOptions } from './mail-sender.ts';
 import { resolveSecretKey } from './secret-key.ts';
 import { createDatabaseLoginLimiter, openStore, type KyselyStore } from './store/index.ts';
 import { createSigningKeyStore } from './store/signing-keys.ts';
+import { createWebhookStore } from './store/webhook-store.ts';
+import { createWebhooks, type Webhooks } from './core/webhooks.ts';
 
 /**
  * An opened, configured Portcullis: its settings, store and service, and `close()` for all of them.
@@ -36,9 +39,11 @@ export interface Runtime {
   keyRing: KeyRing | undefined;
   /** What the migrations run by this process had to tell the operator (see `Store.migrate`). */
   migrationNotices: readonly string[];
+  /** Webhooks (SPEC §9.3): add, list, remove, test, and this process's delivery worker. */
+  webhooks: Webhooks;
   /**
    * The housekeeping steps of one prune pass (core/housekeeping.ts): ended sessions, expired
-   * refresh tokens. Audit events and delivered webhooks join this list when stored.
+   * refresh tokens, old audit events, done webhook messages.
    */
   pruneSteps(): PruneStep[];
   /**
@@ -83,6 +88,12 @@ export async function openRuntime(
         secretKey,
         accessTokenTtl: config.accessTokenTtl,
         ...(options.clock ? { clock: options.clock } : {}),
+        // SPEC §9.2: a rotation at start-up (a changed algorithm or secret key) is recorded
+        // like one by `portcullis keys rotate`: the key ids only.
+        onAutomaticRotation: ({ current, previous, reason }) =>
+          store.appendEvents([
+            eventFrom('key.rotated', (options.clock ?? systemClock)(), undefined, { detail: { kid: current.kid, alg: current.alg, previous_kid: previous.kid, reason } }),
+          ]),
       });
       keyRing.start();
     }
@@ -126,17 +137,20 @@ export async function openRuntime(
       ...(options.clock ? { clock: options.clock } : {}),
     });
     const ring = keyRing;
+    const webhookStore = createWebhookStore(store);
     return {
       config,
       store,
       service,
       keyRing,
       migrationNotices,
+      webhooks: createWebhooks({ store: webhookStore, secretKey, allowPrivate: config.webhookAllowPrivate, clock: options.clock }),
       pruneSteps: () => [
         ...sessionPruneSteps(store, { accessTokenTtl: config.accessTokenTtl, refreshTokenTtl: config.refreshTokenTtl, ...(options.clock ? { clock: options.clock } : {}) }),
         eventPruneStep(store, { retentionDays: config.eventRetention, ...(options.clock ? { clock: options.clock } : {}) }),
         mfaTokenPruneStep(store, options.clock ? { clock: options.clock } : {}),
         oneTimeTokenPruneStep(store, options.clock ? { clock: options.clock } : {}),
+        webhookPruneStep(webhookStore, options.clock ? { clock: options.clock } : {}),
       ],
       startMailSender: async (senderOptions = {}) => {
         if (!config.mail) return undefined;

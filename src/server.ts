@@ -26,6 +26,7 @@ import { assertDemoAllowed, seedDemoUsers } from './demo-users.ts';
 import type { MailSender, MailSenderOptions } from './mail-sender.ts';
 import type { MetricsServer } from './metrics.ts';
 import { openRuntime, type Runtime } from './runtime.ts';
+import type { WebhookDeliveryTuning } from './core/webhooks.ts';
 
 /**
  * What `startServer` needs: the configuration, and whether to seed the demo users and handle signals.
@@ -48,6 +49,11 @@ export interface StartServerOptions {
   pruneIntervalMs?: number;
   /** Tuning of the mail sender (SPEC §10; retry delays, polling), for tests. */
   mailSender?: Partial<Pick<MailSenderOptions, 'pollIntervalMs' | 'retryDelayMs' | 'leaseMs' | 'maxAgeMs' | 'batchSize' | 'timeouts'>>;
+  /**
+   * The webhook delivery worker's retry delays, timeout, poll interval and concurrency
+   * (SPEC §9.3; default the production schedule of core/webhook-delivery.ts). Tests shorten them.
+   */
+  webhookDelivery?: WebhookDeliveryTuning;
 }
 
 /**
@@ -124,6 +130,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     ...(destination ? { logStream: destination } : {}),
     trustProxy: config.trustProxy,
     ...(metrics ? { onRequestDone: metrics.onRequestDone } : {}),
+    webhooks: runtime.webhooks,
   });
   // Logged at migrate time: the operator must learn of renamed accounts (README, "Usernames").
   for (const notice of runtime.migrationNotices) app.log.warn({ migration: true }, notice);
@@ -155,6 +162,19 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   });
   // SPEC §10: every instance sends from the outbox; claims keep them from sending a mail twice.
   const mailSender = await runtime.startMailSender({ ...options.mailSender, log: app.log });
+  // SPEC §9.3: webhook messages go out from this process too, off the request path.
+  const webhookWorker = runtime.webhooks.startDelivery({
+    ...options.webhookDelivery,
+    onAttempt: (report) => {
+      options.webhookDelivery?.onAttempt?.(report);
+      const { outcome } = report;
+      const fields = { webhook: report.webhookId, message: report.messageId, type: report.eventType, attempt: report.attempt };
+      if (outcome.kind === 'delivered') app.log.debug({ ...fields, status: outcome.status }, 'webhook: delivered');
+      else if (outcome.kind === 'retry') app.log.info({ ...fields, error: outcome.error, retryAt: new Date(outcome.nextAttemptAt).toISOString() }, 'webhook: attempt failed; will retry');
+      else if (outcome.kind === 'given_up') app.log.warn({ ...fields, error: outcome.error }, 'webhook: gave up after the last retry');
+    },
+    onError: (error) => app.log.warn({ err: error }, 'webhook: delivery worker could not reach the database; retrying'),
+  });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
@@ -168,6 +188,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       await app.close();
       await pruner.stop();
       await mailSender?.stop();
+      // Attempts in flight are aborted and their messages released for the next instance or start.
+      await webhookWorker.stop();
       await runtime.close();
       flushQuietly(destination);
       resolveClosed();

@@ -172,16 +172,16 @@ describe('audit events over HTTP', () => {
     assert.deepEqual([deleted.username, deleted.actor], ['pam', 'root']);
   });
 
-  test('disabling and deleting a user with live sessions record user_disabled and user_deleted', async () => {
+  test('disabling and deleting a user through the admin API record session.ended with reason admin and the change as cause', async () => {
     assert.equal((await call('POST', '/users', { username: 'vic', password: 'vic-password' })).statusCode, 201);
     assert.equal((await call('POST', '/users', { username: 'wes', password: 'wes-password' })).statusCode, 201);
     secrets.add('vic-password').add('wes-password');
     await tokensFor('vic', 'vic-password');
     await tokensFor('wes', 'wes-password');
     assert.equal((await call('PATCH', '/users/vic', { disabled: true })).statusCode, 200);
-    assert.deepEqual((await events('username=vic&type=session.ended')).map((e) => e.detail), [{ reason: 'user_disabled' }]);
+    assert.deepEqual((await events('username=vic&type=session.ended')).map((e) => e.detail), [{ reason: 'admin', cause: 'user_disabled' }]);
     assert.equal((await call('DELETE', '/users/wes')).statusCode, 204);
-    assert.deepEqual((await events('username=wes&type=session.ended')).map((e) => e.detail), [{ reason: 'user_deleted' }]);
+    assert.deepEqual((await events('username=wes&type=session.ended')).map((e) => e.detail), [{ reason: 'admin', cause: 'user_deleted' }]);
   });
 
   test('filters by type, username, since and until; pages with next_cursor without gaps or repeats', async () => {

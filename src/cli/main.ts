@@ -17,6 +17,7 @@ import { openStore } from '../store/open-store.ts';
 import { CliError, type CliIo } from './io.ts';
 import { eventsCommand } from './events.ts';
 import { keysCommand } from './keys.ts';
+import { webhooksCommand } from './webhooks.ts';
 import { cliMessage, usersCommand } from './users.ts';
 
 /**
@@ -87,7 +88,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 
   program
     .command('prune')
-    .description('delete ended sessions and expired refresh tokens now, in bounded batches; prints the counts as JSON')
+    .description('delete ended sessions, expired refresh tokens, old events and done webhook messages now, in bounded batches; prints the counts as JSON')
     .action(async () => {
       await withRuntime(async (runtime) => {
         // One full pass: the same batches as the service's, but many more of them (1M rows per step at most).
@@ -99,6 +100,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   program.addCommand(inheritSettings(usersCommand(io, withRuntime), program));
   program.addCommand(inheritSettings(keysCommand(io, withRuntime), program));
   program.addCommand(inheritSettings(eventsCommand(io, withRuntime), program));
+  program.addCommand(inheritSettings(webhooksCommand(io, withRuntime), program));
 
   try {
     await program.parseAsync(['node', 'portcullis', ...argv]);

@@ -67,6 +67,11 @@ export interface EventContext {
   address?: string | null | undefined;
   userAgent?: string | null | undefined;
   clientId?: string | null | undefined;
+  /**
+   * Set by the admin API: sessions its changes end (disabling, deleting, setting a password)
+   * are recorded with the reason `admin`, the change itself as `detail.cause`.
+   */
+  byAdmin?: boolean | undefined;
 }
 
 /**

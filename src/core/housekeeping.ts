@@ -135,6 +135,22 @@ export function eventPruneStep(store: Store, options: { retentionDays: number; c
   return { name: 'events', run: (limit) => store.pruneEvents(clock() - retentionMs, limit) };
 }
 
+/** Days a delivered or given-up webhook message is kept (for `webhooks list` and inspection) before pruning. */
+export const WEBHOOK_DELIVERY_RETENTION_DAYS = 7;
+
+/**
+ * The prune step for webhook messages (SPEC §9.3, §9.4): those delivered or given up more
+ * than `retentionDays` ago (default 7), and those of removed webhooks.
+ *
+ * @example
+ * runPrune([...sessionPruneSteps(store, ttls), webhookPruneStep(webhookStore)]);
+ */
+export function webhookPruneStep(store: { pruneDeliveries(before: number, limit: number): Promise<number> }, options: { retentionDays?: number; clock?: Clock } = {}): PruneStep {
+  const clock = options.clock ?? systemClock;
+  const retentionMs = (options.retentionDays ?? WEBHOOK_DELIVERY_RETENTION_DAYS) * 86_400_000;
+  return { name: 'webhook_deliveries', run: (limit) => store.pruneDeliveries(clock() - retentionMs, limit) };
+}
+
 /**
  * A periodic pruner: the first pass after a jittered delay, then one every `intervalMs`
  * (± 10 %), never two at once in one process. Timers are unref'd (they keep no process

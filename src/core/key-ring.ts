@@ -80,6 +80,11 @@ export interface KeyRingOptions {
   /** Seconds; a retired key verifies for this long (plus leeway) after its retirement. */
   accessTokenTtl: number;
   clock?: Clock;
+  /**
+   * Told when opening the ring rotated the active key by itself — the configured algorithm or
+   * the secret key changed — in the one process whose rotation won (audit event `key.rotated`).
+   */
+  onAutomaticRotation?: ((rotation: { current: SigningKeyRecord; previous: SigningKeyRecord; reason: 'algorithm_changed' | 'secret_key_changed' }) => Promise<void> | void) | undefined;
 }
 
 const UNKNOWN_KID_RELOAD_MS = 100;
@@ -101,15 +106,17 @@ function headerKid(token: string): string | undefined {
  * rotates to a fresh one otherwise (first start, a changed algorithm, a changed secret key).
  * Conditional writes make racing processes agree on one key.
  */
-async function ensureActiveKey(options: Required<KeyRingOptions>): Promise<void> {
+async function ensureActiveKey(options: KeyRingOptions & { clock: Clock }): Promise<void> {
   const { store, algorithm, secretKey, clock } = options;
   for (let attempt = 0; attempt < ENSURE_ATTEMPTS; attempt++) {
     const active = (await store.listSigningKeys()).find((k) => k.retiredAt === null);
     if (active && active.alg === algorithm && openPrivateKey(active.privateKey, active.kid, secretKey) !== undefined) return;
     const fresh = await generateSigningKey(algorithm, clock());
     const sealed = { ...fresh, privateKey: sealPrivateKey(fresh.privateKey, fresh.kid, secretKey) };
-    if (active) await store.rotateSigningKey(sealed, clock(), active.kid);
-    else await store.insertFirstSigningKey(sealed);
+    if (!active) await store.insertFirstSigningKey(sealed);
+    else if (await store.rotateSigningKey(sealed, clock(), active.kid)) {
+      await options.onAutomaticRotation?.({ current: sealed, previous: active, reason: active.alg !== algorithm ? 'algorithm_changed' : 'secret_key_changed' });
+    }
     // Whether this process's write won or another's did, the next read sees the outcome.
   }
   throw new Error('could not settle on an active signing key: keys keep changing');
@@ -125,7 +132,7 @@ async function ensureActiveKey(options: Required<KeyRingOptions>): Promise<void>
  * const service = createAuthService({ store, secretKey, issuer, keyRing });
  */
 export async function openKeyRing(options: KeyRingOptions): Promise<KeyRing> {
-  const opts: Required<KeyRingOptions> = { ...options, clock: options.clock ?? systemClock };
+  const opts = { ...options, clock: options.clock ?? systemClock };
   const { store, algorithm, secretKey, accessTokenTtl, clock } = opts;
   await ensureActiveKey(opts);
 

@@ -9,8 +9,9 @@
  * const key = await generateSigningKey('EdDSA', Date.now());
  * const jwk = publicJwk(key); // { kty: 'OKP', crv: 'Ed25519', x, kid, alg: 'EdDSA', use: 'sig' }
  */
-import { createCipheriv, createDecipheriv, createHash, createPublicKey, generateKeyPair, hkdfSync, randomBytes } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPair } from 'node:crypto';
 import { LEEWAY_SECONDS, type KeySet, type SigningAlgorithm, type SigningKey } from './access-token.ts';
+import { openSealedText, sealText } from './sealed-text.ts';
 
 /** The algorithms that sign with a key pair and publish the public half in the JWKS. */
 export type AsymmetricAlgorithm = Exclude<SigningAlgorithm, 'HS256'>;
@@ -157,36 +158,20 @@ export async function generateSigningKey(alg: AsymmetricAlgorithm, now: number):
   return { kid: jwkThumbprint(publicKey), alg, privateKey, publicKey, createdAt: now, retiredAt: null };
 }
 
-const SEAL_VERSION = 'v1';
-
-function sealingKey(secretKey: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', secretKey, 'portcullis', 'portcullis/signing-key-at-rest', 32));
-}
+/** The HKDF `info` of the key that seals signing keys (sealed-text.ts). */
+const SIGNING_KEY_PURPOSE = 'portcullis/signing-key-at-rest';
 
 /**
  * Encrypts a private key PEM (AES-256-GCM, key derived from the secret key, the `kid` bound
  * as associated data), so a copy of the database alone cannot sign tokens.
  */
 export function sealPrivateKey(pem: string, kid: string, secretKey: string): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', sealingKey(secretKey), iv);
-  cipher.setAAD(Buffer.from(kid));
-  const body = Buffer.concat([cipher.update(pem, 'utf8'), cipher.final()]);
-  return [SEAL_VERSION, iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), body.toString('base64url')].join('.');
+  return sealText(pem, kid, secretKey, SIGNING_KEY_PURPOSE);
 }
 
 /** Decrypts `sealPrivateKey` output; undefined when it was sealed under another secret key (or is empty). */
 export function openPrivateKey(sealed: string, kid: string, secretKey: string): string | undefined {
-  const [version, iv, tag, body] = sealed.split('.');
-  if (version !== SEAL_VERSION || !iv || !tag || body === undefined) return undefined;
-  try {
-    const decipher = createDecipheriv('aes-256-gcm', sealingKey(secretKey), Buffer.from(iv, 'base64url'));
-    decipher.setAAD(Buffer.from(kid));
-    decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-    return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
-  } catch {
-    return undefined;
-  }
+  return openSealedText(sealed, kid, secretKey, SIGNING_KEY_PURPOSE);
 }
 
 /** The state of one stored key at a moment, for `portcullis keys list`. */

@@ -10,7 +10,7 @@ import type { Clock } from './clock.ts';
 import { NotFoundError, ValidationError, type ValidationIssue } from './errors.ts';
 import { eventFrom, type EventContext, type EventType } from './events.ts';
 import { parseHash } from './hash-params.ts';
-import type { AuthObserver } from './observer.ts';
+import type { AuthObserver, SessionEndReason } from './observer.ts';
 import { passwordProblem } from './password-rules.ts';
 import type { PasswordHasher } from './password.ts';
 import { DEFAULT_USER_SCOPES, type ScopeCatalog } from './scopes.ts';
@@ -188,11 +188,20 @@ export async function updateUserAccount(
   const user = await deps.store.updateUser(userId, patch, now, eventFrom(type, now, context, { username, detail }), linked);
   if (!user) throw new NotFoundError('User not found');
   if (changes.password !== undefined || changes.disabled === true) {
-    const reason = changes.disabled === true ? 'user_disabled' : 'password_changed';
-    const ended = await deps.store.revokeUserSessions(userId, now, keepSessionId, eventFrom('session.ended', now, context, { username: user.username, detail: { reason } }));
+    const cause = changes.disabled === true ? 'user_disabled' : 'password_changed';
+    const { reason, detail: endedDetail } = endReason(cause, context);
+    const ended = await deps.store.revokeUserSessions(userId, now, keepSessionId, eventFrom('session.ended', now, context, { username: user.username, detail: endedDetail }));
     if (ended > 0) deps.observer?.sessionsEnded(reason, ended);
   }
   return user;
+}
+
+/**
+ * Why an account change ends the user's sessions (SPEC §9.2): `admin` when an admin made it
+ * through the admin API (`context.byAdmin`), with the change as `cause`; else the change.
+ */
+function endReason(cause: 'user_disabled' | 'password_changed' | 'user_deleted', context: EventContext | undefined): { reason: SessionEndReason; detail: Record<string, string> } {
+  return context?.byAdmin ? { reason: 'admin', detail: { reason: 'admin', cause } } : { reason: cause, detail: { reason: cause } };
 }
 
 /**
@@ -202,9 +211,10 @@ export async function updateUserAccount(
 export async function deleteUserAccount(deps: Pick<AccountDeps, 'store' | 'clock' | 'observer'>, userId: string, context?: EventContext): Promise<boolean> {
   const now = deps.clock();
   const username = (await deps.store.findUserById(userId))?.username ?? null;
-  const ended = await deps.store.revokeUserSessions(userId, now, undefined, eventFrom('session.ended', now, context, { username, detail: { reason: 'user_deleted' } }));
+  const { reason, detail } = endReason('user_deleted', context);
+  const ended = await deps.store.revokeUserSessions(userId, now, undefined, eventFrom('session.ended', now, context, { username, detail }));
   const deleted = await deps.store.deleteUser(userId, eventFrom('user.deleted', now, context, { username }));
-  if (ended > 0) deps.observer?.sessionsEnded('user_deleted', ended);
+  if (ended > 0) deps.observer?.sessionsEnded(reason, ended);
   return deleted;
 }
 

@@ -7,22 +7,24 @@
  * @example
  * const store = createKyselyStore(await openDatabase(url)); await store.migrate();
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Migrator, sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { ConflictError, StoreUnavailableError } from '../core/errors.ts';
-import type { EventQuery, NewAuditEvent, StoredEvent } from '../core/events.ts';
+import { toPublicEvent, type EventQuery, type NewAuditEvent, type StoredEvent } from '../core/events.ts';
 import type { LoginCounter } from '../core/login-limiter.ts';
 import type { AuthState, NewUser, RefreshTokenRecord, SessionRecord, Store, StoreChange, UserRecord } from '../core/store.ts';
 import { textProblem } from '../core/text.ts';
 import { usernameKey } from '../core/username.ts';
 import type { Database } from './database.ts';
+import { uuidV7 } from './ids.ts';
 import { createDatabaseLoginCounter } from './login-limiter.ts';
 import { createMfaStore } from './mfa-store.ts';
 import { createMailOutboxStore } from './mail-outbox-store.ts';
 import { createOneTimeTokenStore, insertLinkedMail } from './one-time-token-store.ts';
 import { createMigrationProvider, MIGRATION_TABLES } from './migrations.ts';
 import type { EventsTable, RefreshTokensTable, Schema, SessionsTable, UsersTable } from './schema.ts';
+import { queueEventMessages, subscribes, webhookSubscriptions } from './webhook-store.ts';
 
 const splitScopes = (s: string): string[] => (s === '' ? [] : s.split(' '));
 
@@ -108,34 +110,9 @@ export function toEvent(row: Selectable<EventsTable>): StoredEvent {
   };
 }
 
-let lastIdMs = 0;
-let idSequence = 0;
-
-/**
- * A UUIDv7 (RFC 9562 §5.7) whose 12 `rand_a` bits count up within a millisecond, so events
- * this process stores with the same `time` list in the order they were stored (pages sort by
- * time, then id).
- */
-function eventId(): string {
-  const now = Date.now();
-  if (now > lastIdMs) {
-    lastIdMs = now;
-    idSequence = 0;
-  } else if (++idSequence > 0xfff) {
-    lastIdMs++;
-    idSequence = 0;
-  }
-  const bytes = randomBytes(16);
-  bytes.writeUIntBE(lastIdMs, 0, 6);
-  bytes[6] = 0x70 | (idSequence >> 8);
-  bytes[7] = idSequence & 0xff;
-  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
-  const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-
 const eventRow = (event: NewAuditEvent): Selectable<EventsTable> => ({
-  id: eventId(),
+  // UUIDv7 counting up within a millisecond: events of one time list in the order stored.
+  id: uuidV7(),
   time: event.time,
   type: event.type,
   username: event.username ?? null,
@@ -149,12 +126,22 @@ const eventRow = (event: NewAuditEvent): Selectable<EventsTable> => ({
 
 /**
  * The one place audit events (SPEC §9.2) are written, on the connection or transaction of the
- * change they describe; webhooks (SPEC §9.3) hook in here.
+ * change they describe. Webhooks (SPEC §9.3): each event a webhook subscribes to is queued
+ * for it in the same transaction (store/webhook-store.ts), so a message exists exactly for
+ * the events that committed; an event written on its own gets a transaction only then.
  */
 async function insertEvents(db: Kysely<Schema>, events: readonly NewAuditEvent[]): Promise<void> {
-  for (let i = 0; i < events.length; i += END_BATCH) {
-    await db.insertInto('events').values(events.slice(i, i + END_BATCH).map(eventRow)).execute();
-  }
+  if (events.length === 0) return;
+  const subscriptions = await webhookSubscriptions(db);
+  const queued = subscriptions.length > 0 && events.some((event) => subscriptions.some((s) => subscribes(s, event.type)));
+  const write = async (trx: Kysely<Schema>): Promise<void> => {
+    for (let i = 0; i < events.length; i += END_BATCH) {
+      const rows = events.slice(i, i + END_BATCH).map(eventRow);
+      await trx.insertInto('events').values(rows).execute();
+      if (queued) await queueEventMessages(trx, subscriptions, rows.map((row) => ({ eventId: row.id, type: row.type, time: row.time, payload: JSON.stringify(toPublicEvent(toEvent(row))) })));
+    }
+  };
+  await (queued && !db.isTransaction ? db.transaction().execute(write) : write(db));
 }
 
 /** Copies of `ended`, one per session id. */

@@ -165,6 +165,50 @@ const sessionAudience: Migration = {
   },
 };
 
+/** Name of the migration that adds webhooks and their outbox (SPEC §9.3); sorts after the audit events'. */
+export const WEBHOOKS_MIGRATION = '2026-12-04-webhooks';
+
+const webhooks: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('webhooks')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('url', 'text', (c) => c.notNull().unique())
+      .addColumn('event_types', 'text', (c) => c.notNull().defaultTo(''))
+      .addColumn('secret', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    // No foreign key to webhooks: an event written while its webhook is being removed must
+    // not fail (the login that wrote it would); such a message is never claimed (claims start
+    // from the webhooks) and pruning removes it.
+    await db.schema
+      .createTable('webhook_deliveries')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('webhook_id', 'text', (c) => c.notNull())
+      .addColumn('event_id', 'text')
+      .addColumn('event_type', 'text', (c) => c.notNull())
+      .addColumn('payload', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('next_attempt_at', 'bigint', (c) => c.notNull().defaultTo(0))
+      .addColumn('lease_owner', 'text')
+      .addColumn('lease_until', 'bigint')
+      .addColumn('done_at', 'bigint')
+      .addColumn('delivered_at', 'bigint')
+      .addColumn('last_attempt_at', 'bigint')
+      .addColumn('last_status', 'integer')
+      .addColumn('last_error', 'text')
+      .execute();
+    // A webhook's first undone message (the only one that may be sent) is one index probe.
+    await db.schema.createIndex('webhook_deliveries_head').on('webhook_deliveries').columns(['webhook_id', 'done_at', 'id']).execute();
+    // Pruning finds done messages by time.
+    await db.schema.createIndex('webhook_deliveries_done_at').on('webhook_deliveries').column('done_at').execute();
+  },
+  async down(db: Kysely<unknown>) {
+    for (const t of ['webhook_deliveries', 'webhooks']) await db.schema.dropTable(t).ifExists().execute();
+  },
+};
+
 /** Name of the migration that moves username keys to RFC 8265 case folding. */
 export const PRECIS_USERNAME_KEY_MIGRATION = '2026-12-02-precis-username-key';
 
@@ -251,6 +295,7 @@ export function createMigrationProvider(report: (notice: string) => void = () =>
         [PRECIS_USERNAME_KEY_MIGRATION]: precisUsernameKey(report, clock),
         [AUDIT_EVENTS_MIGRATION]: auditEvents,
         [SESSION_AUDIENCE_MIGRATION]: sessionAudience,
+        [WEBHOOKS_MIGRATION]: webhooks,
         [ACCOUNTS_MIGRATION]: accountsMigration,
         [TOTP_MIGRATION]: totpMigration,
       };

@@ -95,6 +95,45 @@ export interface OneTimeTokensTable {
   used_at: number | null;
 }
 
+/** A registered webhook (SPEC §9.3). */
+export interface WebhooksTable {
+  /** `wh_` and 22 base64url characters. */
+  id: string;
+  /** Normalised URL; unique. */
+  url: string;
+  /** Space-separated event types sent to it; '' for all. */
+  event_types: string;
+  /** The `whsec_…` signing secret, sealed with the server's secret key (core/sealed-text.ts). */
+  secret: string;
+  created_at: number;
+}
+
+/** The webhook outbox: one row per message to one webhook, until pruned after it is done. */
+export interface WebhookDeliveriesTable {
+  /** `msg_` + UUIDv7: the `webhook-id` header, and the order a webhook's messages are sent in. */
+  id: string;
+  webhook_id: string;
+  /** The audit event carried; null for a test message. */
+  event_id: string | null;
+  event_type: string;
+  /** The JSON body as signed and sent. */
+  payload: string;
+  created_at: number;
+  attempts: number;
+  /** When it may be tried (again); 0 for at once. */
+  next_attempt_at: number;
+  /** The worker holding it and until when (a lease; see store/webhook-store.ts). */
+  lease_owner: string | null;
+  lease_until: number | null;
+  /** Set when delivered or given up. */
+  done_at: number | null;
+  delivered_at: number | null;
+  /** When the last attempt ended (null before the first). */
+  last_attempt_at: number | null;
+  last_status: number | null;
+  last_error: string | null;
+}
+
 /**
  * The tables Portcullis keeps, as Kysely sees them (for queries of your own on `store.database.db`).
  *
@@ -110,4 +149,6 @@ export interface Schema {
   events: EventsTable;
   mail_outbox: MailOutboxTable;
   one_time_tokens: OneTimeTokensTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }

@@ -5,7 +5,8 @@
  * with the same 422 shape, and answers 404 for unknown users and 409 for taken usernames.
  *
  * Disabling a user, deleting one or setting their password ends all of their sessions, so
- * their access tokens fail on the very next request (SPEC §2.2). An admin cannot disable or
+ * their access tokens fail on the very next request (SPEC §2.2); their `session.ended` events
+ * say `reason: "admin"`, with the change as `cause` (SPEC §9.2). An admin cannot disable or
  * delete their own account, nor remove their own `admin` scope, through this API (409
  * `PCL_SELF_LOCKOUT`): the caller is then always an active admin after any change they
  * make, so the API never leaves the service without one by mistake.
@@ -16,6 +17,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { NotFoundError, SelfLockoutError } from '../../core/errors.ts';
+import type { EventContext } from '../../core/events.ts';
 import type { UserRecord } from '../../core/store.ts';
 import { toPublicUser } from '../../core/users.ts';
 import { detailSchema as detail, validationErrorSchema as validationFailure } from '../error-schemas.ts';
@@ -88,6 +90,9 @@ export async function numericQuery(request: FastifyRequest): Promise<void> {
     if (typeof value === 'string' && /^-?\d{1,15}$/.test(value)) query[name] = Number(value);
   }
 }
+
+/** The caller as its events name it; sessions its changes end are recorded with reason `admin` (SPEC §9.2). */
+const adminContext = (request: FastifyRequest): EventContext => ({ ...eventContext(request), byAdmin: true });
 
 /** Refuses changes that would take the calling admin's own access away (see the file note). */
 function assertNotSelfLockout(request: FastifyRequest, target: UserRecord, change: 'delete' | UpdateBody): void {
@@ -209,7 +214,7 @@ export async function adminUsersRoutes(app: FastifyInstance): Promise<void> {
         disabled: body.disabled,
         scopes: body.scopes,
         password: body.password,
-      }, undefined, eventContext(request));
+      }, undefined, adminContext(request));
       return toPublicUser(user);
     },
   );
@@ -242,7 +247,7 @@ export async function adminUsersRoutes(app: FastifyInstance): Promise<void> {
       const target = await service.getUser(request.params.username);
       assertNotSelfLockout(request, target, 'delete');
       // Sessions and refresh tokens go with the user (Store.deleteUser), counted as ended.
-      if (!(await service.deleteUser(target.id, eventContext(request)))) throw new NotFoundError('User not found');
+      if (!(await service.deleteUser(target.id, adminContext(request)))) throw new NotFoundError('User not found');
       return reply.code(204).send();
     },
   );
