@@ -8,7 +8,7 @@
  */
 import type { AuthService } from './core/auth-service.ts';
 import { createAuthService } from './core/auth-service.ts';
-import { eventPruneStep, sessionPruneSteps, type PruneStep } from './core/housekeeping.ts';
+import { eventPruneStep, revokedServiceTokenPruneStep, sessionPruneSteps, type PruneStep } from './core/housekeeping.ts';
 import type { Clock } from './core/clock.ts';
 import type { Config } from './config.ts';
 import type { AuthObserver } from './core/observer.ts';
@@ -101,6 +101,8 @@ export async function openRuntime(
       limiter: redis && redisLimiter ? redisLimiter.createRedisLoginLimiter(redis, limits) : createDatabaseLoginLimiter(store, limits),
       keyRing,
       observer: options.observer,
+      clients: config.clients,
+      introspectionMaxInactive: config.introspectionMaxInactive,
       ...(options.clock ? { clock: options.clock } : {}),
     });
     const ring = keyRing;
@@ -113,6 +115,7 @@ export async function openRuntime(
       pruneSteps: () => [
         ...sessionPruneSteps(store, { accessTokenTtl: config.accessTokenTtl, refreshTokenTtl: config.refreshTokenTtl, ...(options.clock ? { clock: options.clock } : {}) }),
         eventPruneStep(store, { retentionDays: config.eventRetention, ...(options.clock ? { clock: options.clock } : {}) }),
+        revokedServiceTokenPruneStep(store, options.clock),
       ],
       close: async () => {
         ring?.close();

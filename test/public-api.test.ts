@@ -42,6 +42,10 @@ const EXPECTED: Record<Exclude<Entry, 'portcullis'>, string[]> = {
     'openKeyRing', 'KeyRing', 'KeyRingOptions', 'SigningKeyStore', 'SigningKeyRecord',
     // audit events (SPEC §9.2)
     'EventStore', 'EVENT_TYPES', 'EventContext', 'EventPage', 'EventPageRequest', 'EventPosition', 'EventQuery', 'EventType', 'NewAuditEvent', 'PublicEvent', 'StoredEvent',
+    // the client registry, client authentication, service tokens and introspection (SPEC §7)
+    'Caller', 'CallerKind', 'ServicePrincipal', 'ClientAuthRequest', 'ClientCredentials', 'ClientsMode', 'ClientOperations', 'ServiceTokenResponse',
+    'CLIENT_GRANTS', 'toPublicClient', 'ClientChanges', 'ClientGrant', 'ClientType', 'ClientWithSecret', 'NewClientInput', 'PublicClient', 'RegisteredClient',
+    'IntrospectionResponse', 'ClientPatch', 'ClientRecord', 'ClientStore', 'NewClient', 'InvalidClientError', 'UnauthorizedClientError', 'TooManyRequestsError',
   ],
   'portcullis/fastify': ['portcullis', 'PortcullisPluginOptions', 'AuthRequirement', 'DEFAULT_SECURITY_SCHEME', 'oauth2SecurityScheme', 'renderError'],
   'portcullis/store': ['openStore', 'openDatabase', 'Database', 'createKyselyStore', 'KyselyStore', 'KyselyStoreOptions', 'Schema', 'createDatabaseLoginLimiter', 'createSigningKeyStore'],
@@ -120,5 +124,8 @@ test("the service's face is its operations, never its parts (issue 9): no store,
     'accessTokenTtl', 'authenticate', 'changePassword', 'clock', 'createUser', 'deleteUser', 'endSession', 'getUser', 'hashPassword',
     'hashingStats', 'isUnavailable', 'issuer', 'issuerFor', 'jwks', 'listSessions', 'listUsers', 'listEvents', 'logout', 'maxSessions', 'observer', 'passwordGrant',
     'ping', 'refreshGrant', 'refreshHashClasses', 'refreshReuseGrace', 'refreshTokenTtl', 'revokeToken', 'scopes', 'updateUser', 'warm',
+    // the client operations (SPEC §7)
+    'clientsMode', 'authenticateClient', 'clientCredentialsGrant', 'introspect', 'createClient', 'listClients', 'getClient', 'updateClient',
+    'rotateClientSecret', 'removeClient',
   ].sort());
 });

@@ -44,7 +44,8 @@ export function hmacKeySet(secret: string): KeySet {
 
 export interface AccessTokenClaims {
   sub: string;
-  sid: string;
+  /** The session; absent from service tokens (`client_credentials`: SPEC §7.3, §7.4). */
+  sid?: string;
   scope: string;
   iat: number;
   exp: number;
@@ -64,7 +65,7 @@ export interface AccessTokens {
    * Signs a token. Its `iss` is the issuer in effect (`issuerInEffect`): the configured
    * issuer, else `origin`, the `scheme://host[:port]` the token request was addressed to.
    */
-  issue(input: { sub: string; sid: string; scope: readonly string[]; origin?: string | undefined }): { token: string; expiresIn: number; claims: AccessTokenClaims };
+  issue(input: { sub: string; sid?: string | undefined; scope: readonly string[]; origin?: string | undefined }): { token: string; expiresIn: number; claims: AccessTokenClaims };
   /** Verifies signature, algorithm, issuer (when configured) and time; throws InvalidTokenError otherwise. */
   verify(token: string): VerifiedAccessToken;
   /** Swaps the key set (key rotation); tokens of keys no longer listed stop verifying. */
@@ -113,7 +114,8 @@ export function createAccessTokens(options: { keys: KeySet; issuer?: string | un
           ignoreExpiration: true, // checked below against the injected clock
           ignoreNotBefore: true,
           cache: 4096,
-          requiredClaims: ['sub', 'sid', 'exp', 'iat', 'jti', 'iss'],
+          // `sid` is checked below: service tokens have none.
+          requiredClaims: ['sub', 'exp', 'iat', 'jti', 'iss'],
         }) as Verify,
       );
     }
@@ -145,7 +147,7 @@ export function createAccessTokens(options: { keys: KeySet; issuer?: string | un
     const { sub, sid, scope, iat, exp, jti, iss, nbf } = payload;
     if (
       typeof sub !== 'string' ||
-      typeof sid !== 'string' ||
+      (sid !== undefined && typeof sid !== 'string') ||
       typeof scope !== 'string' ||
       typeof iat !== 'number' ||
       typeof exp !== 'number' ||
@@ -155,7 +157,7 @@ export function createAccessTokens(options: { keys: KeySet; issuer?: string | un
     ) {
       throw new InvalidTokenError();
     }
-    return { sub, sid, scope, iat, exp, jti, iss, ...(nbf === undefined ? {} : { nbf }), scopes: parseScope(scope) };
+    return { sub, ...(sid === undefined ? {} : { sid }), scope, iat, exp, jti, iss, ...(nbf === undefined ? {} : { nbf }), scopes: parseScope(scope) };
   };
 
   return {
@@ -163,7 +165,7 @@ export function createAccessTokens(options: { keys: KeySet; issuer?: string | un
       const iat = Math.floor(clock() / 1000);
       const claims: AccessTokenClaims = {
         sub,
-        sid,
+        ...(sid === undefined ? {} : { sid }),
         scope: scope.join(' '),
         iat,
         exp: iat + ttlSeconds,

@@ -28,6 +28,9 @@ export type EventType =
   | 'user.created'
   | 'user.updated'
   | 'user.deleted'
+  | 'client.created'
+  | 'client.updated'
+  | 'client.removed'
   | 'key.rotated';
 
 /**
@@ -46,6 +49,9 @@ export const EVENT_TYPES: readonly EventType[] = [
   'user.created',
   'user.updated',
   'user.deleted',
+  'client.created',
+  'client.updated',
+  'client.removed',
   'key.rotated',
 ];
 

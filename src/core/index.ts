@@ -1,11 +1,26 @@
 /**
  * `portcullis/core`: the framework-free core, as an app embedding Portcullis and a store
  * implementer need it — the service, its options and the caller it authenticates, the
- * errors, the scope catalog, the storage and limiter protocols, and the
+ * client registry's types, the errors, the scope catalog, the storage and limiter protocols, and the
  * signing-key ring. Everything else in src/core/ is internal.
  */
 export { createAuthService, DEFAULT_ARGON2, type AuthService, type AuthServiceOptions, type HashingStats } from './auth-service.ts';
-export type { Principal } from './authenticate.ts';
+export type { Caller, CallerKind, Principal, ServicePrincipal } from './authenticate.ts';
+export type { ClientAuthRequest, ClientCredentials, ClientsMode } from './client-auth.ts';
+export type { ServiceTokenResponse } from './client-credentials-grant.ts';
+export type { ClientOperations } from './client-service.ts';
+export {
+  CLIENT_GRANTS,
+  toPublicClient,
+  type ClientChanges,
+  type ClientGrant,
+  type ClientType,
+  type ClientWithSecret,
+  type NewClientInput,
+  type PublicClient,
+  type RegisteredClient,
+} from './clients.ts';
+export type { IntrospectionResponse } from './introspection.ts';
 export { createManualClock, systemClock, type Clock, type ManualClock } from './clock.ts';
 export {
   ConfigError,
@@ -13,6 +28,7 @@ export {
   IncorrectPasswordError,
   InactiveUserError,
   InsufficientScopeError,
+  InvalidClientError,
   InvalidGrantError,
   InvalidRequestError,
   InvalidScopeError,
@@ -24,6 +40,8 @@ export {
   SelfLockoutError,
   StoreUnavailableError,
   TooManyAttemptsError,
+  TooManyRequestsError,
+  UnauthorizedClientError,
   UnsupportedGrantTypeError,
   ValidationError,
   type ErrorCode,
@@ -51,6 +69,10 @@ export type { SessionView } from './sessions.ts';
 export type { SigningKeyRecord, SigningKeyStore } from './signing-keys.ts';
 export type {
   AuthState,
+  ClientPatch,
+  ClientRecord,
+  ClientStore,
+  NewClient,
   EventStore,
   NewRefreshToken,
   NewSession,

@@ -17,9 +17,9 @@ export type LoginOutcome = 'success' | 'invalid_credentials' | 'inactive' | 'loc
 export const LOGIN_OUTCOMES: readonly LoginOutcome[] = ['success', 'invalid_credentials', 'inactive', 'locked', 'shed', 'mfa_required', 'invalid_request'];
 
 /** The grant that issued tokens (the `grant` label of `portcullis_tokens_issued_total`). */
-export type GrantName = 'password' | 'refresh_token';
+export type GrantName = 'password' | 'refresh_token' | 'client_credentials';
 
-export const GRANT_NAMES: readonly GrantName[] = ['password', 'refresh_token'];
+export const GRANT_NAMES: readonly GrantName[] = ['password', 'refresh_token', 'client_credentials'];
 
 /** Why sessions ended (SPEC §9.2's reasons; the `reason` label of `portcullis_sessions_ended_total`). */
 export type SessionEndReason = 'logout' | 'revoked' | 'password_changed' | 'user_disabled' | 'user_deleted' | 'theft' | 'admin' | 'client_removed';

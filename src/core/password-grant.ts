@@ -9,6 +9,7 @@
  */
 import type { AccessTokens } from './access-token.ts';
 import type { Clock } from './clock.ts';
+import { clientHeldScopes, type RegisteredClient } from './clients.ts';
 import { InactiveUserError, InvalidGrantError, LoginOverloadedError } from './errors.ts';
 import { eventFrom } from './events.ts';
 import { limiterAddress } from './limiter-address.ts';
@@ -42,7 +43,14 @@ export interface TokenResponse {
 export interface ClientContext {
   address: string;
   userAgent: string | null;
+  /** The `client_id` recorded with the session: the registered client's, else what the request named (open mode), or null. */
   clientId: string | null;
+  /**
+   * The registered client the request was authenticated as (`service.authenticateClient`),
+   * or null/absent for an anonymous request: the grant then grants only scopes the client may
+   * have, and the session is bound to it (SPEC §7.2).
+   */
+  registered?: RegisteredClient | null | undefined;
   /**
    * `scheme://host[:port]` the request was addressed to: the `iss` of its tokens when no
    * issuer is configured (`issuerInEffect`).
@@ -86,7 +94,8 @@ export async function passwordGrant(
     throw error;
   }
   if (user.disabled) throw new InactiveUserError();
-  const granted = grantScopes(requested, user.scopes, deps.scopes);
+  // A registered client is held to its scopes (SPEC §7.2): the user's scopes it may have.
+  const granted = grantScopes(requested, clientHeldScopes(user.scopes, input.client.registered), deps.scopes);
   await limiter.recordSuccess(key, input.client.address, clock());
 
   if (verified.needsRehash) {
@@ -150,8 +159,12 @@ export async function startSession(
       clientId: client.clientId,
     },
     hashRefreshToken(refreshToken),
-    // SPEC §4: beyond the cap the least recently used sessions end, in the same transaction.
-    deps.maxSessions === undefined ? undefined : { maxSessions: deps.maxSessions, ended },
+    {
+      // SPEC §4: beyond the cap the least recently used sessions end, in the same transaction.
+      ...(deps.maxSessions === undefined ? {} : { maxSessions: deps.maxSessions, ended }),
+      // SPEC §7.1: a client removed meanwhile takes this session with it (or the login fails).
+      ...(client.registered ? { clientMustExist: true } : {}),
+    },
   );
   const { token, expiresIn } = deps.tokens.issue({ sub: userId, sid, scope: scopes, origin: client.origin });
   return { access_token: token, token_type: 'bearer', expires_in: expiresIn, refresh_token: refreshToken, scope: scopes.join(' ') };

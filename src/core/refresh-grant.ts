@@ -14,6 +14,8 @@
  * const body = await refreshGrant(deps, { refreshToken, scope: undefined, client });
  */
 import type { AccessTokens } from './access-token.ts';
+import { assertSessionClient } from './client-auth.ts';
+import { clientHeldScopes, type RegisteredClient } from './clients.ts';
 import type { Clock } from './clock.ts';
 import { InactiveUserError, InvalidGrantError, InvalidScopeError } from './errors.ts';
 import { eventFrom } from './events.ts';
@@ -36,6 +38,8 @@ export interface RefreshGrantDeps {
   clock: Clock;
   /** Told about detected reuse and the sessions it ends. */
   observer?: AuthObserver;
+  /** The registered client of this id, if any (to know whose session is whose, SPEC §7.2). */
+  findClient?: ((clientId: string) => unknown) | undefined;
 }
 
 /**
@@ -73,9 +77,12 @@ export async function refreshGrant(
   const successor = successorRefreshToken(input.refreshToken, deps.rotationKey);
   let state = await store.findRefreshToken(tokenHash);
   let now = clock();
+  // RFC 6749 §6: the refresh token must have been issued to the client asking (checked before
+  // anything is rotated or counted as reuse).
+  if (state) await assertSessionClient(deps.findClient, state.session.clientId, input.client.registered);
 
   if (state && state.refreshToken.rotatedAt === null) {
-    const granted = usableOrThrow(deps, state, requested, now);
+    const granted = usableOrThrow(deps, state, requested, now, input.client.registered);
     const next = { tokenHash: hashRefreshToken(successor), expiresAt: now + deps.refreshTokenTtl * 1000 };
     if (await store.rotateRefreshToken(tokenHash, next, now)) return respond(deps, state, granted, successor, input.client);
     // Another request rotated it first, or the session was revoked meanwhile: read again. A
@@ -83,7 +90,7 @@ export async function refreshGrant(
     state = await store.findRefreshToken(tokenHash);
     now = clock();
     if (state && state.refreshToken.rotatedAt === null) {
-      usableOrThrow(deps, state, requested, now);
+      usableOrThrow(deps, state, requested, now, input.client.registered);
       throw new InvalidGrantError('Invalid refresh token');
     }
   }
@@ -102,19 +109,20 @@ export async function refreshGrant(
     if (await store.revokeSession(session.id, now, eventFrom('session.ended', now, context, { ...fields, detail: { reason: 'theft' } }))) deps.observer?.sessionsEnded('theft', 1);
     throw new InvalidGrantError('Refresh token was already used');
   }
-  const granted = usableOrThrow(deps, state, requested, now);
+  const granted = usableOrThrow(deps, state, requested, now, input.client.registered);
   return respond(deps, state, granted, successor, input.client);
 }
 
 /** Checks that the token's session can still be refreshed and returns the scopes to grant. */
-function usableOrThrow(deps: RefreshGrantDeps, state: RefreshTokenState, requested: readonly string[], now: number): string[] {
+function usableOrThrow(deps: RefreshGrantDeps, state: RefreshTokenState, requested: readonly string[], now: number, client: RegisteredClient | null | undefined): string[] {
   const { session, user, refreshToken } = state;
   // SPEC §2.1: a user disabled since the login is told so. Disabling also ended the session,
   // so this is checked first; the session stays ended when the user is enabled again.
   if (user.disabled) throw new InactiveUserError();
   if (session.revokedAt !== null) throw new InvalidGrantError('Refresh token was revoked');
   if (refreshToken.expiresAt <= now || session.expiresAt <= now) throw new InvalidGrantError('Refresh token expired');
-  return refreshScopes(requested, session.scopes, user.scopes, deps.scopes);
+  // A registered client is held to its scopes (SPEC §7.2), also those it lost since the login.
+  return refreshScopes(requested, session.scopes, clientHeldScopes(user.scopes, client), deps.scopes);
 }
 
 function respond(deps: RefreshGrantDeps, state: RefreshTokenState, scopes: string[], refreshToken: string, client: ClientContext): TokenResponse {

@@ -12,6 +12,7 @@
 import { type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { usernameKey } from '../core/username.ts';
+import { CLIENTS_MIGRATION, clientsMigration } from './client-migration.ts';
 import type { Schema } from './schema.ts';
 
 /** The tables in which Kysely's Migrator records what ran, and its lock. */
@@ -229,7 +230,7 @@ function precisUsernameKey(report: (notice: string) => void, clock: Clock): Migr
 export function createMigrationProvider(report: (notice: string) => void = () => {}, clock: Clock = systemClock): MigrationProvider {
   return {
     async getMigrations() {
-      return { ...migrations, [PRECIS_USERNAME_KEY_MIGRATION]: precisUsernameKey(report, clock), [AUDIT_EVENTS_MIGRATION]: auditEvents };
+      return { ...migrations, [PRECIS_USERNAME_KEY_MIGRATION]: precisUsernameKey(report, clock), [AUDIT_EVENTS_MIGRATION]: auditEvents, [CLIENTS_MIGRATION]: clientsMigration };
     },
   };
 }
