@@ -125,9 +125,12 @@ describe('signature, algorithm and issuer', () => {
 
   test('refuses a token missing any required claim or with a claim of the wrong type', () => {
     const { tokens } = setup();
-    for (const claim of ['sub', 'sid', 'exp', 'iat', 'jti', 'iss']) {
+    // `sid` is not among them: service tokens (client_credentials, SPEC §7.3) have none.
+    for (const claim of ['sub', 'exp', 'iat', 'jti', 'iss']) {
       refused(() => tokens.verify(sign(claims({ [claim]: undefined }))), `without ${claim}`);
     }
+    assert.equal(tokens.verify(sign(claims({ sid: undefined }))).sid, undefined, 'a token without sid verifies, as a service token');
+    refused(() => tokens.verify(signRaw(claims({ sid: 7 }))), 'sid as a number');
     assert.equal(tokens.verify(signRaw(claims())).sub, 'user-1', 'the hand-built control verifies');
     refused(() => tokens.verify(signRaw(claims({ scope: ['me'] }))), 'scope as an array');
     refused(() => tokens.verify(signRaw(claims({ nbf: 'soon' }))), 'nbf as a string');
