@@ -120,6 +120,22 @@ for (const database of await testDatabases()) {
       assert.equal((await refresh(t.app, anonymous.refresh_token)).response.statusCode, 200);
     });
 
+    test('Swagger UI’s Authorize with empty client fields (Basic of ":", or empty form fields) logs in as before', async () => {
+      for (const headers of [{ authorization: 'Basic Og==' }, {}]) {
+        const response = await postForm(t.app, '/token', { grant_type: 'password', username: 'jane', password: 'jane-password', scope: '', ...('authorization' in headers ? {} : { client_id: '', client_secret: '' }) }, headers);
+        assert.equal(response.statusCode, 200, response.body);
+      }
+    });
+
+    test('the OpenAPI document shows the registry, introspection and the client_credentials grant', async () => {
+      const doc = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, Record<string, { security?: unknown; requestBody?: unknown }>> };
+      for (const path of ['/clients', '/clients/{client_id}', '/clients/{client_id}/secret', '/introspect']) assert.ok(doc.paths[path], path);
+      assert.deepEqual(Object.keys(doc.paths['/clients']!).sort(), ['get', 'post']);
+      assert.deepEqual(Object.keys(doc.paths['/clients/{client_id}']!).sort(), ['delete', 'get', 'patch']);
+      assert.deepEqual(doc.paths['/clients']!.post!.security, [{ OAuth2PasswordBearer: ['admin'] }]);
+      assert.match(JSON.stringify(doc.paths['/token']!.post!.requestBody), /client_credentials/);
+    });
+
     test('the session keeps the registered client’s id', async () => {
       const viaPartner = await postForm(t.app, '/token', { username: 'jane', password: 'jane-password' }, { authorization: basic(thirdParty.client_id, thirdParty.client_secret!) });
       assert.equal(viaPartner.statusCode, 200, viaPartner.body);

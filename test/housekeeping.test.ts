@@ -143,6 +143,7 @@ describe('housekeeping in the service and the CLI', () => {
       sessions: { deleted: 3, batches: 1, complete: true },
       refresh_tokens: { deleted: 0, batches: 1, complete: true },
       events: { deleted: 1, batches: 1, complete: true },
+      revoked_service_tokens: { deleted: 0, batches: 1, complete: true },
     });
     const store = await openStore(env.DATABASE_URL!);
     try {
