@@ -64,13 +64,23 @@ export interface IntrospectionDeps {
   limiter: IntrospectionLimiter;
 }
 
+type ExtraClaims = { aud?: unknown; client_id?: unknown };
+/** Read once per verified token: the verifier keeps one claims object per token text while it caches it. */
+const extraByClaims = new WeakMap<object, ExtraClaims>();
+
 /** The claims of a verified JWT that the verifier does not keep (`aud`, `client_id`, RFC 9068). */
-function extraClaims(token: string): { aud?: unknown; client_id?: unknown } {
-  try {
-    return JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { aud?: unknown; client_id?: unknown };
-  } catch {
-    return {};
+function extraClaims(token: string, claims: object): ExtraClaims {
+  let extra = extraByClaims.get(claims);
+  if (extra === undefined) {
+    try {
+      const { aud, client_id } = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as ExtraClaims;
+      extra = { aud, client_id };
+    } catch {
+      extra = {};
+    }
+    extraByClaims.set(claims, extra);
   }
+  return extra;
 }
 
 const audienceOf = (aud: unknown, fallback: string): string | string[] =>
@@ -79,7 +89,7 @@ const audienceOf = (aud: unknown, fallback: string): string | string[] =>
 /** The answer for a live access token, from its caller. */
 function accessTokenAnswer(token: string, caller: Caller): IntrospectionResponse {
   const claims = caller.token;
-  const extra = extraClaims(token);
+  const extra = extraClaims(token, claims);
   const clientId = typeof extra.client_id === 'string' ? extra.client_id : caller.kind === 'service' ? caller.client.clientId : caller.clientId;
   return {
     active: true,
