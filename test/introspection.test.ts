@@ -139,6 +139,14 @@ for (const database of await testDatabases()) {
       assertOAuthError(await postForm(t.app, '/introspect', { token, client_id: rs.client_id }, { authorization: basic(rs.client_id, rs.client_secret!) }), 400, 'invalid_request');
       assertOAuthError(await postForm(t.app, '/introspect', {}, { authorization: basic(rs.client_id, rs.client_secret!) }), 400, 'invalid_request');
       assertOAuthError(await t.app.inject({ method: 'POST', url: '/introspect', headers: { 'content-type': 'application/json', authorization: basic(rs.client_id, rs.client_secret!) }, payload: { token } }), 400, 'invalid_request');
+      // NUL and malformed credentials: a clear 400, never a lookup.
+      for (const [fields, headers] of [
+        [{ token: 'a\u0000b' }, { authorization: basic(rs.client_id, rs.client_secret!) }],
+        [{ token }, { authorization: `Basic ${Buffer.from([0xc3, 0x28, 0x3a, 0x78]).toString('base64')}` }],
+        [{ token, client_id: `${rs.client_id}\u0000`, client_secret: rs.client_secret! }, {}],
+      ] as const) {
+        assertOAuthError(await postForm(t.app, '/introspect', fields, headers), 400, 'invalid_request');
+      }
       const rotated = await t.service.rotateClientSecret(rs.client_id);
       assertInvalidClient(await introspect(t.app, rs, token));
       rs = { ...rs, client_secret: rotated.secret! };
