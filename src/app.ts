@@ -15,12 +15,14 @@ import type { TrustProxy } from './core/trust-proxy.ts';
 import { DEFAULT_SECURITY_SCHEME, oauth2SecurityScheme, portcullis } from './fastify/plugin.ts';
 import { renderError } from './fastify/render-error.ts';
 import { accountRoutes } from './fastify/routes/accounts.ts';
+import { adminClientsRoutes } from './fastify/routes/admin-clients.ts';
 import { adminUsersRoutes } from './fastify/routes/admin-users.ts';
 import { docsRoutes } from './fastify/routes/docs.ts';
 import { eventsRoutes } from './fastify/routes/events.ts';
 import { webhooksRoutes } from './fastify/routes/webhooks.ts';
 import type { Webhooks } from './core/webhooks.ts';
 import { healthRoutes } from './fastify/routes/health.ts';
+import { introspectRoutes } from './fastify/routes/introspect.ts';
 import { logoutRoutes } from './fastify/routes/logout.ts';
 import { mfaRoutes } from './fastify/routes/mfa.ts';
 import { passwordRoutes } from './fastify/routes/password.ts';
@@ -118,7 +120,7 @@ export const HTML_SECURITY_HEADERS = Object.freeze({
 });
 
 /** The server's routes, registered in this order. */
-const routes = [usersMeRoutes, sessionRoutes, passwordRoutes, mfaRoutes, logoutRoutes, adminUsersRoutes, eventsRoutes, revokeRoutes, wellKnownRoutes, healthRoutes, docsRoutes, accountRoutes];
+const routes = [usersMeRoutes, sessionRoutes, passwordRoutes, mfaRoutes, logoutRoutes, adminUsersRoutes, adminClientsRoutes, eventsRoutes, revokeRoutes, introspectRoutes, wellKnownRoutes, healthRoutes, docsRoutes, accountRoutes];
 
 /**
  * Builds the whole Portcullis server as a Fastify app, without listening: the plugin, `/users/me`, sessions, the admin API, revocation, JWKS and metadata, health checks and the docs. Use `app.inject` in tests or `app.listen`.

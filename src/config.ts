@@ -15,6 +15,7 @@ import { ACCOUNT_LIMITS } from './core/accounts.ts';
 import { DEFAULTS, wholeNumber, type WholeNumberSetting } from './core/defaults.ts';
 import { ConfigError } from './core/errors.ts';
 import type { Argon2Params } from './core/password.ts';
+import { CLIENTS_MODES, type ClientsMode } from './core/client-auth.ts';
 import { DEFAULT_SCOPES, type ScopeCatalog } from './core/scopes.ts';
 import { parseTrustProxy, type TrustProxy } from './core/trust-proxy.ts';
 
@@ -88,6 +89,10 @@ export interface Config {
    * reserved addresses (off: refused when added and when sent, against SSRF; SPEC §9.3).
    */
   webhookAllowPrivate: boolean;
+  /** `PORTCULLIS_CLIENTS`: `open` (default) or `registered` — whether `/token` needs a registered client (SPEC §7.2). */
+  clients: ClientsMode;
+  /** `PORTCULLIS_INTROSPECTION_MAX_INACTIVE`: inactive introspection answers per client per 15 minutes before 429 (SPEC §7.5). */
+  introspectionMaxInactive: number;
 }
 
 /**
@@ -182,6 +187,13 @@ function tokenAlgorithm(raw: string | undefined): SigningAlgorithm {
   const alg = SIGNING_ALGORITHMS.find((a) => a.toLowerCase() === raw.trim().toLowerCase());
   if (!alg) throw new ConfigError('PORTCULLIS_TOKEN_ALGORITHM', `must be one of ${SIGNING_ALGORITHMS.join(', ')}, got ${JSON.stringify(raw)}`);
   return alg;
+}
+
+function clientsMode(raw: string | undefined): ClientsMode {
+  if (raw === undefined || raw.trim() === '') return 'open';
+  const mode = CLIENTS_MODES.find((m) => m === raw.trim().toLowerCase());
+  if (!mode) throw new ConfigError('PORTCULLIS_CLIENTS', `must be one of ${CLIENTS_MODES.join(', ')}, got ${JSON.stringify(raw)}`);
+  return mode;
 }
 
 function redisUrl(raw: string | undefined): string | undefined {
@@ -343,6 +355,8 @@ export function loadConfig(options: { env?: Env; flags?: ConfigFlags } = {}): Re
     metricsPort,
     ...accountSettings(env, issuer),
     webhookAllowPrivate: flag(env, 'PORTCULLIS_WEBHOOK_ALLOW_PRIVATE', false),
+    clients: clientsMode(env.PORTCULLIS_CLIENTS),
+    introspectionMaxInactive: int(env, DEFAULTS.introspectionMaxInactive),
   };
   return Object.freeze(config);
 }

@@ -8,7 +8,7 @@
  */
 import type { AuthService } from './core/auth-service.ts';
 import { createAuthService } from './core/auth-service.ts';
-import { eventPruneStep, sessionPruneSteps, webhookPruneStep, type PruneStep } from './core/housekeeping.ts';
+import { eventPruneStep, revokedServiceTokenPruneStep, sessionPruneSteps, webhookPruneStep, type PruneStep } from './core/housekeeping.ts';
 import { mfaTokenPruneStep } from './core/mfa-grant.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import { eventFrom } from './core/events.ts';
@@ -134,6 +134,8 @@ export async function openRuntime(
         // The database counter sweeps by its callers' window: the accounts limits share the login window.
         windowSeconds: config.loginWindow,
       },
+      clients: config.clients,
+      introspectionMaxInactive: config.introspectionMaxInactive,
       ...(options.clock ? { clock: options.clock } : {}),
     });
     const ring = keyRing;
@@ -151,6 +153,7 @@ export async function openRuntime(
         mfaTokenPruneStep(store, options.clock ? { clock: options.clock } : {}),
         oneTimeTokenPruneStep(store, options.clock ? { clock: options.clock } : {}),
         webhookPruneStep(webhookStore, options.clock ? { clock: options.clock } : {}),
+        revokedServiceTokenPruneStep(store, options.clock),
       ],
       startMailSender: async (senderOptions = {}) => {
         if (!config.mail) return undefined;

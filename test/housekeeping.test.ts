@@ -150,6 +150,7 @@ describe('housekeeping in the service and the CLI', () => {
       mfa_tokens: { deleted: 0, batches: 1, complete: true },
       one_time_tokens: { deleted: 1, batches: 1, complete: true },
       webhook_deliveries: { deleted: 0, batches: 1, complete: true },
+      revoked_service_tokens: { deleted: 0, batches: 1, complete: true },
     });
     const store = await openStore(env.DATABASE_URL!);
     try {

@@ -48,6 +48,10 @@ const EXPECTED: Record<Exclude<Entry, 'portcullis'>, string[]> = {
     'EventStore', 'EVENT_TYPES', 'EventContext', 'EventPage', 'EventPageRequest', 'EventPosition', 'EventQuery', 'EventType', 'NewAuditEvent', 'PublicEvent', 'StoredEvent',
     // the TOTP second factor (SPEC §10)
     'PasswordGrantInput', 'MFA_OTP_GRANT_TYPE', 'MfaGrantInput', 'MfaRequiredError', 'IncorrectCodeError', 'MfaStore', 'MfaTokenRecord', 'TotpRecord', 'TotpEnrollment', 'TotpStatus',
+    // the client registry, client authentication, service tokens and introspection (SPEC §7)
+    'Caller', 'CallerKind', 'ServicePrincipal', 'ClientAuthRequest', 'ClientCredentials', 'ClientsMode', 'ClientOperations', 'ServiceTokenResponse',
+    'CLIENT_GRANTS', 'toPublicClient', 'ClientChanges', 'ClientGrant', 'ClientType', 'ClientWithSecret', 'NewClientInput', 'PublicClient', 'RegisteredClient',
+    'IntrospectionResponse', 'ClientPatch', 'ClientRecord', 'ClientStore', 'NewClient', 'InvalidClientError', 'UnauthorizedClientError', 'TooManyRequestsError',
   ],
   'portcullis/fastify': ['portcullis', 'PortcullisPluginOptions', 'AuthRequirement', 'DEFAULT_SECURITY_SCHEME', 'oauth2SecurityScheme', 'renderError'],
   'portcullis/store': ['openStore', 'openDatabase', 'Database', 'createKyselyStore', 'KyselyStore', 'KyselyStoreOptions', 'Schema', 'createDatabaseLoginLimiter', 'createSigningKeyStore'],
@@ -130,5 +134,8 @@ test("the service's face is its operations, never its parts (issue 9): no store,
     'ping', 'refreshGrant', 'refreshHashClasses', 'refreshReuseGrace', 'refreshTokenTtl', 'revokeToken', 'scopes', 'updateUser', 'warm',
     // the TOTP second factor (SPEC §10)
     'mfaGrant', 'enrollTotp', 'confirmTotp', 'disableTotp', 'totpStatus', 'resetTotp',
+    // the client operations (SPEC §7)
+    'clientsMode', 'authenticateClient', 'clientCredentialsGrant', 'introspect', 'createClient', 'listClients', 'getClient', 'updateClient',
+    'rotateClientSecret', 'removeClient',
   ].sort());
 });

@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import { ConflictError, StoreUnavailableError } from '../src/core/errors.ts';
+import { ConflictError, InvalidClientError, StoreUnavailableError } from '../src/core/errors.ts';
 import type { NewAuditEvent } from '../src/core/events.ts';
-import type { NewSession, NewUser, StoreChange } from '../src/core/store.ts';
+import type { NewClient, NewSession, NewUser, StoreChange } from '../src/core/store.ts';
 import { openStore, type KyselyStore } from '../src/store/index.ts';
 import { tempDir } from './helpers.ts';
 import { describeMfaStoreContract } from './mfa-store-contract.ts';
@@ -93,6 +93,142 @@ for (const database of await testDatabases()) {
 
     // SPEC §10: the outbox, one-time tokens and lookup by address (their own file).
     describeAccountStoreContract({ store: () => store, racingStores });
+    describe('clients (SPEC §7)', () => {
+      const newClient = (clientId: string, extra: Partial<NewClient> = {}): NewClient => ({
+        clientId,
+        name: `client ${clientId}`,
+        type: 'confidential',
+        secretHash: `hash-of-${clientId}`,
+        grants: ['client_credentials'],
+        scopes: ['reports:read'],
+        audiences: ['https://api.example.com'],
+        firstParty: false,
+        ...extra,
+      });
+      const clientEvent = (type: NewAuditEvent['type'], clientId: string): NewAuditEvent => ({ type, time: NOW, actor: 'admin', clientId });
+
+      test('createClient stores every field and findClient reads it back; an id taken is a ConflictError; unknown or unstorable ids are undefined', async () => {
+        const heard = record(store);
+        const created = await store.createClient(newClient('c1', { grants: ['password', 'refresh_token'], scopes: ['me', 'a'], audiences: ['https://a.example', 'urn:b'], firstParty: true }), NOW, clientEvent('client.created', 'c1'));
+        const expected = { clientId: 'c1', name: 'client c1', type: 'confidential', secretHash: 'hash-of-c1', grants: ['password', 'refresh_token'], scopes: ['me', 'a'], audiences: ['https://a.example', 'urn:b'], firstParty: true, createdAt: NOW, updatedAt: NOW };
+        assert.deepEqual(created, expected);
+        assert.deepEqual(await store.findClient('c1'), expected);
+        const pub = await store.createClient(newClient('c2', { type: 'public', secretHash: null, grants: [], scopes: [], audiences: [] }), NOW + 1);
+        assert.deepEqual(await store.findClient('c2'), pub);
+        await assert.rejects(store.createClient(newClient('c1'), NOW), ConflictError);
+        assert.equal(await store.findClient('nope'), undefined);
+        assert.equal(await store.findClient('c1\u0000'), undefined);
+        assert.equal(await store.findClient('\ud800'), undefined);
+        assert.deepEqual((await store.listEvents({ type: 'client.created', limit: 10 })).map((e) => e.clientId), ['c1'], 'the event of the create, once');
+        assert.deepEqual(heard, [{ kind: 'client', id: 'c1' }, { kind: 'client', id: 'c2' }]);
+      });
+
+      test('listClients gives them oldest first (then by id) with the total, one page at a time', async () => {
+        for (const [id, at] of [['b', NOW], ['a', NOW], ['c', NOW - 1]] as const) await store.createClient(newClient(id), at);
+        assert.deepEqual(await store.listClients({ limit: 10, offset: 0 }).then((p) => [p.items.map((c) => c.clientId), p.total]), [['c', 'a', 'b'], 3]);
+        assert.deepEqual(await store.listClients({ limit: 1, offset: 1 }).then((p) => [p.items.map((c) => c.clientId), p.total]), [['a'], 3]);
+        assert.deepEqual((await store.listClients({ limit: 5, offset: 5 })).items, []);
+      });
+
+      test('updateClient applies only the fields given, stores its event only when it updated, and announces the change', async () => {
+        await store.createClient(newClient('c1'), NOW);
+        const heard = record(store);
+        const updated = await store.updateClient('c1', { name: 'renamed', secretHash: 'new-hash', scopes: ['x', 'y', 'x'], firstParty: true }, NOW + 5, clientEvent('client.updated', 'c1'));
+        assert.deepEqual(updated, { ...newClient('c1'), name: 'renamed', secretHash: 'new-hash', scopes: ['x', 'y'], firstParty: true, createdAt: NOW, updatedAt: NOW + 5 });
+        assert.deepEqual(await store.findClient('c1'), updated);
+        assert.equal(await store.updateClient('nope', { name: 'x' }, NOW, clientEvent('client.updated', 'nope')), undefined);
+        assert.equal(await store.updateClient('no\u0000pe', { name: 'x' }, NOW), undefined);
+        assert.deepEqual((await store.listEvents({ type: 'client.updated', limit: 10 })).map((e) => e.clientId), ['c1']);
+        assert.deepEqual(heard, [{ kind: 'client', id: 'c1' }]);
+      });
+
+      test('removeClient removes it and, atomically, revokes every live session it obtained, with one event per session and one for the removal', async () => {
+        const amy = await store.createUser(newUser('amy'), NOW);
+        const bob = await store.createUser(newUser('bob'), NOW);
+        await store.createClient(newClient('app'), NOW);
+        await store.createSession(newSession('s1', amy.id, { clientId: 'app' }), 'rt1');
+        await store.createSession(newSession('s2', bob.id, { clientId: 'app' }), 'rt2');
+        await store.createSession(newSession('s3', amy.id, { clientId: 'other' }), 'rt3');
+        await store.createSession(newSession('s4', amy.id, { clientId: 'app' }), 'rt4');
+        await store.revokeSession('s4', NOW);
+        const heard = record(store);
+        const ended: NewAuditEvent = { type: 'session.ended', time: NOW + 9, actor: 'admin', clientId: 'app', detail: { reason: 'client_removed' } };
+        assert.deepEqual(await store.removeClient('app', NOW + 9, { removed: clientEvent('client.removed', 'app'), ended }), { endedSessions: 2 });
+        assert.equal(await store.findClient('app'), undefined);
+        assert.equal((await store.getAuthState('s1'))?.session.revokedAt, NOW + 9);
+        assert.equal((await store.getAuthState('s2'))?.session.revokedAt, NOW + 9);
+        assert.equal((await store.getAuthState('s3'))?.session.revokedAt, null, 'another client’s session stays');
+        assert.equal((await store.getAuthState('s4'))?.session.revokedAt, NOW, 'an ended session keeps its end');
+        const events = await store.listEvents({ type: 'session.ended', limit: 10 });
+        assert.deepEqual(events.map((e) => [e.sessionId, e.username, e.clientId, e.detail.reason]).sort(), [['s1', 'amy', 'app', 'client_removed'], ['s2', 'bob', 'app', 'client_removed']]);
+        assert.equal((await store.listEvents({ type: 'client.removed', limit: 10 })).length, 1);
+        assert.deepEqual(heard, [{ kind: 'client', id: 'app' }], 'one change covers the client and its sessions');
+        // Unknown: nothing written.
+        assert.equal(await store.removeClient('app', NOW, { removed: clientEvent('client.removed', 'app') }), undefined);
+        assert.equal((await store.listEvents({ type: 'client.removed', limit: 10 })).length, 1);
+      });
+
+      test('createSession with clientMustExist writes nothing and throws InvalidClientError for a client that is gone', async () => {
+        const amy = await store.createUser(newUser('amy'), NOW);
+        await store.createClient(newClient('app'), NOW);
+        await store.createSession(newSession('s1', amy.id, { clientId: 'app' }), 'rt1', { clientMustExist: true });
+        assert.ok(await store.getAuthState('s1'));
+        await store.removeClient('app', NOW);
+        await assert.rejects(store.createSession(newSession('s2', amy.id, { clientId: 'app' }), 'rt2', { clientMustExist: true, maxSessions: 5 }), InvalidClientError);
+        assert.equal(await store.getAuthState('s2'), undefined);
+        assert.equal(await store.findRefreshToken('rt2'), undefined);
+      });
+
+      test('logins racing a client’s removal leave no live session of that client', async () => {
+        const amy = await store.createUser(newUser('amy'), NOW);
+        await store.createClient(newClient('app'), NOW);
+        const stores = await racingStores(4);
+        const logins = Array.from({ length: 12 }, (_, i) =>
+          stores[i % stores.length]!.createSession(newSession(`race-${i}`, amy.id, { clientId: 'app' }), `rt-race-${i}`, { clientMustExist: true, maxSessions: 100 }).then(
+            () => 'created',
+            (error: unknown) => {
+              assert.ok(error instanceof InvalidClientError, String(error));
+              return 'refused';
+            },
+          ),
+        );
+        const removal = stores[1 % stores.length]!.removeClient('app', NOW + 1);
+        await Promise.all([...logins, removal]);
+        const live = await store.database.db.selectFrom('sessions').select('id').where('client_id', '=', 'app').where('revoked_at', 'is', null).execute();
+        assert.deepEqual(live, []);
+      });
+
+      test('revokeServiceToken records a jti once; isServiceTokenRevoked tells; pruning drops only records of expired tokens', async () => {
+        const heard = record(store);
+        assert.equal(await store.isServiceTokenRevoked('j1'), false);
+        assert.equal(await store.revokeServiceToken('j1', 'svc', NOW + 1000, NOW), true);
+        assert.equal(await store.revokeServiceToken('j1', 'svc', NOW + 1000, NOW), false);
+        assert.equal(await store.revokeServiceToken('j2', 'svc', NOW + 5000, NOW), true);
+        assert.equal(await store.isServiceTokenRevoked('j1'), true);
+        assert.equal(await store.isServiceTokenRevoked('j\u0000'), false);
+        assert.deepEqual(heard, [{ kind: 'service_token', id: 'j1' }, { kind: 'service_token', id: 'j1' }, { kind: 'service_token', id: 'j2' }]);
+        assert.equal(await store.pruneRevokedServiceTokens(NOW + 2000, 10), 1);
+        assert.equal(await store.pruneRevokedServiceTokens(NOW + 2000, 10), 0);
+        assert.equal(await store.isServiceTokenRevoked('j1'), false);
+        assert.equal(await store.isServiceTokenRevoked('j2'), true);
+      });
+
+      if (database.name === 'postgres') {
+        test("another process's client and service-token changes reach subscribers within a second", async () => {
+          await store.createClient(newClient('c1'), NOW);
+          const heard = record(store);
+          await eventually(() => store.externalWriteSinceLastCheck() === false, 5_000);
+          const other = await openAnother();
+          const started = Date.now();
+          await other.removeClient('c1', NOW);
+          await other.revokeServiceToken('j9', 'c1', NOW + 1000, NOW);
+          await eventually(() => heard.length >= 2, 1_000);
+          assert.ok(Date.now() - started < 1_000);
+          const byKind = (a: StoreChange, b: StoreChange) => a.kind.localeCompare(b.kind);
+          assert.deepEqual(heard.sort(byKind), [{ kind: 'client', id: 'c1' }, { kind: 'service_token', id: 'j9' }]);
+        });
+      }
+    });
 
     describe('audit events (SPEC §9.2)', () => {
       const ev = (type: NewAuditEvent['type'], time: number, extra: Partial<NewAuditEvent> = {}): NewAuditEvent => ({ type, time, actor: 'system', ...extra });

@@ -34,11 +34,14 @@ describe('GET /.well-known/oauth-authorization-server', () => {
     assert.deepEqual(metadata, {
       issuer: TEST_ISSUER,
       token_endpoint: `${TEST_ISSUER}/token`,
-      token_endpoint_auth_methods_supported: ['none'],
+      // SPEC §7.6: registered clients authenticate; `none` while the open mode lets anyone in.
+      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
       revocation_endpoint: `${TEST_ISSUER}/revoke`,
-      revocation_endpoint_auth_methods_supported: ['none'],
+      revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+      introspection_endpoint: `${TEST_ISSUER}/introspect`,
+      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       jwks_uri: `${TEST_ISSUER}/.well-known/jwks.json`,
-      grant_types_supported: ['password', 'refresh_token', 'urn:portcullis:params:oauth:grant-type:mfa-otp'],
+      grant_types_supported: ['password', 'refresh_token', 'client_credentials', 'urn:portcullis:params:oauth:grant-type:mfa-otp'],
       response_types_supported: [],
       scopes_supported: ['me', 'admin', 'items:read'],
       service_documentation: `${TEST_ISSUER}/docs`,

@@ -15,6 +15,7 @@ import { openRuntime, type Runtime } from '../runtime.ts';
 import { startServer } from '../server.ts';
 import { openStore } from '../store/open-store.ts';
 import { CliError, type CliIo } from './io.ts';
+import { clientsCommand } from './clients.ts';
 import { eventsCommand } from './events.ts';
 import { keysCommand } from './keys.ts';
 import { webhooksCommand } from './webhooks.ts';
@@ -101,6 +102,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   program.addCommand(inheritSettings(keysCommand(io, withRuntime), program));
   program.addCommand(inheritSettings(eventsCommand(io, withRuntime), program));
   program.addCommand(inheritSettings(webhooksCommand(io, withRuntime), program));
+  program.addCommand(inheritSettings(clientsCommand(io, withRuntime), program));
 
   try {
     await program.parseAsync(['node', 'portcullis', ...argv]);

@@ -137,6 +137,8 @@ describe('signature, algorithm and issuer', () => {
     for (const claim of ['iss', 'exp', 'aud', 'sub', 'client_id', 'iat', 'jti', 'scope']) {
       refused(() => tokens.verify(sign(claims({ [claim]: undefined }))), `without ${claim}`);
     }
+    assert.equal(tokens.verify(sign(claims({ sid: undefined }))).sid, undefined, 'a token without sid verifies, as a service token');
+    refused(() => tokens.verify(signRaw(claims({ sid: 7 }))), 'sid as a number');
     assert.equal(tokens.verify(signRaw(claims())).sub, 'user-1', 'the hand-built control verifies');
     // `sid` names a user's session; the verifier lets a token without it through (the bearer
     // check refuses it: test/bearer.test.ts), so service tokens can be verified here too.

@@ -14,7 +14,11 @@ import { verificationFor } from './account-flows.ts';
 import { createAccounts, type AccountOptions, type Accounts } from './accounts.ts';
 import { createAccessTokens, hmacKeySet, type KeySet } from './access-token.ts';
 import { audienceOptions, type TokenClient } from './audience.ts';
-import { createAuthenticator, type Principal } from './authenticate.ts';
+import { createAuthenticator, type Caller, type CallerKind, type Principal } from './authenticate.ts';
+import { CLIENTS_MODES, type ClientsMode } from './client-auth.ts';
+import { createClientOperations, type ClientOperations } from './client-service.ts';
+import type { RegisteredClient } from './clients.ts';
+import { createIntrospectionLimiter } from './introspection.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { DEFAULTS, wholeNumber } from './defaults.ts';
 import { ConfigError } from './errors.ts';
@@ -22,7 +26,7 @@ import { eventFrom, eventText, listEventPage, type EventContext, type EventPage,
 import { issuerInEffect } from './issuer.ts';
 import { hashClassOfPrefix } from './hash-params.ts';
 import type { KeyRing } from './key-ring.ts';
-import { createLoginLimiter, unlimitedLoginLimiter, type LoginLimiter } from './login-limiter.ts';
+import { createLoginLimiter, createMemoryLoginCounter, unlimitedLoginLimiter, type LoginLimiter } from './login-limiter.ts';
 import { createObserver, loginOutcomeOf, type AuthObserver, type LoginOutcome } from './observer.ts';
 import { createPasswordHasher, type Argon2Params } from './password.ts';
 import { changePassword, type PasswordChange } from './password-change.ts';
@@ -82,6 +86,14 @@ export interface AuthServiceOptions {
   observer?: Partial<AuthObserver> | undefined;
   /** Registration, email verification and password reset (SPEC §10); all off by default. */
   accounts?: AccountOptions | undefined;
+  /**
+   * `open` (default): requests naming no client, or an unregistered `client_id`, go on as
+   * before; `registered`: every token request must come from a registered client, and the
+   * password grant only from a first-party one (SPEC §7.2).
+   */
+  clients?: ClientsMode | undefined;
+  /** Inactive introspection answers one client may get per 15 minutes before 429 (SPEC §7.5). Default 1000. */
+  introspectionMaxInactive?: number | undefined;
 }
 
 /**
@@ -94,7 +106,7 @@ export interface AuthServiceOptions {
  * const user = await service.createUser({ username: 'jane', password: 'correct horse battery', scopes: ['me'] });
  * const { items, total } = await service.listUsers({ limit: 50, offset: 0 });
  */
-export interface AuthService {
+export interface AuthService extends ClientOperations {
   readonly scopes: ScopeCatalog;
   readonly clock: Clock;
   /** Where the service reports what it decided (see `observer.ts`). */
@@ -134,8 +146,12 @@ export interface AuthService {
     resource?: readonly string[] | undefined;
     registeredClient?: TokenClient | undefined;
   }): Promise<TokenResponse>;
-  /** Ends the session of an access or refresh token (RFC 7009); unknown tokens are ignored. */
-  revokeToken(input: { token: string; tokenTypeHint?: string | undefined }, context?: EventContext): Promise<boolean>;
+  /**
+   * Ends the session of an access or refresh token, or revokes a service token (RFC 7009);
+   * unknown tokens are ignored, and so are tokens issued to another client than `client` (the
+   * authenticated client, when there is one).
+   */
+  revokeToken(input: { token: string; tokenTypeHint?: string | undefined; client?: RegisteredClient | null | undefined }, context?: EventContext): Promise<boolean>;
   /** One page (default: the first 50) of the user's live sessions, newest first, `current` marking `currentSessionId`, with their total. */
   listSessions(userId: string, currentSessionId?: string, page?: PageRequest): Promise<{ items: SessionView[]; total: number }>;
   /** Ends one of the user's own live sessions; NotFoundError for any other id. */
@@ -167,7 +183,18 @@ export interface AuthService {
    *   if (error instanceof PortcullisError) console.log(error.statusCode, error.headers()); // 401 { 'www-authenticate': 'Bearer error="invalid_token"' }
    * }
    */
-  authenticate(token: string, requiredScopes?: readonly string[], audience?: string): Principal | Promise<Principal>;
+  authenticate(token: string, requiredScopes?: readonly string[], accept?: 'user', audience?: string | false): Principal | Promise<Principal>;
+  /**
+   * The bearer check for routes that also (`'any'`) or only (`'service'`) take service tokens
+   * (SPEC §7.3): a user's token answers a Principal, a service token a ServicePrincipal —
+   * checked on every call against its client and its revocation. A service token on a
+   * users-only check, or a user's on a services-only one, is InsufficientScopeError (403).
+   *
+   * @example
+   * const caller = await service.authenticate(token, ['reports:read'], 'any');
+   * if (caller.kind === 'service') console.log(caller.client.clientId);
+   */
+  authenticate(token: string, requiredScopes: readonly string[], accept: CallerKind, audience?: string | false): Caller | Promise<Caller>;
   /** The public keys that verify tokens (RFC 7517); `{"keys": []}` under HS256. */
   jwks(): Jwks;
   /** `context` says who asked, for the audit events (SPEC §9.2); `system` when absent. */
@@ -220,6 +247,9 @@ export interface HashingStats {
   /** Verifications per hash class (`hashClassName`). */
   readonly verifiedClasses: ReadonlyMap<string, number>;
 }
+
+/** The sliding window of the introspection limiter (SPEC §7.5), as the login limiter's default. */
+const INTROSPECTION_WINDOW_SECONDS = DEFAULTS.windowSeconds.default;
 
 /** How often logins re-read the hash classes in use (an import by another process shows within this). */
 export const HASH_CLASSES_REFRESH_MS = 60_000;
@@ -310,6 +340,9 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     return issue();
   };
   const authenticator = createAuthenticator({ tokens, store, clock, reloadKeys: keyRing ? (token) => keyRing.reloadForUnknownKid(token) : undefined });
+  const clientsMode = options.clients ?? 'open';
+  if (!CLIENTS_MODES.includes(clientsMode)) throw new ConfigError('clients', `must be one of ${CLIENTS_MODES.join(', ')}`);
+  const introspectionMaxInactive = wholeNumber('introspectionMaxInactive', options.introspectionMaxInactive, DEFAULTS.introspectionMaxInactive);
   // Lockout is on unless the caller opts out with `unlimitedLoginLimiter` (SPEC §4).
   const limiter = options.limiter ?? (store.loginCounter ? createLoginLimiter(store.loginCounter) : unlimitedLoginLimiter);
   const { accounts, deps: accountFlows } = createAccounts({ store, hasher, clock, observer, secretKey: options.secretKey }, options.accounts);
@@ -321,7 +354,7 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
   // SPEC §10: an address set through the admin API or the CLI gets its verification link too.
   const accountDeps = { store, hasher, scopes, clock, observer, verification: (account: { username: string; email: string }) => verificationFor(accountFlows, account) };
   const rotationKey = deriveRotationKey(options.secretKey);
-  const refreshDeps = { store, tokens, scopes, refreshTokenTtl, refreshReuseGrace, rotationKey, audiences, clock, observer };
+  const refreshDeps = { store, tokens, scopes, refreshTokenTtl, refreshReuseGrace, rotationKey, audiences, clock, observer, findClient: authenticator.findClient };
   const sessionDeps = { store, tokens, hasher, limiter, scopes, clock, observer };
   // SPEC §9.2: a login has no transaction of its own to share, so its event is appended once
   // the attempt is decided. An audit write that fails does not change the login's answer.
@@ -362,7 +395,22 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     return body;
   };
 
+  const clientOperations = createClientOperations({
+    store,
+    tokens,
+    authenticator,
+    scopes,
+    clock,
+    observer,
+    mode: clientsMode,
+    // SPEC §7.5: counted where the login limiter counts (the database: every instance agrees).
+    introspectionLimiter: createIntrospectionLimiter({ counter: store.loginCounter ?? createMemoryLoginCounter(), maxInactive: introspectionMaxInactive, windowSeconds: INTROSPECTION_WINDOW_SECONDS }),
+    issuerFor: (origin) => issuerInEffect(issuer, origin),
+    freshKeys,
+  });
+
   return Object.freeze({
+    ...clientOperations,
     scopes,
     clock,
     issuer,

@@ -162,10 +162,10 @@ test('refuses a token whose aud does not name the audience asked for, or by defa
   await loggedIn();
   const forApi = tokens.issue({ sub: userId, sid: 'session-1', scope: ['me'], audience: ['https://api.example.com'] }).token;
   await assert.rejects(async () => auth.authenticate(forApi, []), InvalidTokenError, 'the default audience is the issuer');
-  assert.equal((await auth.authenticate(forApi, [], 'https://api.example.com')).user.username, 'jane');
+  assert.equal((await auth.authenticate(forApi, [], 'user', 'https://api.example.com')).user.username, 'jane');
   const own = tokens.issue({ sub: userId, sid: 'session-1', scope: ['me'] }).token;
   assert.equal((await auth.authenticate(own, [])).user.username, 'jane');
-  await assert.rejects(async () => auth.authenticate(own, [], 'https://api.example.com'), InvalidTokenError, 'a token for Portcullis is not for the API');
+  await assert.rejects(async () => auth.authenticate(own, [], 'user', 'https://api.example.com'), InvalidTokenError, 'a token for Portcullis is not for the API');
 });
 
 test('refuses a correctly signed token that names no session', async () => {

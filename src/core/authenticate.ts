@@ -18,8 +18,9 @@ import type { AccessTokens, VerifiedAccessToken } from './access-token.ts';
 import { LEEWAY_SECONDS } from './access-token.ts';
 import type { Clock } from './clock.ts';
 import { systemClock } from './clock.ts';
+import { toRegisteredClient, type RegisteredClient } from './clients.ts';
 import { InactiveUserError, InsufficientScopeError, InvalidTokenError } from './errors.ts';
-import type { AuthState, Store, UserRecord } from './store.ts';
+import type { AuthState, ClientRecord, Store, UserRecord } from './store.ts';
 
 /**
  * Who is calling: the verified token, its live session and its active user.
@@ -28,12 +29,48 @@ import type { AuthState, Store, UserRecord } from './store.ts';
  * app.get('/me', { config: { auth: true } }, async (request) => ({ user: request.principal.user.username, scopes: request.principal.scopes }));
  */
 export interface Principal {
+  kind: 'user';
   user: UserRecord;
   sessionId: string;
+  /** The `client_id` the session was obtained with (a registered client's id, or what an open-mode request named), or null. */
+  clientId: string | null;
   /** The token's scopes that the user still holds. */
   scopes: string[];
   token: VerifiedAccessToken;
 }
+
+/**
+ * A service calling with its own token (`client_credentials`, SPEC §7.3): the registered
+ * client (still registered), and the token's scopes the client still may have.
+ *
+ * @example
+ * app.get('/reports', { config: { auth: { scopes: ['reports:read'], accept: 'service' } } }, async (request) => ({ for: request.caller.kind === 'service' ? request.caller.client.clientId : null }));
+ */
+export interface ServicePrincipal {
+  kind: 'service';
+  client: RegisteredClient;
+  /** The token's scopes that the client still may be granted. */
+  scopes: string[];
+  token: VerifiedAccessToken;
+}
+
+/**
+ * Whoever a token stands for: a user (`kind: 'user'`) or a service (`kind: 'service'`).
+ *
+ * @example
+ * const caller: Caller = await service.authenticate(token, [], 'any');
+ * const who = caller.kind === 'user' ? caller.user.username : caller.client.clientId;
+ */
+export type Caller = Principal | ServicePrincipal;
+
+/**
+ * Which callers a check accepts: users only (the default: routes about "me"), services only,
+ * or either.
+ *
+ * @example
+ * await service.authenticate(token, ['reports:read'], 'any');
+ */
+export type CallerKind = 'user' | 'service' | 'any';
 
 /**
  * The bearer check of one process, with its session cache.
@@ -51,10 +88,25 @@ export interface Authenticator {
    * (403) or InactiveUserError (400); StoreUnavailableError (503) when the store is away.
    * `audience` is the one the token's `aud` must name (SPEC §7.4); omitted, the tokens' own
    * (`PORTCULLIS_AUDIENCE`, else the issuer: see `createAccessTokens`).
+   * A service token (no `sid`) is checked against its client (still registered) and its
+   * revocation; it is refused with InsufficientScopeError unless `accept` takes services.
    */
-  authenticate(token: string, requiredScopes?: readonly string[], audience?: string): Principal | Promise<Principal>;
+  authenticate(token: string, requiredScopes?: readonly string[], accept?: 'user', audience?: string | false): Principal | Promise<Principal>;
+  authenticate(token: string, requiredScopes: readonly string[], accept: CallerKind, audience?: string | false): Caller | Promise<Caller>;
+  /**
+   * The registered client with this id, or undefined: from the same cache as the tokens'
+   * state, dropped on every change the store reports, so a rotated secret or a removed
+   * client counts from the next call (other instances: within the change feed's second).
+   */
+  findClient(clientId: string): ClientRecord | undefined | Promise<ClientRecord | undefined>;
   /** Drops every cached entry (tests, or after an outage). */
   clear(): void;
+}
+
+/** A cached client, with the view the grants and routes get. */
+interface CachedClient {
+  record: ClientRecord;
+  registered: RegisteredClient;
 }
 
 const TOUCH_INTERVAL_MS = 60_000;
@@ -71,25 +123,71 @@ export function createAuthenticator(options: { tokens: AccessTokens; store: Stor
   const { tokens, store, reloadKeys } = options;
   const clock = options.clock ?? systemClock;
   const bySession = new Map<string, AuthState>();
+  /** Registered clients by id (only those that exist: a new client is found at once). */
+  const byClient = new Map<string, CachedClient>();
+  /** Service tokens by `jti`: whether each was revoked. */
+  const serviceTokenRevoked = new Map<string, boolean>();
   let generation = 0;
 
   const clear = (): void => {
     generation++;
     bySession.clear();
+    byClient.clear();
+    serviceTokenRevoked.clear();
   };
   store.subscribe((change) => {
     generation++;
     if (change.kind === 'session') bySession.delete(change.id);
     else if (change.kind === 'user') {
       for (const [sid, state] of bySession) if (state.user.id === change.id) bySession.delete(sid);
-    } else bySession.clear();
+    } else if (change.kind === 'client') {
+      // Its secret, grants or scopes changed, or it was removed with the sessions it obtained.
+      byClient.delete(change.id);
+      for (const [sid, state] of bySession) if (state.session.clientId === change.id) bySession.delete(sid);
+    } else if (change.kind === 'service_token') serviceTokenRevoked.delete(change.id);
+    else clear();
   });
+
+  /** Drops every cached entry if another process may have written. */
+  const freshen = (): void => {
+    // Another process (the CLI, a second instance on the same SQLite file) may have written.
+    if (store.externalWriteSinceLastCheck()) clear();
+  };
 
   /** The cached state of a session, after dropping the cache if another process wrote. */
   const cachedState = (sid: string): AuthState | undefined => {
-    // Another process (the CLI, a second instance on the same SQLite file) may have written.
-    if (store.externalWriteSinceLastCheck()) clear();
+    freshen();
     return bySession.get(sid);
+  };
+
+  /** Reads a client and caches it, unless something changed while it was being read. */
+  const fetchClient = async (clientId: string): Promise<CachedClient | undefined> => {
+    const before = generation;
+    const record = await store.findClient(clientId);
+    if (!record) return undefined;
+    const cached = { record, registered: toRegisteredClient(record) };
+    if (before === generation) {
+      if (byClient.size >= MAX_CACHED) byClient.clear();
+      byClient.set(clientId, cached);
+    }
+    return cached;
+  };
+
+  const fetchRevoked = async (jti: string): Promise<boolean> => {
+    const before = generation;
+    const revoked = await store.isServiceTokenRevoked(jti);
+    if (before === generation) {
+      if (serviceTokenRevoked.size >= MAX_CACHED) serviceTokenRevoked.clear();
+      serviceTokenRevoked.set(jti, revoked);
+    }
+    return revoked;
+  };
+
+  const findClient = (clientId: string): ClientRecord | undefined | Promise<ClientRecord | undefined> => {
+    freshen();
+    const cached = byClient.get(clientId);
+    if (cached) return cached.record;
+    return fetchClient(clientId).then((fetched) => fetched?.record);
   };
 
   const fetchState = async (sid: string): Promise<AuthState | undefined> => {
@@ -104,7 +202,7 @@ export function createAuthenticator(options: { tokens: AccessTokens; store: Stor
   };
 
   /** The checks after the signature (and audience): session live, user present, the subject, scopes, active. */
-  const decide = (claims: VerifiedAccessToken, state: AuthState | undefined, requiredScopes: readonly string[]): Principal => {
+  const decide = (claims: VerifiedAccessToken, state: AuthState | undefined, requiredScopes: readonly string[], accept: CallerKind): Principal => {
     const now = clock();
     if (!state || state.user.id !== claims.sub) throw new InvalidTokenError();
     // SPEC §2.2: a user disabled after the token was issued gets 400 "Inactive user", even
@@ -116,24 +214,48 @@ export function createAuthenticator(options: { tokens: AccessTokens; store: Stor
     const scopes = claims.scopes.filter((s) => user.scopes.includes(s));
     if (!requiredScopes.every((s) => scopes.includes(s))) throw new InsufficientScopeError(requiredScopes);
     if (user.disabled) throw new InactiveUserError();
+    // A route only for services refuses a user's token, however many scopes it holds.
+    if (accept === 'service') throw new InsufficientScopeError(requiredScopes);
     if (now - session.lastUsedAt > TOUCH_INTERVAL_MS) {
       session.lastUsedAt = now;
       store.touchSession(session.id, now).catch(() => {});
     }
-    return { user, sessionId: session.id, scopes, token: claims };
+    return { kind: 'user', user, sessionId: session.id, clientId: session.clientId, scopes, token: claims };
+  };
+
+  /**
+   * A service token (SPEC §7.3): its client is still registered (removing the client ends
+   * its tokens), it was not revoked, and it holds the scopes its client still may have.
+   * A route that needs a user answers it 403 (SPEC §7.3), after it proved valid.
+   */
+  const decideService = (claims: VerifiedAccessToken, client: CachedClient | undefined, revoked: boolean, requiredScopes: readonly string[], accept: CallerKind): ServicePrincipal => {
+    if (!client || revoked) throw new InvalidTokenError();
+    const allowed = client.record.scopes;
+    const scopes = claims.scopes.filter((s) => allowed.includes(s));
+    if (!requiredScopes.every((s) => scopes.includes(s))) throw new InsufficientScopeError(requiredScopes);
+    if (accept === 'user') throw new InsufficientScopeError(requiredScopes);
+    return { kind: 'service', client: client.registered, scopes, token: claims };
+  };
+
+  const checkService = (claims: VerifiedAccessToken, requiredScopes: readonly string[], accept: CallerKind): ServicePrincipal | Promise<ServicePrincipal> => {
+    freshen();
+    const client = byClient.get(claims.sub);
+    const revoked = serviceTokenRevoked.get(claims.jti);
+    if (client && revoked !== undefined) return decideService(claims, client, revoked, requiredScopes, accept);
+    return Promise.all([client ?? fetchClient(claims.sub), revoked ?? fetchRevoked(claims.jti)]).then(([c, r]) => decideService(claims, c, r, requiredScopes, accept));
   };
 
   /** The checks on verified claims: at once from the cache, else after reading the store. */
-  const check = (claims: VerifiedAccessToken, requiredScopes: readonly string[]): Principal | Promise<Principal> => {
+  const check = (claims: VerifiedAccessToken, requiredScopes: readonly string[], accept: CallerKind): Caller | Promise<Caller> => {
     const sid = claims.sid;
-    // Only a user's session token names a session; nothing else reaches these routes yet.
-    if (sid === undefined) throw new InvalidTokenError();
+    // RFC 9068 §2.2 / SPEC §7.4: only user sessions have a `sid`; a token without one is a service's.
+    if (sid === undefined) return checkService(claims, requiredScopes, accept);
     const state = cachedState(sid);
-    if (state) return decide(claims, state, requiredScopes);
-    return fetchState(sid).then((fetched) => decide(claims, fetched, requiredScopes));
+    if (state) return decide(claims, state, requiredScopes, accept);
+    return fetchState(sid).then((fetched) => decide(claims, fetched, requiredScopes, accept));
   };
 
-  const authenticate = (token: string, requiredScopes: readonly string[] = [], audience?: string): Principal | Promise<Principal> => {
+  const authenticate = (token: string, requiredScopes: readonly string[] = [], accept: CallerKind = 'user', audience?: string | false): Caller | Promise<Caller> => {
     const options = { audience };
     let claims: VerifiedAccessToken;
     try {
@@ -141,14 +263,15 @@ export function createAuthenticator(options: { tokens: AccessTokens; store: Stor
     } catch (error) {
       // A token from an instance that rotated first names a kid this one has not read yet:
       // re-read the keys (rate-limited, never throws) and verify once more.
-      if (reloadKeys && error instanceof InvalidTokenError) return reloadKeys(token).then(() => check(tokens.verify(token, options), requiredScopes));
+      if (reloadKeys && error instanceof InvalidTokenError) return reloadKeys(token).then(() => check(tokens.verify(token, options), requiredScopes, accept));
       throw error;
     }
-    return check(claims, requiredScopes);
+    return check(claims, requiredScopes, accept);
   };
 
   return {
-    authenticate,
+    authenticate: authenticate as Authenticator['authenticate'],
+    findClient,
     clear,
   };
 }

@@ -70,6 +70,12 @@ export const DEFAULTS = Object.freeze({
    * every other place of the shared queue to other addresses.
    */
   hashPerAddress: setting('PORTCULLIS_HASH_PER_ADDRESS', 2, 1, 100_000),
+  /**
+   * Inactive introspection answers (`{"active": false}`) one client may get in 15 minutes
+   * before it is refused with 429 (SPEC §7.5): far above a resource server's share of expired
+   * tokens, and a hard stop for guessing.
+   */
+  introspectionMaxInactive: setting('PORTCULLIS_INTROSPECTION_MAX_INACTIVE', 1000, 1),
 });
 
 /**

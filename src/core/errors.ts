@@ -199,6 +199,64 @@ export class MfaRequiredError extends PortcullisError {
   }
 }
 
+/**
+ * 401 invalid_client (RFC 6749 §5.2): client authentication failed — a wrong secret, an
+ * unknown `client_id` where one must be registered, a confidential client without its
+ * secret, or no client where one is required (`client_credentials`, `/introspect`,
+ * `PORTCULLIS_CLIENTS=registered`). Always 401 with `WWW-Authenticate: Basic realm="portcullis"`.
+ *
+ * @example
+ * if (e instanceof InvalidClientError) console.log(e.statusCode, e.headers()); // 401 { 'www-authenticate': 'Basic realm="portcullis"' }
+ */
+export class InvalidClientError extends PortcullisError {
+  static readonly code = 'PCL_INVALID_CLIENT';
+  readonly code = InvalidClientError.code;
+  readonly statusCode = 401;
+  override readonly oauthError = 'invalid_client';
+  constructor(message = 'Client authentication failed') {
+    super(message);
+  }
+  override headers(): Record<string, string> {
+    // RFC 6749 §5.2: 401 with the authentication scheme the client can use (HTTP Basic).
+    return { 'www-authenticate': 'Basic realm="portcullis"' };
+  }
+}
+
+/**
+ * 400 unauthorized_client (RFC 6749 §5.2): the authenticated client may not use this grant
+ * (not among its `grants`, or the password grant for a client that is not first-party
+ * under `PORTCULLIS_CLIENTS=registered`).
+ *
+ * @example
+ * if (e instanceof UnauthorizedClientError) console.log(e.oauthError); // unauthorized_client
+ */
+export class UnauthorizedClientError extends PortcullisError {
+  static readonly code = 'PCL_UNAUTHORIZED_CLIENT';
+  readonly code = UnauthorizedClientError.code;
+  readonly statusCode = 400;
+  override readonly oauthError = 'unauthorized_client';
+}
+
+/**
+ * 429: a client asked too often (introspection answering `{"active": false}` too many times
+ * within the window: guessing tokens). `Retry-After` says when to come back.
+ *
+ * @example
+ * if (e instanceof TooManyRequestsError) console.log(e.headers()); // { 'retry-after': '42' }
+ */
+export class TooManyRequestsError extends PortcullisError {
+  static readonly code = 'PCL_TOO_MANY_REQUESTS';
+  readonly code = TooManyRequestsError.code;
+  readonly statusCode = 429;
+  override readonly oauthError = 'temporarily_unavailable';
+  constructor(readonly retryAfterSeconds: number) {
+    super('Too many requests');
+  }
+  override headers(): Record<string, string> {
+    return { 'retry-after': String(Math.max(1, Math.ceil(this.retryAfterSeconds))) };
+  }
+}
+
 // ---- bearer-protected routes (RFC 6750 §3) ----
 
 /**
@@ -254,6 +312,8 @@ export class InsufficientScopeError extends PortcullisError {
     super('Not enough permissions');
   }
   override headers(): Record<string, string> {
+    // A route that needs a user refuses a service token with no scope to name (SPEC §7.3).
+    if (this.requiredScopes.length === 0) return { 'www-authenticate': 'Bearer error="insufficient_scope"' };
     return { 'www-authenticate': `Bearer error="insufficient_scope", scope="${this.requiredScopes.join(' ')}"` };
   }
 }

@@ -29,6 +29,9 @@ export type EventType =
   | 'user.created'
   | 'user.updated'
   | 'user.deleted'
+  | 'client.created'
+  | 'client.updated'
+  | 'client.removed'
   | 'key.rotated'
   | 'mfa.enabled'
   | 'mfa.disabled';
@@ -50,6 +53,9 @@ export const EVENT_TYPES: readonly EventType[] = [
   'user.created',
   'user.updated',
   'user.deleted',
+  'client.created',
+  'client.updated',
+  'client.removed',
   'key.rotated',
   'mfa.enabled',
   'mfa.disabled',

@@ -152,6 +152,18 @@ export function webhookPruneStep(store: { pruneDeliveries(before: number, limit:
 }
 
 /**
+ * The prune step for revoked service tokens (SPEC §7.3): a revocation record is kept until
+ * its token would have expired (the record's `expiresAt` includes the leeway); after that the
+ * token is refused for its `exp` alone, so the record changes no answer.
+ *
+ * @example
+ * runPrune([revokedServiceTokenPruneStep(store)]);
+ */
+export function revokedServiceTokenPruneStep(store: Store, clock: Clock = systemClock): PruneStep {
+  return { name: 'revoked_service_tokens', run: (limit) => store.pruneRevokedServiceTokens(clock(), limit) };
+}
+
+/**
  * A periodic pruner: the first pass after a jittered delay, then one every `intervalMs`
  * (± 10 %), never two at once in one process. Timers are unref'd (they keep no process
  * alive). Errors are handed to `onError` and the next pass tries again.

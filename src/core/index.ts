@@ -1,7 +1,7 @@
 /**
  * `portcullis/core`: the framework-free core, as an app embedding Portcullis and a store
  * implementer need it — the service, its options and the caller it authenticates, the
- * errors, the scope catalog, the storage and limiter protocols, the TOTP second factor's
+ * client registry's types, the errors, the scope catalog, the storage and limiter protocols, the TOTP second factor's
  * grant type and types, and the signing-key ring. Everything else in src/core/ is internal.
  */
 export { createAuthService, DEFAULT_ARGON2, type AuthService, type AuthServiceOptions, type HashingStats } from './auth-service.ts';
@@ -10,6 +10,22 @@ export type { AccountOptions, Accounts } from './accounts.ts';
 export type { PasswordReset, PasswordResetRequest } from './password-reset.ts';
 export type { NewRegistration } from './registration.ts';
 export type { Principal } from './authenticate.ts';
+export type { Caller, CallerKind, ServicePrincipal } from './authenticate.ts';
+export type { ClientAuthRequest, ClientCredentials, ClientsMode } from './client-auth.ts';
+export type { ServiceTokenResponse } from './client-credentials-grant.ts';
+export type { ClientOperations } from './client-service.ts';
+export {
+  CLIENT_GRANTS,
+  toPublicClient,
+  type ClientChanges,
+  type ClientGrant,
+  type ClientType,
+  type ClientWithSecret,
+  type NewClientInput,
+  type PublicClient,
+  type RegisteredClient,
+} from './clients.ts';
+export type { IntrospectionResponse } from './introspection.ts';
 export { createManualClock, systemClock, type Clock, type ManualClock } from './clock.ts';
 export {
   ConfigError,
@@ -19,6 +35,7 @@ export {
   IncorrectPasswordError,
   InactiveUserError,
   InsufficientScopeError,
+  InvalidClientError,
   InvalidGrantError,
   InvalidOneTimeTokenError,
   InvalidRequestError,
@@ -34,6 +51,8 @@ export {
   SelfLockoutError,
   StoreUnavailableError,
   TooManyAttemptsError,
+  TooManyRequestsError,
+  UnauthorizedClientError,
   UnsupportedGrantTypeError,
   ValidationError,
   type ErrorCode,
@@ -64,6 +83,10 @@ export type { SessionView } from './sessions.ts';
 export type { SigningKeyRecord, SigningKeyStore } from './signing-keys.ts';
 export type {
   AuthState,
+  ClientPatch,
+  ClientRecord,
+  ClientStore,
+  NewClient,
   EventStore,
   LinkedMail,
   MailOutboxStore,

@@ -83,9 +83,10 @@ export interface MfaGrantInput {
 export async function requireSecondFactor(deps: MfaGrantDeps, user: UserRecord, requested: string[], factor: SecondFactor | undefined, client: ClientContext): Promise<void> {
   const totp = await deps.store.findTotp(user.id);
   if (totp === undefined || totp.confirmedAt === null) return;
-  // Until the client registry (SPEC §7.1) is consulted here, no request names a registered
-  // client. RFC 6749 §3.2: for a client that may not send it, the code is ignored.
-  if (factor !== undefined && isFirstPartyClient(undefined)) {
+  // SPEC §10: only a first-party client may send the code with the password (the registry's
+  // `first_party`; no registered client is the seed flow's own). RFC 6749 §3.2: for a client
+  // that may not send it, the code is ignored.
+  if (factor !== undefined && isFirstPartyClient(client.registered ?? undefined)) {
     await acceptSecondFactor(deps, user, totp, factor, client.address);
     return;
   }
@@ -124,7 +125,7 @@ async function redeemMfaToken(deps: MfaGrantDeps, input: MfaGrantInput, seen: { 
   if (!(await store.consumeMfaToken(tokenHash, clock()))) throw new InvalidGrantError(INVALID_MFA_TOKEN);
   const granted = grantScopes(pending.scopes, user.scopes, deps.scopes);
   await limiter.recordSuccess(key, input.client.address, clock());
-  return startSession(deps, user.id, granted, input.client, user.username);
+  return startSession(deps, user.id, granted, input.client, user.username, { audience: null, clientId: input.client.registered?.clientId });
 }
 
 /**

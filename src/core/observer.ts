@@ -17,9 +17,9 @@ export type LoginOutcome = 'success' | 'invalid_credentials' | 'inactive' | 'ema
 export const LOGIN_OUTCOMES: readonly LoginOutcome[] = ['success', 'invalid_credentials', 'inactive', 'email_not_verified', 'locked', 'shed', 'mfa_required', 'invalid_request'];
 
 /** The grant that issued tokens (the `grant` label of `portcullis_tokens_issued_total`); `mfa_otp` is the code step of SPEC §10. */
-export type GrantName = 'password' | 'refresh_token' | 'mfa_otp';
+export type GrantName = 'password' | 'refresh_token' | 'client_credentials' | 'mfa_otp';
 
-export const GRANT_NAMES: readonly GrantName[] = ['password', 'refresh_token', 'mfa_otp'];
+export const GRANT_NAMES: readonly GrantName[] = ['password', 'refresh_token', 'client_credentials', 'mfa_otp'];
 
 /** Why sessions ended (SPEC §9.2's reasons; the `reason` label of `portcullis_sessions_ended_total`). */
 export type SessionEndReason = 'logout' | 'revoked' | 'password_changed' | 'user_disabled' | 'user_deleted' | 'theft' | 'admin' | 'client_removed';

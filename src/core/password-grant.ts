@@ -11,6 +11,7 @@
 import type { AccessTokens } from './access-token.ts';
 import { grantAudience, parseResources, type TokenClient } from './audience.ts';
 import type { Clock } from './clock.ts';
+import { clientHeldScopes, type RegisteredClient } from './clients.ts';
 import { EmailNotVerifiedError, InactiveUserError, InvalidGrantError, LoginOverloadedError } from './errors.ts';
 import { eventFrom } from './events.ts';
 import { limiterAddress } from './limiter-address.ts';
@@ -45,7 +46,14 @@ export interface TokenResponse {
 export interface ClientContext {
   address: string;
   userAgent: string | null;
+  /** The `client_id` recorded with the session: the registered client's, else what the request named (open mode), or null. */
   clientId: string | null;
+  /**
+   * The registered client the request was authenticated as (`service.authenticateClient`),
+   * or null/absent for an anonymous request: the grant then grants only scopes the client may
+   * have, and the session is bound to it (SPEC §7.2).
+   */
+  registered?: RegisteredClient | null | undefined;
   /**
    * `scheme://host[:port]` the request was addressed to: the `iss` of its tokens when no
    * issuer is configured (`issuerInEffect`).
@@ -122,13 +130,24 @@ export interface PasswordGrantInput {
   registeredClient?: TokenClient | undefined;
 }
 
+/**
+ * The registered client tokens are issued to (SPEC §7.4): the one named by the caller of the
+ * core, else the one the request authenticated as (`ClientContext.registered`), else none.
+ *
+ * @example
+ * const clientId = tokenClientOf(input)?.clientId ?? 'portcullis';
+ */
+export function tokenClientOf(input: { client: ClientContext } & TargetInput): TokenClient | undefined {
+  return input.registeredClient ?? input.client.registered ?? undefined;
+}
+
 export async function passwordGrant(deps: GrantDeps, input: PasswordGrantInput): Promise<TokenResponse> {
   const { store, hasher, limiter, clock } = deps;
   const requested = parseScope(input.scope);
   // A scope outside the catalog is refused before any work: it reveals nothing about users.
   assertKnownScopes(requested, deps.scopes);
   // So is a resource the client may not ask for (RFC 8707 §2 invalid_target).
-  const allowed = input.registeredClient?.audiences ?? deps.audiences ?? [];
+  const allowed = tokenClientOf(input)?.audiences ?? deps.audiences ?? [];
   const audience = grantAudience(parseResources(input.resource ?? []), allowed, deps.tokens.defaultAudience(input.client.origin));
   // So is a code that cannot be one (SPEC §10): invalid_request, no attempt counted.
   const factor = parseSecondFactor(input);
@@ -150,7 +169,8 @@ export async function passwordGrant(deps: GrantDeps, input: PasswordGrantInput):
   if (user.disabled) throw new InactiveUserError();
   // SPEC §10: told only to someone who knows the password (checked above), like "Inactive user".
   if (deps.requireVerifiedEmail && user.emailVerifiedAt === null) throw new EmailNotVerifiedError();
-  const granted = grantScopes(requested, user.scopes, deps.scopes);
+  // A registered client is held to its scopes (SPEC §7.2): the user's scopes it may have.
+  const granted = grantScopes(requested, clientHeldScopes(user.scopes, input.client.registered), deps.scopes);
   if (verified.needsRehash) {
     // SPEC §3: imported or old-parameter hashes move to the current policy on a good login
     // (here, before the second factor: the next step no longer has the password).
@@ -162,7 +182,7 @@ export async function passwordGrant(deps: GrantDeps, input: PasswordGrantInput):
   // would wipe the count of wrong codes before each new guess.
   await deps.secondFactor?.(user, requested, factor, input.client);
   await limiter.recordSuccess(key, input.client.address, clock());
-  return startSession(deps, user.id, granted, input.client, user.username, { audience, clientId: input.registeredClient?.clientId });
+  return startSession(deps, user.id, granted, input.client, user.username, { audience, clientId: tokenClientOf(input)?.clientId });
 }
 
 /**
@@ -221,8 +241,12 @@ export async function startSession(
       audience: target.audience,
     },
     hashRefreshToken(refreshToken),
-    // SPEC §4: beyond the cap the least recently used sessions end, in the same transaction.
-    deps.maxSessions === undefined ? undefined : { maxSessions: deps.maxSessions, ended },
+    {
+      // SPEC §4: beyond the cap the least recently used sessions end, in the same transaction.
+      ...(deps.maxSessions === undefined ? {} : { maxSessions: deps.maxSessions, ended }),
+      // SPEC §7.1: a client removed meanwhile takes this session with it (or the login fails).
+      ...(client.registered ? { clientMustExist: true } : {}),
+    },
   );
   const { token, expiresIn } = deps.tokens.issue({ sub: userId, sid, scope: scopes, origin: client.origin, audience: target.audience ?? undefined, clientId: target.clientId });
   return { access_token: token, token_type: 'bearer', expires_in: expiresIn, refresh_token: refreshToken, scope: scopes.join(' ') };

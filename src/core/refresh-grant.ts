@@ -15,11 +15,13 @@
  */
 import type { AccessTokens } from './access-token.ts';
 import { parseResources, refreshAudience } from './audience.ts';
+import { assertSessionClient } from './client-auth.ts';
+import { clientHeldScopes } from './clients.ts';
 import type { Clock } from './clock.ts';
 import { InactiveUserError, InvalidGrantError, InvalidScopeError } from './errors.ts';
 import { eventFrom } from './events.ts';
 import type { AuthObserver } from './observer.ts';
-import type { ClientContext, TargetInput, TokenResponse } from './password-grant.ts';
+import { tokenClientOf, type ClientContext, type TargetInput, type TokenResponse } from './password-grant.ts';
 import { assertKnownScopes, parseScope, type ScopeCatalog } from './scopes.ts';
 import { hashRefreshToken, MAX_REFRESH_TOKEN_LENGTH, successorRefreshToken } from './session-token.ts';
 import type { RefreshTokenState, Store } from './store.ts';
@@ -39,6 +41,8 @@ export interface RefreshGrantDeps {
   clock: Clock;
   /** Told about detected reuse and the sessions it ends. */
   observer?: AuthObserver;
+  /** The registered client of this id, if any (to know whose session is whose, SPEC §7.2). */
+  findClient?: ((clientId: string) => unknown) | undefined;
 }
 
 /**
@@ -77,6 +81,9 @@ export async function refreshGrant(
   const successor = successorRefreshToken(input.refreshToken, deps.rotationKey);
   let state = await store.findRefreshToken(tokenHash);
   let now = clock();
+  // RFC 6749 §6: the refresh token must have been issued to the client asking (checked before
+  // anything is rotated or counted as reuse).
+  if (state) await assertSessionClient(deps.findClient, state.session.clientId, input.client.registered);
 
   if (state && state.refreshToken.rotatedAt === null) {
     const granted = usableOrThrow(deps, state, ask, now);
@@ -131,9 +138,10 @@ function usableOrThrow(deps: RefreshGrantDeps, state: RefreshTokenState, ask: As
   if (user.disabled) throw new InactiveUserError();
   if (session.revokedAt !== null) throw new InvalidGrantError('Refresh token was revoked');
   if (refreshToken.expiresAt <= now || session.expiresAt <= now) throw new InvalidGrantError('Refresh token expired');
-  const scopes = refreshScopes(ask.scopes, session.scopes, user.scopes, deps.scopes);
+  // A registered client is held to its scopes (SPEC §7.2), also those it lost since the login.
+  const scopes = refreshScopes(ask.scopes, session.scopes, clientHeldScopes(user.scopes, ask.input.client.registered), deps.scopes);
   // SPEC §7.4, RFC 8707 §2.2: the session's audience, or the part of it `resource` names.
-  const allowed = ask.input.registeredClient?.audiences ?? deps.audiences ?? [];
+  const allowed = tokenClientOf(ask.input)?.audiences ?? deps.audiences ?? [];
   const audience = refreshAudience(ask.resources, session.audience, allowed, deps.tokens.defaultAudience(ask.input.client.origin));
   return { scopes, audience };
 }
@@ -145,7 +153,7 @@ function respond(deps: RefreshGrantDeps, state: RefreshTokenState, grant: Grant,
     scope: grant.scopes,
     origin: input.client.origin,
     audience: grant.audience,
-    clientId: input.registeredClient?.clientId,
+    clientId: tokenClientOf(input)?.clientId,
   });
   return { access_token: token, token_type: 'bearer', expires_in: expiresIn, refresh_token: refreshToken, scope: grant.scopes.join(' ') };
 }

@@ -8,7 +8,8 @@
  * @example
  * const sessions = await listSessions(deps, user.id, principal.sessionId);
  */
-import type { AccessTokens } from './access-token.ts';
+import { LEEWAY_SECONDS, type AccessTokens, type VerifiedAccessToken } from './access-token.ts';
+import type { RegisteredClient } from './clients.ts';
 import type { Clock } from './clock.ts';
 import { NotFoundError } from './errors.ts';
 import { eventFrom, type EventContext } from './events.ts';
@@ -109,40 +110,56 @@ export async function logout(deps: Pick<SessionDeps, 'store' | 'clock' | 'observ
 }
 
 /**
- * Revokes the session of an access or refresh token (RFC 7009 §2.1). Unknown, malformed or
- * expired tokens are ignored without error (§2.2: the client cannot act on the difference).
- * `tokenTypeHint` only picks which kind is tried first; the other is tried next, and an
- * unknown hint is ignored (§2.1). Returns whether a live session was ended.
+ * Revokes the session of an access or refresh token (RFC 7009 §2.1), or a service token
+ * (`client_credentials`, which has no session: its `jti` is recorded as revoked). Unknown,
+ * malformed or expired tokens are ignored without error (§2.2: the client cannot act on the
+ * difference). `tokenTypeHint` only picks which kind is tried first; the other is tried next,
+ * and an unknown hint is ignored (§2.1). With an authenticated `client`, only tokens issued
+ * to that client are revoked (§2.1: the server "verifies whether the token was issued to the
+ * client making the revocation request"); others are ignored the same way. Returns whether a
+ * live session (or service token) was ended.
  */
 export async function revokeToken(
   deps: Pick<SessionDeps, 'store' | 'tokens' | 'clock' | 'observer'>,
-  input: { token: string; tokenTypeHint?: string | undefined },
+  input: { token: string; tokenTypeHint?: string | undefined; client?: RegisteredClient | null | undefined },
   context?: EventContext,
 ): Promise<boolean> {
   const { store, tokens, clock } = deps;
-  const asAccessToken = async (): Promise<string | undefined> => {
+  const owner = input.client?.clientId;
+  const endSession = async (sessionId: string): Promise<boolean> => {
+    const now = clock();
+    const state = await store.getAuthState(sessionId);
+    // Issued to another client: ignored, as an unknown token is (RFC 7009 §2.2).
+    if (owner !== undefined && state?.session.clientId !== owner) return false;
+    // The username for the event (RFC 7009 revocation is not authenticated, so actor stays `system`).
+    const username = state?.user.username ?? null;
+    const ended = await store.revokeSession(sessionId, now, eventFrom('session.ended', now, context, { username, actor: username ?? context?.actor ?? 'system', detail: { reason: 'revoked' } }));
+    if (ended) deps.observer?.sessionsEnded('revoked', 1);
+    return ended;
+  };
+  const asAccessToken = async (): Promise<boolean | undefined> => {
+    let claims: VerifiedAccessToken;
     try {
       // Any audience: a token issued for another resource is still ours to revoke (RFC 7009 §2).
-      return tokens.verify(input.token, { audience: false }).sid;
+      claims = tokens.verify(input.token, { audience: false });
     } catch {
       return undefined;
     }
+    if (claims.sid !== undefined) return endSession(claims.sid);
+    // A service token: its `sub` is the client it was issued to (SPEC §7.3).
+    if (owner !== undefined && claims.sub !== owner) return false;
+    return store.revokeServiceToken(claims.jti, claims.sub, (claims.exp + LEEWAY_SECONDS) * 1000, clock());
   };
-  const asRefreshToken = async (): Promise<string | undefined> => {
+  const asRefreshToken = async (): Promise<boolean | undefined> => {
     if (input.token.length > MAX_REFRESH_TOKEN_LENGTH) return undefined;
-    return (await store.findRefreshToken(hashRefreshToken(input.token)))?.session.id;
+    const sessionId = (await store.findRefreshToken(hashRefreshToken(input.token)))?.session.id;
+    return sessionId === undefined ? undefined : endSession(sessionId);
   };
   const accessFirst = input.tokenTypeHint === 'access_token' || (input.tokenTypeHint !== 'refresh_token' && input.token.includes('.'));
   const order = accessFirst ? [asAccessToken, asRefreshToken] : [asRefreshToken, asAccessToken];
   for (const lookUp of order) {
-    const sessionId = await lookUp();
-    if (sessionId === undefined) continue;
-    const now = clock();
-    // The username for the event (RFC 7009 revocation is not authenticated, so actor stays `system`).
-    const username = (await store.getAuthState(sessionId))?.user.username ?? null;
-    const ended = await store.revokeSession(sessionId, now, eventFrom('session.ended', now, context, { username, actor: username ?? context?.actor ?? 'system', detail: { reason: 'revoked' } }));
-    if (ended) deps.observer?.sessionsEnded('revoked', 1);
-    return ended;
+    const ended = await lookUp();
+    if (ended !== undefined) return ended;
   }
   return false;
 }

@@ -165,6 +165,10 @@ export type StoreChange =
   | { kind: 'session'; id: string }
   /** Signing keys were added or rotated: key rings reload them (see core/key-ring.ts). */
   | { kind: 'keys' }
+  /** A registered client was created, changed (secret, grants, scopes…) or removed; its sessions may have ended. */
+  | { kind: 'client'; id: string }
+  /** A service token (`client_credentials`, by its `jti`) was revoked. */
+  | { kind: 'service_token'; id: string }
   | { kind: 'all' };
 
 /**
@@ -238,8 +242,15 @@ export interface SessionStore {
    * announced as a session change (caches on every instance drop it, as for any revoke).
    * Returns the ids of the sessions it ended, [] when none. With `ended`, the same
    * transaction stores one copy of that event per session it ended, `sessionId` set to it.
+   * With `clientMustExist`, the session's `clientId` must name a registered client when the
+   * transaction commits (a removal racing the login either ends the new session or makes this
+   * throw InvalidClientError, writing nothing).
    */
-  createSession(session: NewSession, refreshTokenHash: string, options?: { maxSessions?: number | undefined; ended?: NewAuditEvent | undefined }): Promise<string[]>;
+  createSession(
+    session: NewSession,
+    refreshTokenHash: string,
+    options?: { maxSessions?: number | undefined; ended?: NewAuditEvent | undefined; clientMustExist?: boolean | undefined },
+  ): Promise<string[]>;
   /** The session and its user, or undefined when either is gone. */
   getAuthState(sessionId: string): Promise<AuthState | undefined>;
   /** Records use of a session. Not a change that invalidates caches. */
@@ -462,13 +473,100 @@ export interface OneTimeTokenStore {
 }
 
 /**
- * The storage protocol the core depends on: users, sessions, refresh tokens, change events, the TOTP second factor (`MfaStore`, core/mfa-store.ts), the mail outbox and one-time tokens. `openStore` gives the SQLite/PostgreSQL one; another adapter implements this and passes `test/store-contract.test.ts`.
+ * A registered client (SPEC §7.1). Only the SHA-256 of a confidential client's secret is kept
+ * (core/clients.ts says why that suffices); public clients have none.
+ *
+ * @example
+ * const client = await store.findClient(clientId); console.log(client?.grants); // ['client_credentials']
+ */
+export interface ClientRecord {
+  clientId: string;
+  name: string;
+  type: 'confidential' | 'public';
+  /** base64url SHA-256 of the secret; null for public clients. */
+  secretHash: string | null;
+  /** Subset of `password`, `refresh_token`, `client_credentials`. */
+  grants: string[];
+  /** The scopes the client may be granted. */
+  scopes: string[];
+  /** The audiences (resource URIs, RFC 8707) the client may ask for. */
+  audiences: string[];
+  firstParty: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/**
+ * A client to insert: id and secret hash already generated (the service does both).
+ *
+ * @example
+ * await store.createClient({ clientId, name: 'billing', type: 'confidential', secretHash, grants: ['client_credentials'], scopes: [], audiences: [], firstParty: false }, Date.now());
+ */
+export type NewClient = Omit<ClientRecord, 'createdAt' | 'updatedAt'>;
+
+/**
+ * Changes to a stored client; absent fields stay as they are. The type never changes.
+ *
+ * @example
+ * await store.updateClient(clientId, { secretHash: hashClientSecret(secret) }, Date.now());
+ */
+export interface ClientPatch {
+  name?: string | undefined;
+  secretHash?: string | undefined;
+  grants?: readonly string[] | undefined;
+  scopes?: readonly string[] | undefined;
+  audiences?: readonly string[] | undefined;
+  firstParty?: boolean | undefined;
+}
+
+/**
+ * Storage of registered clients and revoked service tokens (SPEC §7); the contract of each method is written on it.
+ *
+ * @example
+ * const { items, total } = await store.listClients({ limit: 50, offset: 0 });
+ */
+export interface ClientStore {
+  /**
+   * Inserts a client; ConflictError when the id is taken. `event` is stored in the same
+   * transaction. Announces a client change.
+   */
+  createClient(client: NewClient, now: number, event?: NewAuditEvent): Promise<ClientRecord>;
+  /** The client with this id, or undefined (also for an id no client can have: NUL, a lone surrogate). */
+  findClient(clientId: string): Promise<ClientRecord | undefined>;
+  /** Clients ordered by creation (then id), with the total count. */
+  listClients(page: { limit: number; offset: number }): Promise<{ items: ClientRecord[]; total: number }>;
+  /**
+   * Applies a patch; the updated client, or undefined when the id is unknown. `event` is
+   * stored in the same transaction, only when the client was updated. Announces a client change.
+   */
+  updateClient(clientId: string, patch: ClientPatch, now: number, event?: NewAuditEvent): Promise<ClientRecord | undefined>;
+  /**
+   * Removes a client and, in the same transaction, revokes (at `at`) every live session it
+   * obtained (`SessionRecord.clientId`), storing `removed` and one copy of `ended` per
+   * session (with its `sessionId` and `username`). Its service tokens die with it (they are
+   * checked against the client). Announces a client change, which also drops the cached
+   * sessions of that client. `undefined` when the id is unknown (nothing written).
+   */
+  removeClient(clientId: string, at: number, events?: { removed?: NewAuditEvent | undefined; ended?: NewAuditEvent | undefined }): Promise<{ endedSessions: number } | undefined>;
+  /**
+   * Records a service token (by its `jti`) as revoked until `expiresAt` (when it dies anyway);
+   * false when it was already revoked. Announces a service-token change.
+   */
+  revokeServiceToken(jti: string, clientId: string, expiresAt: number, at: number): Promise<boolean>;
+  /** Whether the service token with this `jti` was revoked (and not yet pruned). */
+  isServiceTokenRevoked(jti: string): Promise<boolean>;
+  /** Deletes at most `limit` revocation records whose token expired before `before`; returns how many. Idempotent. */
+  pruneRevokedServiceTokens(before: number, limit: number): Promise<number>;
+}
+
+/**
+ * The storage protocol the core depends on: users, sessions, refresh tokens, change events, registered clients (`ClientStore`), the TOTP second factor (`MfaStore`, core/mfa-store.ts), the mail outbox and one-time tokens. `openStore` gives the SQLite/PostgreSQL one; another adapter implements this and passes `test/store-contract.test.ts`.
  *
  * @example
  * const store: Store = await openStore('sqlite::memory:');
  * const service = createAuthService({ store, secretKey, issuer });
  */
-export interface Store extends UserStore, SessionStore, EventStore, MfaStore, MailOutboxStore, OneTimeTokenStore {
+export interface Store extends UserStore, SessionStore, EventStore, ClientStore, MfaStore, MailOutboxStore, OneTimeTokenStore {
   /**
    * Where this store's database keeps the failed-login limiter's counts (SPEC §4), so apps
    * that build the core themselves get lockout by default: `createAuthService` builds the

@@ -9,6 +9,7 @@
  */
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ClientCredentials } from '../core/client-auth.ts';
 import { InvalidRequestError, PortcullisError } from '../core/errors.ts';
 import { textProblem } from '../core/text.ts';
 import { renderError } from './render-error.ts';
@@ -47,14 +48,9 @@ export function parseForm(body: Buffer): Record<string, string | string[]> {
     const eq = pair.indexOf('=');
     const rawName = eq === -1 ? pair : pair.slice(0, eq);
     const rawValue = eq === -1 ? '' : pair.slice(eq + 1);
-    let name: string;
-    let value: string;
-    try {
-      name = decodeURIComponent(rawName.replaceAll('+', ' '));
-      value = decodeURIComponent(rawValue.replaceAll('+', ' '));
-    } catch {
-      throw new InvalidRequestError('Request body has a malformed percent-encoding');
-    }
+    const name = formDecode(rawName);
+    const value = formDecode(rawValue);
+    if (name === undefined || value === undefined) throw new InvalidRequestError('Request body has a malformed percent-encoding');
     const earlier = fields[name];
     if (earlier !== undefined && REPEATABLE_PARAMETERS.has(name)) {
       fields[name] = [...(Array.isArray(earlier) ? earlier : [earlier]), value];
@@ -69,30 +65,48 @@ export function parseForm(body: Buffer): Record<string, string | string[]> {
   return fields;
 }
 
+/** RFC 7617 §2 / RFC 4648 §4: the base64 alphabet, padding only at the end. */
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+/** Form-urlencoding undone (RFC 6749 §2.3.1, Appendix B), or undefined when malformed. */
+function formDecode(text: string): string | undefined {
+  // Tokens and ids are plain text: nothing to undo, no copy made (the hot path of /introspect).
+  if (!text.includes('%') && !text.includes('+')) return text;
+  try {
+    return decodeURIComponent(text.replaceAll('+', ' '));
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * HTTP Basic client credentials (RFC 6749 §2.3.1: client id and secret are form-encoded, then
- * base64). Returns undefined when the header is absent or another scheme.
+ * base64, RFC 7617). Returns undefined when the header is absent or another scheme; a
+ * malformed one (not base64, not UTF-8, no colon, bad percent-encoding, NUL) is
+ * `invalid_request` — a clear 400, never a lookup.
  */
 export function parseBasicCredentials(header: string | undefined): { clientId: string; clientSecret: string } | undefined {
   if (!header) return undefined;
   const space = header.indexOf(' ');
+  // RFC 7235 §2.1: the scheme is case-insensitive.
   if (space === -1 || header.slice(0, space).toLowerCase() !== 'basic') return undefined;
-  const decoded = Buffer.from(header.slice(space + 1).trim(), 'base64').toString('utf8');
+  const encoded = header.slice(space + 1).trim();
+  if (!BASE64.test(encoded)) throw new InvalidRequestError('Malformed HTTP Basic credentials: not base64');
+  let decoded: string;
+  try {
+    decoded = utf8.decode(Buffer.from(encoded, 'base64'));
+  } catch {
+    throw new InvalidRequestError('Malformed HTTP Basic credentials: not UTF-8');
+  }
   const colon = decoded.indexOf(':');
   if (colon === -1) throw new InvalidRequestError('Malformed HTTP Basic credentials');
-  let credentials: { clientId: string; clientSecret: string };
-  try {
-    credentials = {
-      clientId: decodeURIComponent(decoded.slice(0, colon).replaceAll('+', ' ')),
-      clientSecret: decodeURIComponent(decoded.slice(colon + 1).replaceAll('+', ' ')),
-    };
-  } catch {
-    throw new InvalidRequestError('Malformed HTTP Basic credentials');
-  }
+  const clientId = formDecode(decoded.slice(0, colon));
+  const clientSecret = formDecode(decoded.slice(colon + 1));
+  if (clientId === undefined || clientSecret === undefined) throw new InvalidRequestError('Malformed HTTP Basic credentials');
   // The client id is stored with the session: no NUL may reach the database (SPEC §4).
-  const problem = textProblem(credentials.clientId) ?? textProblem(credentials.clientSecret);
+  const problem = textProblem(clientId) ?? textProblem(clientSecret);
   if (problem) throw new InvalidRequestError(`HTTP Basic credentials ${problem}`);
-  return credentials;
+  return { clientId, clientSecret };
 }
 
 /**
@@ -167,11 +181,18 @@ export async function registerFormParsers(app: FastifyInstance): Promise<void> {
 
 const bodyParsed = new WeakSet<FastifyRequest>();
 
-/** Client credentials from the form or HTTP Basic, never both (RFC 6749 §2.3). */
-export function clientCredentials(request: FastifyRequest, fields: Record<string, string>): { clientId: string | null } {
+/**
+ * Client credentials from HTTP Basic (`client_secret_basic`) or the form
+ * (`client_secret_post`), never both (RFC 6749 §2.3: "MUST NOT use more than one
+ * authentication method in each request") — both at once is `invalid_request`.
+ */
+export function clientCredentials(request: FastifyRequest, fields: Record<string, string>): ClientCredentials {
   const basic = parseBasicCredentials(request.headers.authorization);
   if (basic && (fields.client_id !== undefined || fields.client_secret !== undefined)) {
     throw new InvalidRequestError('Client credentials must be sent in the body or in the Authorization header, not both');
   }
-  return { clientId: basic?.clientId ?? fields.client_id ?? null };
+  if (basic) return { clientId: basic.clientId, clientSecret: basic.clientSecret, method: 'client_secret_basic' };
+  const clientId = fields.client_id ?? null;
+  const clientSecret = fields.client_secret ?? null;
+  return { clientId, clientSecret, method: clientId === null && clientSecret === null ? null : 'client_secret_post' };
 }

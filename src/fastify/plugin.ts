@@ -13,7 +13,7 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import type { AuthService } from '../core/auth-service.ts';
-import type { Principal } from '../core/authenticate.ts';
+import type { Caller, CallerKind, Principal } from '../core/authenticate.ts';
 import { resourceProblem } from '../core/audience.ts';
 import { ConfigError, PortcullisError } from '../core/errors.ts';
 import type { UserRecord } from '../core/store.ts';
@@ -24,12 +24,24 @@ import { tokenRoutes } from './routes/token.ts';
 import { textGuard } from './text-guard.ts';
 
 /**
- * What a route asks of its caller: any valid bearer token (`true`), or these scopes.
+ * What a route asks of its caller: any valid bearer token of a user (`true`), or these
+ * scopes — of a user unless `accept` says otherwise. `accept` is whom the route serves:
+ * `'user'` (the default: `request.user` is always set, and a service token gets 403 "Not
+ * enough permissions", SPEC §7.3), `'service'` (only `client_credentials` tokens, e.g. a
+ * machine-to-machine API) or `'any'`. On routes that take services, `request.caller` says who
+ * called (`kind: 'user'` with `user`, or `kind: 'service'` with `client`), and `request.user`
+ * / `request.principal` are null for a service.
  *
  * @example
- * app.get('/items', { config: { auth: { scopes: ['items:read'] } } }, handler); // or auth: true for any valid token
+ * app.get('/items', { config: { auth: { scopes: ['items:read'] } } }, handler); // users only (or auth: true for any valid user token)
+ * app.post('/invoices/sync', { config: { auth: { scopes: ['invoices:write'], accept: 'service' } } }, async (request) => {
+ *   const caller = request.caller; // kind 'service': caller.client.clientId is the calling service
+ *   return { by: caller.kind === 'service' ? caller.client.clientId : caller.user.username };
+ * });
+ * app.get('/invoices', { config: { auth: { scopes: ['invoices:read'], accept: 'any' } } }, async (request) =>
+ *   request.caller.kind === 'user' ? listFor(request.caller.user) : listAll());
  */
-export type AuthRequirement = true | { scopes: readonly string[] };
+export type AuthRequirement = true | { scopes: readonly string[]; accept?: CallerKind | undefined };
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -40,10 +52,12 @@ declare module 'fastify' {
     portcullis: AuthService;
   }
   interface FastifyRequest {
-    /** The authenticated user; set on routes with `config.auth`, never elsewhere. */
+    /** The authenticated user; set on routes with `config.auth`, never elsewhere (null for a service on a route with `accept: 'service' | 'any'`). */
     user: UserRecord;
-    /** The token, session and effective scopes of the authenticated caller. */
+    /** The token, session and effective scopes of the authenticated user (null for a service, as `user`). */
     principal: Principal;
+    /** Who called a route with `config.auth`: a user (`kind: 'user'`) or a service (`kind: 'service'`). */
+    caller: Caller;
   }
 }
 
@@ -96,11 +110,14 @@ export function oauth2SecurityScheme(service: AuthService, tokenUrl = 'token') {
  * by the one renderer (`renderError`), so their status, body and WWW-Authenticate (SPEC §2.2)
  * are right under any app error handler; anything else goes on to the app's error handler.
  */
-export function requireAuth(service: AuthService, scopes: readonly string[], audience?: string) {
+export function requireAuth(service: AuthService, scopes: readonly string[], callers: CallerKind = 'user', audience?: string) {
   return function authenticate(request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void {
-    const accept = (principal: Principal): void => {
-      request.principal = principal;
-      request.user = principal.user;
+    const accept = (caller: Caller): void => {
+      request.caller = caller;
+      if (caller.kind === 'user') {
+        request.principal = caller;
+        request.user = caller.user;
+      }
       // Answers to authenticated requests are the caller's own data: no shared cache keeps
       // them (OWASP REST Security Cheat Sheet, "Security headers"). A handler may override it.
       reply.header('cache-control', 'no-store');
@@ -110,9 +127,9 @@ export function requireAuth(service: AuthService, scopes: readonly string[], aud
       if (error instanceof PortcullisError) void renderError(error, request, reply);
       else done(error as Error);
     };
-    let outcome: Principal | Promise<Principal>;
+    let outcome: Caller | Promise<Caller>;
     try {
-      outcome = service.authenticate(parseAuthorization(request.headers.authorization), scopes, audience);
+      outcome = service.authenticate(parseAuthorization(request.headers.authorization), scopes, callers, audience);
     } catch (error) {
       return fail(error);
     }
@@ -125,15 +142,19 @@ function protectRoute(route: RouteOptions, service: AuthService, schemeName: str
   const auth = route.config?.auth;
   if (!auth) return;
   const scopes = auth === true ? [] : [...auth.scopes];
+  const callers = auth === true ? 'user' : (auth.accept ?? 'user');
+  if (callers !== 'user' && callers !== 'service' && callers !== 'any') throw new TypeError(`config.auth.accept of ${route.method} ${route.url}: must be 'user', 'service' or 'any'`);
   const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
-  route.onRequest = [requireAuth(service, scopes, audience), ...existing];
+  route.onRequest = [requireAuth(service, scopes, callers, audience), ...existing];
   const schema = (route.schema ?? {}) as Record<string, unknown>;
   route.schema = {
     ...schema,
     security: [{ [schemeName]: scopes }],
     response: {
       401: { description: 'Not authenticated, or the token is invalid, expired or revoked', ...detailSchema },
-      ...(scopes.length > 0 ? { 403: { description: `Not enough permissions (needs ${scopes.join(', ')})`, ...detailSchema } } : {}),
+      ...(scopes.length > 0 || callers !== 'any'
+        ? { 403: { description: `Not enough permissions (${[...(scopes.length > 0 ? [`needs ${scopes.join(', ')}`] : []), ...(callers === 'any' ? [] : [`${callers}s only`])].join('; ')})`, ...detailSchema } }
+        : {}),
       ...((schema.response as object | undefined) ?? {}),
     },
   };
@@ -150,6 +171,7 @@ const plugin: FastifyPluginAsync<PortcullisPluginOptions> = async (fastify: Fast
   fastify.decorate('portcullis', service);
   fastify.decorateRequest('user', null as unknown as UserRecord);
   fastify.decorateRequest('principal', null as unknown as Principal);
+  fastify.decorateRequest('caller', null as never);
   fastify.addHook('onRoute', (route) => protectRoute(route, service, schemeName, audience));
   // SPEC §4: no NUL or lone surrogate in a path parameter, query or body reaches a handler
   // (PostgreSQL cannot store NUL). For every route registered after the plugin; preHandler,

@@ -10,13 +10,14 @@
 import { randomUUID } from 'node:crypto';
 import { Migrator, sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { systemClock, type Clock } from '../core/clock.ts';
-import { ConflictError, StoreUnavailableError } from '../core/errors.ts';
+import { ConflictError, InvalidClientError, StoreUnavailableError } from '../core/errors.ts';
 import { toPublicEvent, type EventQuery, type NewAuditEvent, type StoredEvent } from '../core/events.ts';
 import type { LoginCounter } from '../core/login-limiter.ts';
 import type { AuthState, NewUser, RefreshTokenRecord, SessionRecord, Store, StoreChange, UserRecord } from '../core/store.ts';
 import { textProblem } from '../core/text.ts';
 import { usernameKey } from '../core/username.ts';
 import type { Database } from './database.ts';
+import { createClientStore } from './client-store.ts';
 import { uuidV7 } from './ids.ts';
 import { createDatabaseLoginCounter } from './login-limiter.ts';
 import { createMfaStore } from './mfa-store.ts';
@@ -420,6 +421,14 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
           // Taken first, so a racing login waits here until this one commits and then sees
           // this session (see lockUser).
           if (maxSessions !== undefined) await lockUser(trx, session.userId);
+          if (options.clientMustExist && session.clientId !== null) {
+            // A share lock on the client's row (PostgreSQL; SQLite serialises writers): a
+            // removal either waits for this session and then ends it, or came first and this
+            // login fails (SPEC §7.1: removing a client ends every session it obtained).
+            let client = trx.selectFrom('clients').select('client_id').where('client_id', '=', session.clientId);
+            if (database.dialect === 'postgres') client = client.forShare();
+            if (!(await client.executeTakeFirst())) throw new InvalidClientError('Client was removed');
+          }
           await trx
             .insertInto('sessions')
             .values({
@@ -597,6 +606,8 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
       }),
 
     appendEvents: (events) => guard(() => insertEvents(db, events)),
+
+    ...createClientStore({ database, guard, emit, atomically, insertEvents }),
 
     listEvents: (query: EventQuery) =>
       guard(async () => {

@@ -12,6 +12,7 @@
 import { type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { usernameKey } from '../core/username.ts';
+import { CLIENTS_MIGRATION, clientsMigration } from './client-migration.ts';
 import { TOTP_MIGRATION, totpMigration } from './mfa-store.ts';
 import type { Schema } from './schema.ts';
 import { ACCOUNTS_MIGRATION, accountsMigration } from './accounts-migration.ts';
@@ -295,6 +296,7 @@ export function createMigrationProvider(report: (notice: string) => void = () =>
         [PRECIS_USERNAME_KEY_MIGRATION]: precisUsernameKey(report, clock),
         [AUDIT_EVENTS_MIGRATION]: auditEvents,
         [SESSION_AUDIENCE_MIGRATION]: sessionAudience,
+        [CLIENTS_MIGRATION]: clientsMigration,
         [WEBHOOKS_MIGRATION]: webhooks,
         [ACCOUNTS_MIGRATION]: accountsMigration,
         [TOTP_MIGRATION]: totpMigration,

@@ -55,7 +55,7 @@ const isChange = (value: unknown): value is StoreChange => {
   const v = value as { kind?: unknown; id?: unknown } | null;
   if (v === null || typeof v !== 'object') return false;
   if (v.kind === 'all' || v.kind === 'keys') return true;
-  return (v.kind === 'user' || v.kind === 'session') && typeof v.id === 'string';
+  return (v.kind === 'user' || v.kind === 'session' || v.kind === 'client' || v.kind === 'service_token') && typeof v.id === 'string';
 };
 
 /** Packs changes into as few NOTIFY payloads as fit under PostgreSQL's size limit. */

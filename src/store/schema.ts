@@ -134,6 +134,31 @@ export interface WebhookDeliveriesTable {
   last_error: string | null;
 }
 
+/** A registered client (SPEC §7.1); lists are space-separated (audiences: a JSON array). */
+export interface ClientsTable {
+  client_id: string;
+  name: string;
+  /** `confidential` or `public`. */
+  type: string;
+  /** base64url SHA-256 of the secret; null for public clients. */
+  secret_hash: string | null;
+  grants: string;
+  scopes: string;
+  /** JSON array of URIs. */
+  audiences: string;
+  first_party: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A revoked service token (`client_credentials`), kept until it would have expired anyway. */
+export interface RevokedServiceTokensTable {
+  jti: string;
+  client_id: string;
+  expires_at: number;
+  revoked_at: number;
+}
+
 /**
  * The tables Portcullis keeps, as Kysely sees them (for queries of your own on `store.database.db`).
  *
@@ -151,4 +176,6 @@ export interface Schema {
   one_time_tokens: OneTimeTokensTable;
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  clients: ClientsTable;
+  revoked_service_tokens: RevokedServiceTokensTable;
 }

@@ -38,7 +38,7 @@ export async function revokeRoutes(app: FastifyInstance, options: { service?: Au
           properties: {
             token: { type: 'string', description: 'The access token or refresh token to revoke' },
             token_type_hint: { type: 'string', enum: ['access_token', 'refresh_token'], description: 'Which kind `token` is, to look it up faster; optional' },
-            client_id: { type: 'string' },
+            client_id: { type: 'string', description: 'A registered client revokes only tokens issued to it; also accepted as HTTP Basic credentials' },
             client_secret: { type: 'string', format: 'password' },
           },
           required: ['token'],
@@ -46,16 +46,19 @@ export async function revokeRoutes(app: FastifyInstance, options: { service?: Au
         response: {
           200: { description: 'Revoked, or the token was not known (RFC 7009 §2.2)', type: 'object', properties: {} },
           400: { description: 'invalid_request: no `token`, or a body that is not a form', ...oauthErrorSchema },
+          401: { description: 'invalid_client: client authentication failed', ...oauthErrorSchema },
         },
       },
     },
     async (request) => {
       const fields = formBody(request);
-      clientCredentials(request, fields);
+      const credentials = clientCredentials(request, fields);
+      // RFC 7009 §2.1: a client that sends credentials is authenticated (a wrong secret is 401).
+      const client = await service.authenticateClient({ credentials, endpoint: 'revoke' });
       const token = fields.token;
       // RFC 7009 §2.2.1: a request without the token is invalid_request.
       if (token === undefined || token === '') throw new InvalidRequestError('Missing required parameter: token');
-      await service.revokeToken({ token, tokenTypeHint: fields.token_type_hint }, eventContext(request));
+      await service.revokeToken({ token, tokenTypeHint: fields.token_type_hint, client }, eventContext(request));
       return {};
     },
   );

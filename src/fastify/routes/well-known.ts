@@ -22,6 +22,8 @@ export interface WellKnownOptions {
   tokenPath?: string;
   /** Path of the revocation endpoint. Default `/revoke`. */
   revocationPath?: string;
+  /** Path of the introspection endpoint. Default `/introspect`. */
+  introspectionPath?: string;
 }
 
 /** RFC 8414 §3: the metadata's well-known path. */
@@ -38,12 +40,14 @@ const metadataSchema = {
     issuer: { type: 'string' },
     token_endpoint: { type: 'string' },
     revocation_endpoint: { type: 'string' },
+    introspection_endpoint: { type: 'string' },
     jwks_uri: { type: 'string' },
     grant_types_supported: stringArray,
     response_types_supported: stringArray,
     scopes_supported: stringArray,
     token_endpoint_auth_methods_supported: stringArray,
     revocation_endpoint_auth_methods_supported: stringArray,
+    introspection_endpoint_auth_methods_supported: stringArray,
     service_documentation: { type: 'string' },
   },
   required: ['issuer', 'response_types_supported'],
@@ -88,15 +92,20 @@ export function authorizationServerMetadata(
   const has = (method: 'GET' | 'POST', url: string): boolean => app.hasRoute({ method, url });
   const tokenPath = options.tokenPath ?? '/token';
   const revocationPath = options.revocationPath ?? '/revoke';
-  // Clients are public (first-party apps, RFC 9700 §2.4): a client_id may be sent but
-  // nothing authenticates it, which RFC 8414 §2 spells "none".
-  const authMethods = ['none'];
+  const introspectionPath = options.introspectionPath ?? '/introspect';
+  // RFC 8414 §2 and RFC 6749 §2.3.1: registered confidential clients authenticate with HTTP
+  // Basic or form fields; in the open mode a request may also name no client (or an
+  // unregistered one) and go on unauthenticated, which RFC 8414 spells "none" (SPEC §7.6).
+  const secretMethods = ['client_secret_basic', 'client_secret_post'];
+  const authMethods = service.clientsMode === 'open' ? [...secretMethods, 'none'] : secretMethods;
   return {
     issuer,
     ...(has('POST', tokenPath) ? { token_endpoint: `${base}${tokenPath}`, token_endpoint_auth_methods_supported: authMethods } : {}),
     ...(has('POST', revocationPath) ? { revocation_endpoint: `${base}${revocationPath}`, revocation_endpoint_auth_methods_supported: authMethods } : {}),
+    // RFC 7662 §2.1: introspection always needs an authenticated (confidential) client.
+    ...(has('POST', introspectionPath) ? { introspection_endpoint: `${base}${introspectionPath}`, introspection_endpoint_auth_methods_supported: secretMethods } : {}),
     jwks_uri: `${base}${JWKS_PATH}`,
-    grant_types_supported: ['password', 'refresh_token', MFA_OTP_GRANT_TYPE],
+    grant_types_supported: ['password', 'refresh_token', 'client_credentials', MFA_OTP_GRANT_TYPE],
     // §2: REQUIRED. There is no authorization endpoint, hence no response type.
     response_types_supported: [],
     scopes_supported: Object.keys(service.scopes),
