@@ -359,17 +359,36 @@ describe('the account page in Chromium', { skip, timeout: TEST_TIMEOUT_MS * 3 },
     }
   });
 
-  test('ending the current session from the list logs the page out', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  test('ending the current session from the list logs the page out, and so does a session ended elsewhere at the next request', { timeout: TEST_TIMEOUT_MS }, async (t) => {
     const { page, requests, errors, secrets } = await openAccountPage();
-    try {
+    const logIn = async (): Promise<void> => {
       await page.locator('#login-step').getByLabel('Username').fill(CAROL.username);
       await page.locator('#login-step').getByLabel('Password', { exact: true }).fill(CAROL_NEW_PASSWORD);
       await page.getByRole('button', { name: 'Log in' }).click();
       await page.locator('#profile-username').filter({ hasText: CAROL.username }).waitFor();
+    };
+    try {
+      await logIn();
       await page.locator('#sessions-body tr', { hasText: 'This session' }).getByRole('button', { name: 'End this session (logs you out)' }).click();
       await page.locator('#login-step').waitFor({ state: 'visible' });
       await expectNotice(page, /You ended this session and are logged out/);
+      await waitForFocus(page, 'login-username');
       await screenshot(t, page, '14-current-session-ended');
+
+      // Another device ends the page's session: the page's next request gets 401, its refresh
+      // token is refused too, and the page says it is logged out.
+      await logIn();
+      const other = await httpToken({ username: CAROL.username, password: CAROL_NEW_PASSWORD });
+      assert.equal(other.status, 200);
+      const sessions = await httpJson('GET', '/users/me/sessions', String(other.body.access_token));
+      const pageSession = (sessions.body as unknown as { id: string; user_agent: string | null }[]).find((session) => session.user_agent?.includes('HeadlessChrome'));
+      assert.ok(pageSession, 'the page has a session');
+      assert.equal((await httpJson('DELETE', `/users/me/sessions/${pageSession.id}`, String(other.body.access_token))).status, 204);
+      await page.getByRole('button', { name: 'Turn on two-factor authentication' }).click();
+      await page.locator('#login-step').waitFor({ state: 'visible' });
+      await expectNotice(page, /this session has ended or expired/);
+      assert.equal(await page.locator('#profile-username').textContent(), '');
+      await screenshot(t, page, '15-session-ended-elsewhere');
       await assertCleanPage(page, requests, errors, secrets, [CAROL_NEW_PASSWORD]);
     } finally {
       await page.close();
