@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import QRCode from 'qrcode';
 import { DIST, ROOT } from './build.ts';
-import { createTestContext, login, type TestContext } from './helpers.ts';
+import { createTestContext, login, tempDir, type TestContext } from './helpers.ts';
+import { spawnServer } from './spawn-server.ts';
 
 /** The policy, spelled out: a change to it must change this test. */
 const EXPECTED_CSP =
@@ -163,6 +164,22 @@ describe('the page ships in the package', () => {
       const built = join(DIST, 'account-page', file);
       assert.ok(existsSync(built), `${built} exists (run npm run build)`);
       assert.equal(readFileSync(built, 'utf8'), source(file), `dist/account-page/${file} is the current source (run npm run build)`);
+    }
+  });
+
+  test('the compiled server (node dist/bin.js serve) serves the page from dist/account-page/', { timeout: 120_000 }, async () => {
+    const dir = tempDir('portcullis-account-page-');
+    const server = await spawnServer({ databaseUrl: `sqlite:${join(dir.path, 'portcullis.db')}` });
+    try {
+      for (const [path, file] of [['/account', 'account.html'], ['/account/account.js', 'account.js'], ['/account/account.css', 'account.css']] as const) {
+        const response = await fetch(`${server.url}${path}`, { signal: AbortSignal.timeout(30_000) });
+        assert.equal(response.status, 200, path);
+        assert.equal(response.headers.get('content-security-policy'), EXPECTED_CSP, path);
+        assert.equal(await response.text(), source(file), path);
+      }
+    } finally {
+      await server.stop();
+      dir.remove();
     }
   });
 
