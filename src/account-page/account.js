@@ -77,7 +77,6 @@ const ui = {
 function showError(message) {
   ui.notice.textContent = '';
   ui.error.textContent = message;
-  ui.error.hidden = false;
 }
 
 function showNotice(message) {
@@ -87,7 +86,6 @@ function showNotice(message) {
 
 function clearError() {
   ui.error.textContent = '';
-  ui.error.hidden = true;
 }
 
 function clearMessages() {

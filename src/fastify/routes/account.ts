@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 /** Where the page's files are: beside the compiled routes in dist/, beside the sources under tsx. */
-export const ACCOUNT_PAGE_DIR = fileURLToPath(new URL('../../account-page/', import.meta.url));
+const ACCOUNT_PAGE_DIR = fileURLToPath(new URL('../../account-page/', import.meta.url));
 
 /**
  * The page's Content-Security-Policy (CSP Level 3), stricter than the docs' (app.ts): the page
@@ -32,7 +32,7 @@ export const ACCOUNT_PAGE_DIR = fileURLToPath(new URL('../../account-page/', imp
  * allowed) make the browser refuse any string written to an HTML sink such as `innerHTML`:
  * the page renders text only with `textContent`.
  */
-export const ACCOUNT_PAGE_CSP = [
+const ACCOUNT_PAGE_CSP = [
   "default-src 'none'",
   "script-src 'self'",
   "style-src 'self'",
