@@ -1,7 +1,8 @@
 /**
  * `npm run build`: compiles src/ to dist/ with the TypeScript compiler (tsconfig.build.json:
  * ESM JavaScript, .d.ts, declaration maps and source maps), starting from an empty dist/ so
- * no file of a deleted module survives.
+ * no file of a deleted module survives, and copies the non-TypeScript files the code reads
+ * at run time (`ASSET_DIRS`).
  *
  * The sources import each other with `.ts` extensions; `rewriteRelativeImportExtensions`
  * turns those into `.js` in the JavaScript, but TypeScript keeps them in the declarations.
@@ -15,7 +16,7 @@
  * // node scripts/build.js
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,3 +40,9 @@ for (const entry of readdirSync(dist, { recursive: true, withFileTypes: true }))
   const rewritten = text.replace(relativeTsSpecifier, '$1$2$3.js$2');
   if (rewritten !== text) writeFileSync(path, rewritten);
 }
+
+// Files the code reads at run time that are not TypeScript (the account page's HTML, script
+// and stylesheet) are copied beside the compiled modules, at the same path relative to them.
+// A closed list of folders, so no stray file of src/ ends up in the package.
+const ASSET_DIRS = ['account-page'];
+for (const dir of ASSET_DIRS) cpSync(join(root, 'src', dir), join(dist, dir), { recursive: true });

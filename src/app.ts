@@ -14,6 +14,7 @@ import type { AuthService } from './core/auth-service.ts';
 import type { TrustProxy } from './core/trust-proxy.ts';
 import { DEFAULT_SECURITY_SCHEME, oauth2SecurityScheme, portcullis } from './fastify/plugin.ts';
 import { renderError } from './fastify/render-error.ts';
+import { accountPageRoutes } from './fastify/routes/account.ts';
 import { accountRoutes } from './fastify/routes/accounts.ts';
 import { adminClientsRoutes } from './fastify/routes/admin-clients.ts';
 import { adminUsersRoutes } from './fastify/routes/admin-users.ts';
@@ -120,7 +121,7 @@ export const HTML_SECURITY_HEADERS = Object.freeze({
 });
 
 /** The server's routes, registered in this order. */
-const routes = [usersMeRoutes, sessionRoutes, passwordRoutes, mfaRoutes, logoutRoutes, adminUsersRoutes, adminClientsRoutes, eventsRoutes, revokeRoutes, introspectRoutes, wellKnownRoutes, healthRoutes, docsRoutes, accountRoutes];
+const routes = [usersMeRoutes, sessionRoutes, passwordRoutes, mfaRoutes, logoutRoutes, adminUsersRoutes, adminClientsRoutes, eventsRoutes, revokeRoutes, introspectRoutes, wellKnownRoutes, healthRoutes, docsRoutes, accountRoutes, accountPageRoutes];
 
 /**
  * Builds the whole Portcullis server as a Fastify app, without listening: the plugin, `/users/me`, sessions, the admin API, revocation, JWKS and metadata, health checks and the docs. Use `app.inject` in tests or `app.listen`.
@@ -166,7 +167,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   });
   app.addHook('onSend', async (_request, reply) => {
     reply.header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer');
-    if (/^text\/html\b/i.test(String(reply.getHeader('content-type') ?? ''))) reply.headers(HTML_SECURITY_HEADERS);
+    // A page that sets a stricter policy of its own (the account page) keeps it.
+    if (/^text\/html\b/i.test(String(reply.getHeader('content-type') ?? '')) && !reply.hasHeader('content-security-policy')) reply.headers(HTML_SECURITY_HEADERS);
   });
   await app.register(swagger, {
     openapi: {

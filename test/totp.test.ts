@@ -127,7 +127,8 @@ for (const database of await testDatabases()) {
       assert.deepEqual((await call(t.app, 'GET', '/users/me/mfa/totp', token)).body, { status: 'off', recovery_codes_left: 0 });
       const enrolled = await call(t.app, 'POST', '/users/me/mfa/totp', token);
       assert.equal(enrolled.response.statusCode, 200);
-      assert.deepEqual(Object.keys(enrolled.body).sort(), ['otpauth_uri', 'secret']);
+      assert.deepEqual(Object.keys(enrolled.body).sort(), ['otpauth_uri', 'qr_svg', 'secret']);
+      assert.match(String(enrolled.body.qr_svg), /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/, 'the QR code of otpauth_uri, as SVG (account page)');
       const secret = String(enrolled.body.secret);
       const uri = new URL(String(enrolled.body.otpauth_uri));
       assert.equal(uri.protocol, 'otpauth:');

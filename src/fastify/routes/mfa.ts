@@ -1,6 +1,6 @@
 /**
  * The TOTP second factor, managed by the person themselves (SPEC §10), all with scope `me`:
- * `POST /users/me/mfa/totp` makes a pending secret (`{"secret", "otpauth_uri"}`; a new call
+ * `POST /users/me/mfa/totp` makes a pending secret (`{"secret", "otpauth_uri", "qr_svg"}`; a new call
  * replaces a pending one; 409 once TOTP is on), `POST /users/me/mfa/totp/confirm {"code"}`
  * turns it on and answers the ten recovery codes (shown this once), `DELETE
  * /users/me/mfa/totp {"password"}` turns it off, and `GET /users/me/mfa/totp` tells which of
@@ -12,6 +12,7 @@
 import type { FastifyInstance } from 'fastify';
 import { detailSchema, noContentSchema, validationErrorSchema } from '../error-schemas.ts';
 import { requestOrigin } from '../origin.ts';
+import { totpQrSvg } from '../totp-qr.ts';
 import { eventContext } from './events.ts';
 
 const TOTP_PATH = '/users/me/mfa/totp';
@@ -23,8 +24,12 @@ const enrollmentSchema = {
   properties: {
     secret: { type: 'string', description: 'The shared secret, base32 (RFC 4648)' },
     otpauth_uri: { type: 'string', description: 'otpauth://totp/… (RFC 6238: SHA-1, 6 digits, 30 s)' },
+    qr_svg: {
+      type: 'string',
+      description: '`otpauth_uri` as a QR code: an SVG document (`image/svg+xml`), e.g. for `<img src="data:image/svg+xml;base64,…">`. Show it as an image, never insert it as markup.',
+    },
   },
-  required: ['secret', 'otpauth_uri'],
+  required: ['secret', 'otpauth_uri', 'qr_svg'],
   additionalProperties: false,
 } as const;
 
@@ -69,7 +74,7 @@ export async function mfaRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request) => {
       const { secret, otpauthUri } = await service.enrollTotp({ user: request.user, origin: requestOrigin(request) });
-      return { secret, otpauth_uri: otpauthUri };
+      return { secret, otpauth_uri: otpauthUri, qr_svg: await totpQrSvg(otpauthUri) };
     },
   );
 
