@@ -50,6 +50,8 @@ export interface EndedState {
   endSession(sid: string, eventTime: number, now: number): void;
   endSubject(sub: string, eventTime: number, reason: SubjectEnd, now: number): void;
   revokeKey(kid: string, eventTime: number, now: number): void;
+  /** Whether tokens of `kid` are refused (checked before their signature). */
+  keyRevoked(kid: string | undefined): boolean;
   /** Why the feed refuses a token with these claims, or undefined. */
   refusal(claims: { sid?: string | undefined; sub: string; iat: number }, kid: string | undefined, now: number): Refusal | undefined;
   /** Drops the entries whose tokens have all expired. */
@@ -115,6 +117,7 @@ export function createEndedState(options: EndedStateOptions): EndedState {
     revokeKey(kid, eventTime, now) {
       add(keys, kid, { eventTime, expiresAt: expiry(eventTime, now) }, now);
     },
+    keyRevoked: (kid) => kid !== undefined && keys.has(kid),
     refusal(claims, kid, now) {
       if (kid !== undefined && keys.has(kid)) return 'key-revoked';
       if (claims.sid !== undefined && sessions.has(claims.sid)) return 'session-ended';

@@ -18,7 +18,7 @@
  * const verifier = await createRemoteVerifier({ issuer: 'https://auth.example.com', audience: 'https://reports.example.com', clientId, clientSecret });
  * const claims = await verifier.verify(token, ['reports:read']);
  */
-import { basicAuthorization, type Fetch } from './http.ts';
+import { basicAuthorization, endpointUrl, type Fetch } from './http.ts';
 import { createEndedState } from './ended-state.ts';
 import { discoverAuthorizationServer, discoverTransmitter } from './discovery.ts';
 import { InactiveUserError, InsufficientScopeError, InvalidTokenError, VerifierUnavailableError } from './errors.ts';
@@ -210,6 +210,8 @@ export async function createRemoteVerifier(options: RemoteVerifierOptions): Prom
   if (fallback !== 'introspection' && fallback !== 'fail-closed') throw new TypeError(`createRemoteVerifier: fallback must be 'introspection' or 'fail-closed', got ${JSON.stringify(fallback)}`);
   const transmitterIssuer = text(options.transmitter ?? issuer, 'transmitter');
   const allowInsecure = options.allowInsecureRequests === true;
+  endpointUrl(issuer, 'createRemoteVerifier: issuer', allowInsecure);
+  endpointUrl(transmitterIssuer, 'createRemoteVerifier: transmitter', allowInsecure);
   const fetch = options.fetch ?? globalThis.fetch;
   const clock = options.clock ?? Date.now;
   const discovery = { fetch, timeoutMs: DISCOVERY_TIMEOUT_MS, allowInsecure };
@@ -300,6 +302,8 @@ export async function createRemoteVerifier(options: RemoteVerifierOptions): Prom
     async verify(token, requiredScopes = []) {
       if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH || token.split('.').length !== 3) throw new InvalidTokenError('malformed');
       const kid = headerKid(token);
+      // A revoked key's tokens are refused before anything else (and fetch no key set).
+      if (ended.keyRevoked(kid)) throw new InvalidTokenError('key-revoked');
       const claims = await signedClaims(token, kid);
       const now = clock();
       const seconds = now / 1000;
