@@ -4,7 +4,8 @@
  * to one JWT type (RFC 8725 §3.11: `at+jwt` for access tokens, `secevent+jwt` for events).
  * Only public signature keys are taken: no `oct` (HMAC) key, no key marked for encryption.
  * A token naming a `kid` the set does not hold makes it fetch the set again — at most once per
- * `refetchIntervalMs`, all waiting callers sharing that one fetch — so a key rotated in is
+ * `refetchIntervalMs` (the first fetch at start does not count), all waiting callers sharing
+ * that one fetch — so a key rotated in is
  * picked up while a stream of forged `kid`s costs the issuer one request per interval.
  *
  * @example
@@ -107,7 +108,6 @@ export async function openKeySet(options: KeySetOptions): Promise<KeySet> {
   let inFlight: Promise<boolean> | undefined;
 
   const load = async (): Promise<boolean> => {
-    fetchedAt = options.clock();
     fetches += 1;
     const document = await fetchJson(options.fetch, options.url, {}, options.timeoutMs);
     if (!isObject(document) || !Array.isArray(document.keys)) throw new TypeError(`${options.url.href} is not a JWK Set (RFC 7517 §5)`);
@@ -134,6 +134,8 @@ export async function openKeySet(options: KeySetOptions): Promise<KeySet> {
     refetch() {
       if (inFlight) return inFlight;
       if (options.clock() - fetchedAt < options.refetchIntervalMs) return Promise.resolve(false);
+      // Only refetches count towards the interval: a key rotated in right after the start is taken.
+      fetchedAt = options.clock();
       inFlight = load().finally(() => (inFlight = undefined));
       return inFlight;
     },
