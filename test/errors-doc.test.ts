@@ -76,8 +76,8 @@ test("the resource-server library's errors: the same code and status as Portcull
     const twin = byName.get(cls.name);
     if (twin) {
       assert.equal(cls.code, twin.code, cls.name);
-      const twinError = instance(twin) as Error & { statusCode: number; headers(): Record<string, string>; detail: unknown };
-      const own = error as Error & { statusCode: number; headers(): Record<string, string>; detail: unknown };
+      const twinError = instance(twin) as unknown as Error & { statusCode: number; headers(): Record<string, string>; detail: unknown };
+      const own = error as unknown as Error & { statusCode: number; headers(): Record<string, string>; detail: unknown };
       assert.equal(own.statusCode, twinError.statusCode, cls.name);
       if (cls.name !== 'InsufficientScopeError') assert.deepEqual([own.headers(), own.detail], [twinError.headers(), twinError.detail], cls.name);
     } else {
