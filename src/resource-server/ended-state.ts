@@ -80,7 +80,7 @@ export function createEndedState(options: EndedStateOptions): EndedState {
       }
     }
   };
-  const evictOldest = (): void => {
+  const evictOldest = (): boolean => {
     let oldest: { map: Map<string, Entry>; key: string; entry: Entry } | undefined;
     for (const map of maps) {
       const first = map.entries().next();
@@ -88,16 +88,17 @@ export function createEndedState(options: EndedStateOptions): EndedState {
       const [key, entry] = first.value;
       if (!oldest || entry.expiresAt < oldest.entry.expiresAt) oldest = { map, key, entry };
     }
-    if (!oldest) return;
+    if (!oldest) return false;
     oldest.map.delete(oldest.key);
     watermark.before = Math.max(watermark.before, oldest.entry.eventTime);
     watermark.until = Math.max(watermark.until, oldest.entry.expiresAt);
     evicted += 1;
+    return true;
   };
   const add = <E extends Entry>(map: Map<string, E>, key: string, entry: E, now: number): void => {
     map.delete(key); // re-added at the end, where the newest are
     if (size() >= options.maxEntries) prune(now);
-    while (size() >= options.maxEntries) evictOldest();
+    while (size() >= options.maxEntries && evictOldest());
     map.set(key, entry);
   };
   // The tokens an event ends were issued before it: they are all expired by the event time

@@ -14,7 +14,6 @@ import type { RemoteVerifier, TokenClaims } from './remote-verifier.ts';
 
 declare global {
   // Express's own declaration merging point (@types/express-serve-static-core).
-  // eslint-disable-next-line @typescript-eslint/no-namespace
   namespace Express {
     interface Request {
       /** The verified claims of the bearer token; set by `expressRequireToken`. */

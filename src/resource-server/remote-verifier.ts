@@ -205,7 +205,8 @@ export async function createRemoteVerifier(options: RemoteVerifierOptions): Prom
   const clientSecret = text(options.clientSecret, 'clientSecret');
   const maxStaleness = positive(options.maxStaleness ?? 10_000, 'maxStaleness');
   const maxTokenLifetime = positive(options.maxTokenLifetime ?? 3_600_000, 'maxTokenLifetime');
-  const maxEntries = Math.floor(positive(options.maxEntries ?? 100_000, 'maxEntries'));
+  const maxEntries = positive(options.maxEntries ?? 100_000, 'maxEntries');
+  if (!Number.isInteger(maxEntries)) throw new TypeError(`createRemoteVerifier: maxEntries must be a whole number, got ${maxEntries}`);
   const fallback = options.fallback ?? 'fail-closed';
   if (fallback !== 'introspection' && fallback !== 'fail-closed') throw new TypeError(`createRemoteVerifier: fallback must be 'introspection' or 'fail-closed', got ${JSON.stringify(fallback)}`);
   const transmitterIssuer = text(options.transmitter ?? issuer, 'transmitter');
@@ -237,7 +238,10 @@ export async function createRemoteVerifier(options: RemoteVerifierOptions): Prom
 
   const ended = createEndedState({ maxEntries, retentionMs: maxTokenLifetime + 2 * LEEWAY_SECONDS * 1000 });
   let lastSync = Number.NEGATIVE_INFINITY;
-  const verified = new Map<string, TokenClaims>();
+  // A bearer token is sent again on every request: once its signature and claim shapes passed,
+  // the exact same text skips decoding and the signature (never the time, audience, feed and
+  // scope checks). Emptied when the keys change, so a key that left stops at once.
+  const verified = new Map<string, { claims: TokenClaims; kid: string | undefined }>();
   let verifiedFetches = accessKeys.fetches;
 
   const half = maxStaleness / 2;
@@ -272,8 +276,8 @@ export async function createRemoteVerifier(options: RemoteVerifierOptions): Prom
     throw error;
   });
 
-  /** Signature, `typ` and claim shapes of `token`, from the cache or the key set. */
-  const signedClaims = async (token: string, kid: string | undefined): Promise<TokenClaims> => {
+  /** Signature, `typ` and claim shapes of `token`, from the cache or the key set; and its kid. */
+  const signedClaims = async (token: string): Promise<{ claims: TokenClaims; kid: string | undefined }> => {
     if (accessKeys.fetches !== verifiedFetches) {
       // The key set changed: a key that left it must stop verifying at once.
       verified.clear();
@@ -281,6 +285,10 @@ export async function createRemoteVerifier(options: RemoteVerifierOptions): Prom
     }
     const cached = verified.get(token);
     if (cached) return cached;
+    if (token.length > MAX_TOKEN_LENGTH || token.split('.').length !== 3) throw new InvalidTokenError('malformed');
+    const kid = headerKid(token);
+    // A revoked key's tokens are refused before their signature (and fetch no key set).
+    if (ended.keyRevoked(kid)) throw new InvalidTokenError('key-revoked');
     let verify = accessKeys.get(kid);
     if (!verify) {
       // A key rotated in since the last fetch (at most one fetch per interval; RFC 7517 §4.5).
@@ -292,19 +300,16 @@ export async function createRemoteVerifier(options: RemoteVerifierOptions): Prom
       verify = accessKeys.get(kid);
       if (!verify) throw new InvalidTokenError('unknown-key');
     }
-    const claims = accessTokenClaims(verify(token));
+    const entry = { claims: accessTokenClaims(verify(token)), kid };
     if (verified.size >= VERIFIED_CACHE_SIZE) verified.clear();
-    if (accessKeys.fetches === verifiedFetches) verified.set(token, claims);
-    return claims;
+    if (accessKeys.fetches === verifiedFetches) verified.set(token, entry);
+    return entry;
   };
 
   return {
     async verify(token, requiredScopes = []) {
-      if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH || token.split('.').length !== 3) throw new InvalidTokenError('malformed');
-      const kid = headerKid(token);
-      // A revoked key's tokens are refused before anything else (and fetch no key set).
-      if (ended.keyRevoked(kid)) throw new InvalidTokenError('key-revoked');
-      const claims = await signedClaims(token, kid);
+      if (typeof token !== 'string') throw new InvalidTokenError('malformed');
+      const { claims, kid } = await signedClaims(token);
       const now = clock();
       const seconds = now / 1000;
       // RFC 9068 §4: the issuer and this service's audience.
