@@ -135,6 +135,7 @@ import { createAuthService, InsufficientScopeError, PortcullisError, type Princi
 import { portcullis, type PortcullisPluginOptions } from 'portcullis/fastify';
 import { openStore, type KyselyStore } from 'portcullis/store';
 import { buildApp, loadConfig, openRuntime } from 'portcullis';
+import { createRemoteVerifier, expressRequireToken, remoteAuth, SESSION_REVOKED, VerifierUnavailableError, type TokenClaims } from 'portcullis/resource-server';
 
 const store: KyselyStore = await openStore('sqlite::memory:');
 const service = createAuthService({ store, secretKey: 'x'.repeat(32), issuer: 'https://api.example.com' });
@@ -153,6 +154,18 @@ void status;
 void buildApp;
 void openRuntime;
 void loadConfig;
+// The resource-server library: request.auth typed on another Fastify app, no Express types needed.
+async function protectAnotherService(): Promise<void> {
+  const verifier = await createRemoteVerifier({ issuer: 'https://auth.example.com', audience: 'https://reports.example.com', clientId: 'id', clientSecret: 'secret' });
+  const remote = Fastify();
+  await remote.register(remoteAuth, { verifier });
+  remote.get('/reports', { onRequest: remote.requireToken(['reports:read']) }, async (request) => {
+    const claims: TokenClaims = request.auth;
+    return { readBy: claims.sub, unavailable: new VerifierUnavailableError().statusCode, event: SESSION_REVOKED };
+  });
+  void expressRequireToken(verifier, ['reports:read']);
+}
+void protectAnotherService;
 `;
 
 /** The same TypeScript consumer with a mistake: the scope option must be checked, not ignored. */
@@ -270,10 +283,10 @@ describe('the packed package in a fresh project', { timeout: INSTALL_TIMEOUT_MS 
     { skip: !requireEsm && `Node ${process.version} cannot require() an ES module (needs ≥ 20.19 or ≥ 22.12); ESM import is the supported way there` },
     async () => {
       assert.equal(installed.code, 0, 'installed');
-      writeFileSync(join(project, 'app.cjs'), "const p = require('portcullis'); const f = require('portcullis/fastify'); console.log(JSON.stringify([typeof p.createAuthService, typeof p.buildApp, typeof f.portcullis, p.DEFAULT_SCOPES.me !== undefined]));\n");
+      writeFileSync(join(project, 'app.cjs'), "const p = require('portcullis'); const f = require('portcullis/fastify'); const r = require('portcullis/resource-server'); console.log(JSON.stringify([typeof p.createAuthService, typeof p.buildApp, typeof f.portcullis, p.DEFAULT_SCOPES.me !== undefined, typeof r.createRemoteVerifier]));\n");
       const result = await run(process.execPath, ['app.cjs'], { cwd: project });
       assert.equal(result.code, 0, result.stderr);
-      assert.deepEqual(JSON.parse(result.stdout.trim().split('\n').at(-1) ?? ''), ['function', 'function', 'function', true]);
+      assert.deepEqual(JSON.parse(result.stdout.trim().split('\n').at(-1) ?? ''), ['function', 'function', 'function', true, 'function']);
     },
   );
 

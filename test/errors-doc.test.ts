@@ -11,6 +11,8 @@ import { test } from 'node:test';
 import * as core from '../src/core/index.ts';
 import * as errors from '../src/core/errors.ts';
 import { ConfigError, PortcullisError, ValidationError } from '../src/core/errors.ts';
+import * as libraryErrors from '../src/resource-server/errors.ts';
+import { ResourceServerError } from '../src/resource-server/errors.ts';
 
 type ErrorClass = (abstract new (...args: never[]) => Error) & { readonly code: string };
 
@@ -54,10 +56,34 @@ test('docs/errors.md lists every error class with its status', () => {
   }
 });
 
+/** The resource-server library's own classes (src/resource-server/errors.ts, SPEC §8). */
+const libraryClasses = (Object.values(libraryErrors) as unknown[]).filter(
+  (value): value is ErrorClass => typeof value === 'function' && value.prototype instanceof ResourceServerError,
+);
+
 test('docs/errors.md documents no error code that the code does not have', () => {
-  const codes = new Set(allClasses.map((cls) => cls.code));
+  const codes = new Set([...allClasses, ...libraryClasses].map((cls) => cls.code));
   for (const code of rows.keys()) assert.ok(codes.has(code), `${code} is documented but no class has it`);
-  assert.equal(rows.size, allClasses.length);
+  assert.equal(rows.size, codes.size);
+});
+
+test("the resource-server library's errors: the same code and status as Portcullis's class of the same name; its own codes documented", () => {
+  assert.equal(libraryClasses.length, 5, libraryClasses.map((cls) => cls.name).join(', '));
+  const byName = new Map(clientClasses.map((cls) => [cls.name, cls]));
+  for (const cls of libraryClasses) {
+    const error = instance(cls);
+    assert.equal(error.code, cls.code, cls.name);
+    const twin = byName.get(cls.name);
+    if (twin) {
+      assert.equal(cls.code, twin.code, cls.name);
+      const twinError = instance(twin) as unknown as Error & { statusCode: number; headers(): Record<string, string>; detail: unknown };
+      const own = error as unknown as Error & { statusCode: number; headers(): Record<string, string>; detail: unknown };
+      assert.equal(own.statusCode, twinError.statusCode, cls.name);
+      if (cls.name !== 'InsufficientScopeError') assert.deepEqual([own.headers(), own.detail], [twinError.headers(), twinError.detail], cls.name);
+    } else {
+      assert.equal(rows.get(cls.code), String(error.statusCode), `${cls.code} (${cls.name}) has a row in docs/errors.md with its status`);
+    }
+  }
 });
 
 test('portcullis/core exports every error class', () => {

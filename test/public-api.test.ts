@@ -16,6 +16,7 @@ const ENTRIES = {
   'portcullis/fastify': 'src/fastify/index.ts',
   'portcullis/store': 'src/store/index.ts',
   'portcullis/store/redis': 'src/store/redis-login-limiter.ts',
+  'portcullis/resource-server': 'src/resource-server/index.ts',
   portcullis: 'src/index.ts',
 } as const;
 type Entry = keyof typeof ENTRIES;
@@ -56,6 +57,18 @@ const EXPECTED: Record<Exclude<Entry, 'portcullis'>, string[]> = {
   'portcullis/fastify': ['portcullis', 'PortcullisPluginOptions', 'AuthRequirement', 'DEFAULT_SECURITY_SCHEME', 'oauth2SecurityScheme', 'renderError'],
   'portcullis/store': ['openStore', 'openDatabase', 'Database', 'createKyselyStore', 'KyselyStore', 'KyselyStoreOptions', 'Schema', 'createDatabaseLoginLimiter', 'createSigningKeyStore'],
   'portcullis/store/redis': ['createRedisClient', 'RedisClientOptions', 'createRedisLoginLimiter', 'RedisLoginLimiterOptions'],
+  'portcullis/resource-server': [
+    // the verifier and what it answers
+    'createRemoteVerifier', 'RemoteVerifier', 'RemoteVerifierOptions', 'RemoteVerifierStatus', 'TokenClaims', 'bearerToken',
+    // its refusals (SPEC §2.2 statuses)
+    'ResourceServerError', 'NotAuthenticatedError', 'InvalidTokenError', 'InsufficientScopeError', 'InactiveUserError', 'VerifierUnavailableError',
+    'InvalidTokenReason', 'ResourceServerErrorCode',
+    // the security events of the feed (SPEC §8)
+    'SESSION_REVOKED', 'CREDENTIAL_CHANGE', 'ACCOUNT_DISABLED', 'ACCOUNT_PURGED', 'KEY_REVOKED', 'SECURITY_EVENT_TYPES', 'SET_TYPE', 'POLL_DELIVERY_METHOD',
+    'SSF_CONFIGURATION_PATH', 'EventPayload', 'OpaqueSubject', 'SecurityEventClaims', 'SecurityEventPayloads', 'SecurityEventType', 'SsfConfiguration',
+    // the adapters
+    'remoteAuth', 'RemoteAuthOptions', 'fastifyRequireToken', 'expressRequireToken', 'ExpressLikeRequest', 'ExpressLikeResponse',
+  ],
 };
 /** What only the package root adds: the server's configuration, and running the whole server or the CLI in your own process. */
 const ROOT_ONLY = ['loadConfig', 'Config', 'ConfigFlags', 'buildApp', 'BuildAppOptions', 'startServer', 'StartServerOptions', 'RunningServer', 'openRuntime', 'Runtime', 'runCli', 'processIo', 'CliIo'];
@@ -70,6 +83,8 @@ const INTERNAL = [
   'parseForm', 'parseAuthorization', 'requireAuth', 'passwordGrant', 'refreshGrant', 'createPasswordHasher', 'createAccessTokens',
   'hashRefreshToken', 'createAuthenticator', 'sealPrivateKey', 'migrationProvider', 'REDACT_PATHS', 'loggerOptions', 'createWorkLimiter',
   'mfaRoutes', 'createMfaStore', 'sealTotpSecret', 'openTotpSecret', 'requireSecondFactor', 'mfaOtpGrant', 'acceptSecondFactor', 'hashMfaToken', 'hashRecoveryCode',
+  // the resource-server library's parts
+  'createEndedState', 'startFeed', 'receiveSet', 'openKeySet', 'createIntrospection', 'discoverTransmitter', 'discoverAuthorizationServer', 'fetchJson', 'basicAuthorization',
 ];
 
 const program = ts.createProgram(
@@ -97,7 +112,7 @@ test('each subpath export lists exactly what a plugin user, a store implementer 
   }
 });
 
-test('the package root is the union of the subpaths (except the Redis limiter) plus the server and CLI entry points', () => {
+test('the package root is the union of the subpaths (except the Redis limiter and the resource-server library) plus the server and CLI entry points', () => {
   const expected = new Set([...EXPECTED['portcullis/core'], ...EXPECTED['portcullis/fastify'], ...EXPECTED['portcullis/store'], ...ROOT_ONLY]);
   assert.deepEqual([...exportsOf('portcullis').keys()].sort(), [...expected].sort());
 });
