@@ -134,6 +134,26 @@ test('answers from the cache without waiting once a session was read, and not be
   await cleared;
 });
 
+test('holds at most maxCachedSessions sessions, evicting the least recently used; an evicted session is read again and revocation still counts', async () => {
+  const bounded = createAuthenticator({ tokens, store, clock, maxCachedSessions: 2 });
+  const [a, b, c] = [await loggedIn({ sid: 'a' }), await loggedIn({ sid: 'b' }), await loggedIn({ sid: 'c' })];
+  await bounded.authenticate(a, []);
+  await bounded.authenticate(b, []);
+  assert.ok(!(bounded.authenticate(a, []) instanceof Promise), 'a is cached and now the most recently used');
+  await bounded.authenticate(c, []); // evicts b, the least recently used
+  assert.ok(!(bounded.authenticate(a, []) instanceof Promise));
+  assert.ok(!(bounded.authenticate(c, []) instanceof Promise));
+  const again = bounded.authenticate(b, []);
+  assert.ok(again instanceof Promise, 'b was evicted: read from the store again');
+  assert.equal((await again).sessionId, 'b');
+  // Revoking an evicted session, a cached one, and the user of all of them, each counts on the next call.
+  await store.revokeSession('a', clock());
+  await assert.rejects(async () => bounded.authenticate(a, []), InvalidTokenError);
+  await store.updateUser(userId, { disabled: true }, clock());
+  await assert.rejects(async () => bounded.authenticate(b, []), InactiveUserError);
+  await assert.rejects(async () => bounded.authenticate(c, []), InactiveUserError);
+});
+
 test('records the use of a session at most once a minute', async () => {
   const token = await loggedIn();
   const lastUsed = async () => (await store.getAuthState('session-1'))!.session.lastUsedAt;

@@ -16,6 +16,7 @@
  */
 import type { AccessTokens, VerifiedAccessToken } from './access-token.ts';
 import { LEEWAY_SECONDS } from './access-token.ts';
+import { createAuthStateCache, DEFAULT_AUTH_CACHE_ENTRIES } from './auth-state-cache.ts';
 import type { Clock } from './clock.ts';
 import { systemClock } from './clock.ts';
 import { InactiveUserError, InsufficientScopeError, InvalidTokenError } from './errors.ts';
@@ -56,7 +57,6 @@ export interface Authenticator {
 }
 
 const TOUCH_INTERVAL_MS = 60_000;
-const MAX_CACHED = 50_000;
 
 /**
  * Builds the bearer check over the token verifier and the store. `reloadKeys` (a key ring's
@@ -65,10 +65,17 @@ const MAX_CACHED = 50_000;
  * @example
  * const authenticator = createAuthenticator({ tokens, store, clock, reloadKeys: (token) => keyRing.reloadForUnknownKid(token) });
  */
-export function createAuthenticator(options: { tokens: AccessTokens; store: Store; clock?: Clock; reloadKeys?: ((token: string) => Promise<void>) | undefined }): Authenticator {
+export function createAuthenticator(options: {
+  tokens: AccessTokens;
+  store: Store;
+  clock?: Clock;
+  reloadKeys?: ((token: string) => Promise<void>) | undefined;
+  /** Sessions whose state is kept, the least recently used evicted first (default 50,000). */
+  maxCachedSessions?: number | undefined;
+}): Authenticator {
   const { tokens, store, reloadKeys } = options;
   const clock = options.clock ?? systemClock;
-  const bySession = new Map<string, AuthState>();
+  const bySession = createAuthStateCache(options.maxCachedSessions ?? DEFAULT_AUTH_CACHE_ENTRIES);
   let generation = 0;
 
   const clear = (): void => {
@@ -77,10 +84,9 @@ export function createAuthenticator(options: { tokens: AccessTokens; store: Stor
   };
   store.subscribe((change) => {
     generation++;
-    if (change.kind === 'session') bySession.delete(change.id);
-    else if (change.kind === 'user') {
-      for (const [sid, state] of bySession) if (state.user.id === change.id) bySession.delete(sid);
-    } else bySession.clear();
+    if (change.kind === 'session') bySession.deleteSession(change.id);
+    else if (change.kind === 'user') bySession.deleteUser(change.id);
+    else bySession.clear();
   });
 
   /** The cached state of a session, after dropping the cache if another process wrote. */
@@ -94,10 +100,8 @@ export function createAuthenticator(options: { tokens: AccessTokens; store: Stor
     const before = generation;
     const state = await store.getAuthState(sid);
     // Keep the answer only if nothing changed while it was being read.
-    if (state && before === generation) {
-      if (bySession.size >= MAX_CACHED) bySession.clear();
-      bySession.set(sid, state);
-    }
+    // A full cache evicts its least recently used session (auth-state-cache.ts).
+    if (state && before === generation) bySession.set(sid, state);
     return state;
   };
 
