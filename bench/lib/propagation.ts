@@ -40,6 +40,11 @@ export interface PropagationResult {
   lost: number;
   /** B's answers per change until the refusal (the polling's resolution). */
   pollsMedian: number;
+  /**
+   * The median round trip of one `GET /users/me` to B on a live session, ms: the resolution of
+   * the measure (a change that B had applied before the first poll still counts one round trip).
+   */
+  roundTripMs: number;
 }
 
 /** One request on a kept-alive connection; resolves with the status once the body is read. */
@@ -112,12 +117,15 @@ export async function runPropagation(context: BenchContext, settings: Propagatio
 
     const delays: number[] = [];
     const polls: number[] = [];
+    const roundTrips: number[] = [];
     let lost = 0;
     for (const token of tokens) {
       // B has the session cached: the measure is the invalidation, not a first read.
       for (let i = 0; i < 2; i++) {
+        const sent = performance.now();
         const status = await send(agent, b, 'GET', '/users/me', token);
         if (status !== 200) throw new Error(`B answered ${status} to a live session's token`);
+        if (i === 1) roundTrips.push(performance.now() - sent);
       }
       const status = await send(agent, a, 'POST', '/logout', token);
       if (status !== 204) throw new Error(`A answered ${status} to POST /logout`);
@@ -146,8 +154,9 @@ export async function runPropagation(context: BenchContext, settings: Propagatio
       overOneSecond: delays.filter((d) => d > 1000).length + lost,
       lost,
       pollsMedian: percentile([...polls].sort((x, y) => x - y), 50),
+      roundTripMs: percentile([...roundTrips].sort((x, y) => x - y), 50),
     };
-    log(`  ${database.kind}: A ends a session → B refuses it: p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, max ${result.maxMs.toFixed(2)} ms over ${delays.length} changes${lost ? `, ${lost} not applied within ${settings.limitMs} ms` : ''}; B asked ${result.pollsMedian} times per change (median)`);
+    log(`  ${database.kind}: A ends a session → B refuses it: p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, max ${result.maxMs.toFixed(2)} ms over ${delays.length} changes${lost ? `, ${lost} not applied within ${settings.limitMs} ms` : ''}; B asked ${result.pollsMedian} times per change (median), one round trip to B takes ${result.roundTripMs.toFixed(2)} ms`);
     return result;
   } finally {
     for (const server of servers) await stopProcess(server);

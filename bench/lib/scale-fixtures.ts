@@ -59,7 +59,8 @@ export async function writeImportFile(file: string, options: { from?: number; to
   let chunk = '';
   for (let i = options.from ?? 0; i < options.to; i++) {
     const name = benchUsername(i);
-    chunk += `${name},${name}@bench.example,${isArgon2User(i) ? options.hashes.argon2id : options.hashes.bcrypt}\n`;
+    // Quoted: an argon2 hash holds commas (m=…,t=…,p=…).
+    chunk += `${name},${name}@bench.example,"${isArgon2User(i) ? options.hashes.argon2id : options.hashes.bcrypt}"\n`;
     if (chunk.length > 1 << 16) {
       await write(chunk);
       chunk = '';
