@@ -62,6 +62,8 @@ export interface AuthServiceOptions {
   hashPerAddress?: number;
   /** Live sessions per user; a login beyond it ends the least recently used (SPEC §4). Default 100. */
   maxSessions?: number;
+  /** Sessions whose state the bearer check keeps in memory, the least recently used evicted first. Default 50,000 (about 1 KB each). */
+  sessionCacheSize?: number;
   limiter?: LoginLimiter;
   clock?: Clock;
   /** Told about login outcomes, tokens, ended sessions and hashing time (metrics); no-op by default. */
@@ -227,6 +229,7 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
   const refreshTokenTtl = wholeNumber('refreshTokenTtl', options.refreshTokenTtl, DEFAULTS.refreshTokenTtl);
   const refreshReuseGrace = wholeNumber('refreshReuseGrace', options.refreshReuseGrace, DEFAULTS.refreshReuseGrace);
   const maxSessions = wholeNumber('maxSessions', options.maxSessions, DEFAULTS.maxSessions);
+  const sessionCacheSize = wholeNumber('sessionCacheSize', options.sessionCacheSize, DEFAULTS.sessionCacheSize);
   const observer = createObserver(options.observer);
   const hasher = createPasswordHasher({
     params: {
@@ -275,7 +278,7 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     if (keyRing) await keyRing.reload();
     return issue();
   };
-  const authenticator = createAuthenticator({ tokens, store, clock, reloadKeys: keyRing ? (token) => keyRing.reloadForUnknownKid(token) : undefined });
+  const authenticator = createAuthenticator({ tokens, store, clock, reloadKeys: keyRing ? (token) => keyRing.reloadForUnknownKid(token) : undefined, maxCachedSessions: sessionCacheSize });
   // Lockout is on unless the caller opts out with `unlimitedLoginLimiter` (SPEC §4).
   const limiter = options.limiter ?? (store.loginCounter ? createLoginLimiter(store.loginCounter) : unlimitedLoginLimiter);
   const grantDeps = { store, hasher, tokens, limiter, scopes, refreshTokenTtl, maxSessions, clock };

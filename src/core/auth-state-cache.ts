@@ -18,10 +18,11 @@
  * cache.get(sid); // the state, now the most recently used
  * cache.deleteUser(userId); // every cached session of that user
  */
+import { DEFAULTS } from './defaults.ts';
 import type { AuthState } from './store.ts';
 
-/** Sessions the bearer check keeps by default: about 1 KB each (docs/benchmarks.md). */
-export const DEFAULT_AUTH_CACHE_ENTRIES = 50_000;
+/** Sessions the bearer check keeps by default (`PORTCULLIS_SESSION_CACHE_SIZE`): about 1 KB each. */
+export const DEFAULT_AUTH_CACHE_ENTRIES = DEFAULTS.sessionCacheSize.default;
 
 /**
  * A bounded, least-recently-used map from session id to its AuthState, indexed by user.
