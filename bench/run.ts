@@ -309,7 +309,7 @@ async function main(): Promise<void> {
     if (ready.includes(portcullis) && settings.scenarios.includes('A') && process.env.BENCH_PROFILE !== '0') {
       try {
         hotPath = measureHotPath();
-        log(`bearer check in-process: authenticate ${hotPath?.authenticateUs.toFixed(2)} µs (token ${hotPath?.verifyTokenUs.toFixed(2)} µs, SQLite data_version ${hotPath?.externalWriteCheckUs.toFixed(2)} µs)`);
+        log(`bearer check in-process: authenticate ${hotPath?.authenticateUs.toFixed(2)} µs (token ${hotPath?.verifyTokenUs.toFixed(2)} µs, SQLite change check ${hotPath?.externalWriteCheckUs.toFixed(2)} µs; PRAGMA data_version alone ${hotPath?.dataVersionPragmaUs?.toFixed(2)} µs)`);
       } catch (error) {
         log(`  hot-path timing failed: ${(error as Error).message}`);
       }
