@@ -86,7 +86,7 @@ export interface DataScaleResult {
     rows: number;
     seconds: number;
     rowsPerSecond: number;
-    /** The CLI's VmHWM, sampled every 100 ms. */
+    /** The CLI's VmHWM, sampled every 50 ms. */
     peakRssBytes: number;
     /** Its summary line ("added N, skipped 0, bad 0"). */
     summary: string;
@@ -132,12 +132,14 @@ async function runCli(context: BenchContext, args: string[], env: Record<string,
     child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString('utf8')).slice(-4000)));
     const sample = (): void => {
       try {
-        if (child.pid !== undefined) peak = Math.max(peak, memoryBytes(child.pid, 'VmHWM'));
+        // An exited process not yet reaped has a status without VmHWM (NaN): skip it.
+        const hwm = child.pid !== undefined ? memoryBytes(child.pid, 'VmHWM') : NaN;
+        if (Number.isFinite(hwm)) peak = Math.max(peak, hwm);
       } catch {
         // exited
       }
     };
-    const sampler = setInterval(sample, 100);
+    const sampler = setInterval(sample, 50);
     const killer = setTimeout(() => child.pid !== undefined && process.kill(child.pid, 'SIGKILL'), limitMs);
     child.once('error', (error) => {
       clearInterval(sampler);
