@@ -5,9 +5,9 @@
  * use than it held; evicting one entry at a time keeps the hit rate near `maxEntries ÷ sessions
  * in use` for independent clients, and at 100 % for the sessions that come back often.
  *
- * Every operation is O(1) except `deleteUser` (O(that user's cached sessions)): the entries
- * sit in slots linked in recency order, a hit relinks its slot (no Map insert or delete on the
- * hot path), and an index by user finds a user's sessions without walking the cache.
+ * Every operation is O(1) except `deleteUser` (O(that user's cached sessions)): the entries are
+ * a least-recently-used cache (`lru-cache.ts`), and an index by user finds a user's sessions
+ * without walking the cache.
  *
  * Invalidation is the caller's (`authenticate.ts`): it deletes what the store's change feed
  * names and clears everything when another process may have written.
@@ -19,6 +19,7 @@
  * cache.deleteUser(userId); // every cached session of that user
  */
 import { DEFAULTS } from './defaults.ts';
+import { createLruCache } from './lru-cache.ts';
 import type { AuthState } from './store.ts';
 
 /** Sessions the bearer check keeps by default (`PORTCULLIS_SESSION_CACHE_SIZE`): about 1 KB each. */
@@ -47,8 +48,6 @@ export interface AuthStateCache {
   sessionIds(): string[];
 }
 
-const NONE = -1;
-
 /**
  * A cache of at most `maxEntries` sessions (a whole number ≥ 1).
  *
@@ -56,37 +55,8 @@ const NONE = -1;
  * const cache = createAuthStateCache(DEFAULT_AUTH_CACHE_ENTRIES);
  */
 export function createAuthStateCache(maxEntries: number = DEFAULT_AUTH_CACHE_ENTRIES): AuthStateCache {
-  if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) throw new TypeError(`maxEntries must be a whole number ≥ 1, got ${maxEntries}`);
-  // Slots: parallel arrays, grown up to maxEntries and then reused; `prev`/`next` link the
-  // used slots from the least (head) to the most (tail) recently used.
-  let slotOf = new Map<string, number>();
-  let ids: string[] = [];
-  let states: Array<AuthState | undefined> = [];
-  let users: string[] = [];
-  let prev: number[] = [];
-  let next: number[] = [];
-  let free: number[] = [];
-  let head = NONE;
-  let tail = NONE;
   // A user's cached sessions: one id (the common case, no Set allocated) or a Set of them.
   let byUser = new Map<string, string | Set<string>>();
-
-  const unlink = (slot: number): void => {
-    const p = prev[slot]!;
-    const n = next[slot]!;
-    if (p === NONE) head = n;
-    else next[p] = n;
-    if (n === NONE) tail = p;
-    else prev[n] = p;
-  };
-  const append = (slot: number): void => {
-    prev[slot] = tail;
-    next[slot] = NONE;
-    if (tail === NONE) head = slot;
-    else next[tail] = slot;
-    tail = slot;
-  };
-
   const indexUser = (userId: string, sessionId: string): void => {
     const held = byUser.get(userId);
     if (held === undefined) byUser.set(userId, sessionId);
@@ -105,87 +75,34 @@ export function createAuthStateCache(maxEntries: number = DEFAULT_AUTH_CACHE_ENT
     if (held.size === 1) byUser.set(userId, held.values().next().value as string);
     else if (held.size === 0) byUser.delete(userId);
   };
-
-  const remove = (slot: number): void => {
-    unlink(slot);
-    const sessionId = ids[slot]!;
-    slotOf.delete(sessionId);
-    unindexUser(users[slot]!, sessionId);
-    ids[slot] = '';
-    users[slot] = '';
-    states[slot] = undefined;
-    free.push(slot);
-  };
+  // Evictions and deletes keep the user index in step.
+  const lru = createLruCache<AuthState>(maxEntries, (sessionId, state) => unindexUser(state.user.id, sessionId));
 
   return {
     get size() {
-      return slotOf.size;
+      return lru.size;
     },
     maxEntries,
-    get(sessionId) {
-      const slot = slotOf.get(sessionId);
-      if (slot === undefined) return undefined;
-      // The hot path: a hit on the most recently used entry (one token in a loop) relinks nothing.
-      if (slot !== tail) {
-        unlink(slot);
-        append(slot);
-      }
-      return states[slot];
-    },
+    get: (sessionId) => lru.get(sessionId),
     set(sessionId, state) {
-      const userId = state.user.id;
-      const existing = slotOf.get(sessionId);
-      if (existing !== undefined) {
-        if (users[existing] !== userId) {
-          unindexUser(users[existing]!, sessionId);
-          users[existing] = userId;
-          indexUser(userId, sessionId);
-        }
-        states[existing] = state;
-        if (existing !== tail) {
-          unlink(existing);
-          append(existing);
-        }
-        return;
-      }
-      if (slotOf.size >= maxEntries) remove(head);
-      const slot = free.pop() ?? ids.length;
-      ids[slot] = sessionId;
-      users[slot] = userId;
-      states[slot] = state;
-      slotOf.set(sessionId, slot);
-      indexUser(userId, sessionId);
-      append(slot);
+      // A replaced state of another user (never seen: a session keeps its user) leaves the old user's index.
+      const previous = lru.get(sessionId);
+      if (previous && previous.user.id !== state.user.id) unindexUser(previous.user.id, sessionId);
+      lru.set(sessionId, state);
+      indexUser(state.user.id, sessionId);
     },
     deleteSession(sessionId) {
-      const slot = slotOf.get(sessionId);
-      if (slot !== undefined) remove(slot);
+      lru.delete(sessionId);
     },
     deleteUser(userId) {
       const held = byUser.get(userId);
       if (held === undefined) return;
-      for (const sessionId of typeof held === 'string' ? [held] : [...held]) {
-        const slot = slotOf.get(sessionId);
-        if (slot !== undefined) remove(slot);
-      }
+      for (const sessionId of typeof held === 'string' ? [held] : [...held]) lru.delete(sessionId);
     },
     clear() {
-      // Fresh containers: clearing a large Map in place keeps its backing store.
-      slotOf = new Map();
       byUser = new Map();
-      ids = [];
-      states = [];
-      users = [];
-      prev = [];
-      next = [];
-      free = [];
-      head = NONE;
-      tail = NONE;
+      lru.clear();
     },
-    sessionIds() {
-      const out: string[] = [];
-      for (let slot = head; slot !== NONE; slot = next[slot]!) out.push(ids[slot]!);
-      return out;
-    },
+    sessionIds: () => lru.keys(),
   };
 }
