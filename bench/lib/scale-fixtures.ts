@@ -93,6 +93,11 @@ export interface BenchSession {
  * Inserts `count` live sessions (scope `me`), one per user in username order, each with a
  * refresh token row, in transactions of 500 rows per statement: the rows `createSession`
  * writes at a login, without the argon2 verification in front of it. Returns them.
+ *
+ * Each session was last used at a random moment of the past minute, as in a deployment whose
+ * sessions are in steady use: the server records a session's use at most once a minute
+ * (`authenticate.ts`), so these writes are spread over the load at their steady rate instead of
+ * all falling due together a minute after the insert.
  */
 export async function insertSessions(databaseUrl: string, options: { count: number; now?: number }): Promise<BenchSession[]> {
   const store = await openStore(databaseUrl);
@@ -108,7 +113,7 @@ export async function insertSessions(databaseUrl: string, options: { count: numb
       await db.transaction().execute(async (trx) => {
         await trx
           .insertInto('sessions')
-          .values(batch.map((s) => ({ id: s.id, user_id: s.userId, scopes: 'me', created_at: now, last_used_at: now, expires_at: expires, revoked_at: null, client_address: '127.0.0.1', user_agent: 'portcullis-bench', client_id: null })))
+          .values(batch.map((s) => ({ id: s.id, user_id: s.userId, scopes: 'me', created_at: now - 60_000, last_used_at: now - Math.floor(Math.random() * 60_000), expires_at: expires, revoked_at: null, client_address: '127.0.0.1', user_agent: 'portcullis-bench', client_id: null })))
           .execute();
         await trx
           .insertInto('refresh_tokens')
