@@ -5,6 +5,7 @@
  * microseconds per call.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAccessTokens, hmacKeySet } from '../src/core/access-token.ts';
@@ -37,11 +38,19 @@ try {
     }
     return best;
   };
+  // For comparison: PRAGMA data_version on every call, as the check did before issue 14
+  // (src/store/sqlite-change-check.ts), on a second connection to the same file.
+  const pragmaOnly = (): (() => unknown) => {
+    const BetterSqlite3 = createRequire(import.meta.url)(Number(process.versions.node.split('.')[0]) >= 22 ? 'better-sqlite3-napi' : 'better-sqlite3') as new (path: string) => { prepare(sql: string): { pluck(): { get(): unknown } } };
+    const statement = new BetterSqlite3(join(dir, 'portcullis.db')).prepare('PRAGMA data_version').pluck();
+    return () => statement.get();
+  };
   const baseline = await time(() => fresh());
   const result = {
     authenticateUs: (await time(() => service.authenticate(fresh(), ['me']))) - baseline,
     verifyTokenUs: (await time(() => tokens.verify(fresh()))) - baseline,
     externalWriteCheckUs: await time(() => store.externalWriteSinceLastCheck()),
+    dataVersionPragmaUs: await time(pragmaOnly()),
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 } finally {

@@ -23,6 +23,17 @@
  *   BENCH_APT=0                            never apt-get install the FastAPI peer's packages
  *   BENCH_LOADGEN=wrk|autocannon           force a load generator
  *   BENCH_REPORT_FROM=file.json            rewrite docs/ from saved results, measuring nothing
+ *
+ * The data and instance scenarios (bench/lib/scale-run.ts), Portcullis alone, instead of the above:
+ *   --scenario / BENCH_SCENARIO            data-scale,propagation (either or both)
+ *   --users / BENCH_USERS                  users imported (1,000,000)
+ *   --sessions / BENCH_SESSIONS            live sessions whose tokens the /users/me load spreads over (100,000)
+ *   --login-users / BENCH_LOGIN_USERS      argon2id users the login load rotates over (64)
+ *   --changes / BENCH_CHANGES              sessions ended on instance A in the propagation scenario (200)
+ *   --database-url / BENCH_DATABASE_URL    a PostgreSQL server on this machine: scratch databases are made there
+ *   --databases / BENCH_DATABASES          sqlite,postgres (sqlite, and postgres when a URL is given)
+ *   BENCH_SCALE_LOGIN_CONNECTIONS          connections of the login loads there (2)
+ *   (--duration, --rounds, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_RESULTS_DIR apply too)
  */
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,6 +49,8 @@ import { renderReport, spliceReport, type BenchResults } from './lib/report.ts';
 import { fetchToken, measureCeiling, measureTarget, type CeilingRound, type Scenario, type Settings, type TargetRound } from './lib/scenarios.ts';
 import { checkGoals, summarise } from './lib/summary.ts';
 import { portcullis, TARGETS, type BenchContext, type Target, type TargetId } from './lib/targets.ts';
+import { runScaleScenarios, SCALE_SCENARIOS } from './lib/scale-run.ts';
+import type { ScaleDatabase } from './lib/data-scale.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -47,6 +60,13 @@ const { values: flags } = parseArgs({
     rounds: { type: 'string' },
     targets: { type: 'string' },
     scenarios: { type: 'string' },
+    scenario: { type: 'string' },
+    users: { type: 'string' },
+    sessions: { type: 'string' },
+    'login-users': { type: 'string' },
+    changes: { type: 'string' },
+    'database-url': { type: 'string' },
+    databases: { type: 'string' },
   },
   allowPositionals: false,
 });
@@ -178,7 +198,45 @@ function writeDocs(results: BenchResults): void {
   log(`report: ${mdFile} and benchmarks.svg`);
 }
 
+/** `--scenario data-scale,propagation`: Portcullis alone, on SQLite and/or PostgreSQL (bench/lib/scale-run.ts). */
+async function scaleMain(): Promise<void> {
+  const scenarios = list('BENCH_SCENARIO', flags.scenario, SCALE_SCENARIOS);
+  const serverUrl = flags['database-url'] ?? process.env.BENCH_DATABASE_URL;
+  if (serverUrl !== undefined && !/^postgres(ql)?:\/\//.test(serverUrl)) throw new TypeError('--database-url must be a postgres:// URL (SQLite needs none)');
+  const kinds = list('BENCH_DATABASES', flags.databases ?? (serverUrl ? 'sqlite,postgres' : 'sqlite'), ['sqlite', 'postgres'] as const);
+  const databases: ScaleDatabase[] = kinds.map((kind) => {
+    if (kind === 'sqlite') return { kind };
+    if (!serverUrl) throw new TypeError('--databases postgres needs --database-url postgres://… (a server on this machine)');
+    return { kind, serverUrl };
+  });
+  const users = Math.round(number('BENCH_USERS', flags.users, 1_000_000, 1));
+  await runScaleScenarios({
+    scenarios,
+    databases,
+    dataScale: {
+      users,
+      sessions: Math.min(users, Math.round(number('BENCH_SESSIONS', flags.sessions, 100_000, 1))),
+      loginUsers: Math.round(number('BENCH_LOGIN_USERS', flags['login-users'], 64, 1)),
+      durationSeconds: settings.durationSeconds,
+      warmupSeconds: settings.warmupSeconds,
+      rounds: settings.rounds,
+      connections: settings.connections,
+      loginConnections: number('BENCH_SCALE_LOGIN_CONNECTIONS', undefined, 2, 1),
+      loadgen,
+    },
+    propagation: { changes: Math.round(number('BENCH_CHANGES', flags.changes, 200, 1)), limitMs: 5_000 },
+    root: ROOT,
+    resultsDir,
+    portcullisEnv,
+    log,
+  });
+}
+
 async function main(): Promise<void> {
+  if (flags.scenario !== undefined || process.env.BENCH_SCENARIO) {
+    await scaleMain();
+    return;
+  }
   if (process.env.BENCH_REPORT_FROM) {
     writeDocs(JSON.parse(readFileSync(process.env.BENCH_REPORT_FROM, 'utf8')) as BenchResults);
     return;
@@ -251,7 +309,7 @@ async function main(): Promise<void> {
     if (ready.includes(portcullis) && settings.scenarios.includes('A') && process.env.BENCH_PROFILE !== '0') {
       try {
         hotPath = measureHotPath();
-        log(`bearer check in-process: authenticate ${hotPath?.authenticateUs.toFixed(2)} µs (token ${hotPath?.verifyTokenUs.toFixed(2)} µs, SQLite data_version ${hotPath?.externalWriteCheckUs.toFixed(2)} µs)`);
+        log(`bearer check in-process: authenticate ${hotPath?.authenticateUs.toFixed(2)} µs (token ${hotPath?.verifyTokenUs.toFixed(2)} µs, SQLite change check ${hotPath?.externalWriteCheckUs.toFixed(2)} µs; PRAGMA data_version alone ${hotPath?.dataVersionPragmaUs?.toFixed(2)} µs)`);
       } catch (error) {
         log(`  hot-path timing failed: ${(error as Error).message}`);
       }

@@ -74,6 +74,11 @@ test('reads the fair-share, successful-login and session caps', () => {
   assert.deepEqual([config.addressMaxLogins, config.hashPerAddress, config.maxSessions], [50, 3, 7]);
 });
 
+test('reads the session cache size, 50,000 by default', () => {
+  assert.equal(loadConfig({ env: {} }).sessionCacheSize, 50_000);
+  assert.equal(loadConfig({ env: { PORTCULLIS_SESSION_CACHE_SIZE: '200000' } }).sessionCacheSize, 200_000);
+});
+
 test('reads the metrics port from --metrics-port or PORTCULLIS_METRICS_PORT, off by default, never the API port', () => {
   assert.equal(loadConfig({ env: {} }).metricsPort, undefined);
   assert.equal(loadConfig({ env: { PORTCULLIS_METRICS_PORT: '9464' } }).metricsPort, 9464);

@@ -41,6 +41,8 @@ export interface Config {
   addressMaxLogins: number;
   /** `PORTCULLIS_MAX_SESSIONS`: live sessions per user; a login beyond it ends the least recently used. */
   maxSessions: number;
+  /** `PORTCULLIS_SESSION_CACHE_SIZE`: sessions whose state the bearer check keeps in memory (least recently used evicted). */
+  sessionCacheSize: number;
   /** `PORTCULLIS_EVENT_RETENTION`: days audit events are kept; older ones are pruned (SPEC §9.2, §9.4). */
   eventRetention: number;
   /** `PORTCULLIS_ISSUER`; undefined: the issuer is each request's origin (`core/issuer.ts`). */
@@ -335,6 +337,7 @@ export function loadConfig(options: { env?: Env; flags?: ConfigFlags } = {}): Re
     addressMaxFailures: int(env, DEFAULTS.addressMaxFailures),
     addressMaxLogins: int(env, DEFAULTS.addressMaxLogins),
     maxSessions: int(env, DEFAULTS.maxSessions),
+    sessionCacheSize: int(env, DEFAULTS.sessionCacheSize),
     eventRetention: int(env, EVENT_RETENTION),
     issuer,
     audience: audience(env.PORTCULLIS_AUDIENCE),

@@ -119,6 +119,7 @@ export async function openRuntime(
       hashQueue: config.hashQueue,
       hashPerAddress: config.hashPerAddress,
       maxSessions: config.maxSessions,
+      sessionCacheSize: config.sessionCacheSize,
       // SPEC §4: failed logins are counted in Redis when configured, else in the database, so
       // every instance on it agrees.
       limiter: redis && redisLimiter ? redisLimiter.createRedisLoginLimiter(redis, limits) : createDatabaseLoginLimiter(store, limits),

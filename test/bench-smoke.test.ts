@@ -1,7 +1,7 @@
 /**
  * Keeps `npm run bench` from rotting: one short round of scenario A against Portcullis only,
  * through the real entry point (bench/run.ts), checking that it produced a well-formed result
- * row, report and chart. No speed is asserted: the bench reports speed, tests do not.
+ * row, report and chart; and the data-scale and propagation scenarios at a tiny scale. No speed is asserted: the bench reports speed, tests do not.
  * Also checks the scheduling safeguard the bench's scenario C relies on.
  */
 import { spawn } from 'node:child_process';
@@ -12,16 +12,18 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { detectLoadGenerator } from '../bench/lib/load.ts';
 import type { BenchResults } from '../bench/lib/report.ts';
+import type { ScaleResults } from '../bench/lib/scale-run.ts';
 import { createPasswordHasher } from '../src/core/password.ts';
 import { assertFreshBuild } from './build.ts';
 import { CHEAP_ARGON2, tempDir } from './helpers.ts';
+import { findPgServer } from './pg.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const wrkMissing = detectLoadGenerator({}).kind !== 'wrk';
 
-function runBench(env: Record<string, string>, limitMs: number): Promise<{ code: number | null; output: string }> {
+function runBench(env: Record<string, string>, limitMs: number, args: readonly string[] = []): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'run.ts')], {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'run.ts'), ...args], {
       cwd: ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -88,6 +90,54 @@ test('one short bench round against Portcullis produces a well-formed result row
     assert.match(chart, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
     assert.match(chart, /A\. GET \/users\/me, requests\/s/);
     assert.ok(existsSync(join(dir.path, 'results')) && readdirSync(join(dir.path, 'results')).some((f) => /^bench-.*\.json$/.test(f)));
+  } finally {
+    dir.remove();
+  }
+});
+
+test('the data-scale and propagation scenarios run at a tiny scale on SQLite and PostgreSQL and write well-formed results', { skip: wrkMissing && 'wrk is not installed (apt-get install wrk); the bench smoke run needs it', timeout: 240_000 }, async (t) => {
+  assertFreshBuild();
+  const pgServer = await findPgServer();
+  if ('skip' in pgServer) t.diagnostic(`${pgServer.skip}: SQLite only`);
+  const kinds = 'url' in pgServer ? ['sqlite', 'postgres'] : ['sqlite'];
+  const dir = tempDir('portcullis-bench-scale-smoke-');
+  try {
+    const args = ['--scenario', 'data-scale,propagation', '--users', '300', '--sessions', '100', '--login-users', '2', '--changes', '5', '--duration', '2', '--rounds', '1', '--databases', kinds.join(',')];
+    if ('url' in pgServer) args.push('--database-url', pgServer.url);
+    const { code, output } = await runBench({ BENCH_WARMUP: '0', BENCH_CONNECTIONS: '4', BENCH_RESULTS_DIR: join(dir.path, 'results') }, 230_000, args);
+    assert.equal(code, 0, output);
+    const results = JSON.parse(readFileSync(join(dir.path, 'results', 'latest-scale.json'), 'utf8')) as ScaleResults;
+    assert.deepEqual(results.dataScale.map((r) => r.database), kinds);
+    assert.deepEqual(results.propagation.map((r) => r.database), kinds);
+    for (const r of results.dataScale) {
+      assert.equal(r.users, 300);
+      assert.equal(r.sessions, 100);
+      assert.equal(r.import.rows, 300);
+      assert.match(r.import.summary, /^added 300, skipped 0\b.*bad 0$/);
+      assert.equal(r.import.hashesStoredAsGiven, true, 'the import stored the precomputed hashes: it hashed nothing');
+      assert.ok(finitePositive(r.import.rowsPerSecond) && finitePositive(r.import.peakRssBytes), JSON.stringify(r.import));
+      assert.equal(r.rounds.length, 1);
+      const round = r.rounds[0]!;
+      for (const me of [round.meOneToken, round.meManyTokens]) {
+        assert.equal(me.failed, 0, `${r.database}: every /users/me answered 200 with a bench-signed token`);
+        assert.ok(finitePositive(me.requestsPerSecond) && finitePositive(me.cpuUsPerRequest), JSON.stringify(me));
+        assert.ok(finitePositive(me.p50Ms) && me.p99Ms >= me.p50Ms, JSON.stringify(me));
+      }
+      for (const login of [round.loginSmall, round.loginLarge]) {
+        assert.equal(login.failed, 0, `${r.database}: every login in the rotation succeeded`);
+        assert.ok(Number.isFinite(login.loginsPerSecond) && Number.isFinite(login.p50Ms), JSON.stringify(login));
+      }
+      assert.ok(finitePositive(round.coldStartMs) && finitePositive(round.lifetimePeakRssBytes));
+      assert.ok(finitePositive(r.median.manyOverOne), JSON.stringify(r.median));
+    }
+    for (const p of results.propagation) {
+      assert.equal(p.changes, 5);
+      assert.equal(p.lost, 0, `${p.database}: B refused every ended session`);
+      assert.equal(p.delaysMs.length, 5);
+      assert.ok(finitePositive(p.p50Ms) && p.p50Ms <= p.p99Ms && p.p99Ms <= p.maxMs, JSON.stringify(p));
+      assert.ok(finitePositive(p.roundTripMs) && p.pollsMedian >= 1);
+    }
+    assert.match(output, /raw results: .*scale-.*\.json/);
   } finally {
     dir.remove();
   }

@@ -32,6 +32,11 @@ export interface LoadOptions {
   authorization?: string;
   /** Each connection waits this long between requests (a paced, not saturating, load). */
   delayMs?: number;
+  /**
+   * Each request carries one line of `file`, picked at random: the Authorization header's
+   * whole value, or the form body. wrk only (bench/wrk/load.lua).
+   */
+  rotate?: { file: string; field: 'authorization' | 'body' };
 }
 
 /** One run's figures. Latencies in milliseconds; `ok` counts responses with a status below 400. */
@@ -109,6 +114,8 @@ async function runWrk(path: string, o: LoadOptions): Promise<LoadResult> {
     BENCH_BODY: o.body ?? '',
     BENCH_AUTHORIZATION: o.authorization ?? '',
     BENCH_DELAY_MS: String(o.delayMs ?? 0),
+    BENCH_ROTATE_FILE: o.rotate?.file ?? '',
+    BENCH_ROTATE_FIELD: o.rotate?.field ?? 'authorization',
   };
   const out = await collect(path, args, env, (o.durationSeconds + 40) * 1000);
   const line = out.split('\n').find((l) => l.startsWith('BENCH_RESULT '));
@@ -135,6 +142,8 @@ async function runWrk(path: string, o: LoadOptions): Promise<LoadResult> {
 }
 
 async function runAutocannon(o: LoadOptions): Promise<LoadResult> {
+  // autocannon's command line sends one fixed request; rotating values needs wrk.
+  if (o.rotate) throw new Error('this scenario rotates tokens or logins per request, which needs wrk (apt-get install wrk)');
   const args = ['--yes', AUTOCANNON, '--json', '-c', String(o.connections), '-d', String(o.durationSeconds), '-t', '30', '-m', o.method ?? 'GET'];
   if (o.body) args.push('-b', o.body, '-H', 'content-type=application/x-www-form-urlencoded');
   if (o.authorization) args.push('-H', `authorization=${o.authorization}`);

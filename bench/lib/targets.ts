@@ -52,7 +52,7 @@ export const LOGIN_BODY = 'username=johndoe&password=secret';
 const TUTORIAL_HASH = '$argon2id$v=19$m=65536,t=3,p=4$wagCPXjifgvUFBzq4hqe3w$CYaIb8sB+wtD+Vu/P4uod1+Qof8h+1g7bbDlBID48Rc';
 
 /** The parent's environment without the settings a server reads, so every target starts clean. */
-function cleanEnv(extra: Record<string, string | undefined>): Record<string, string | undefined> {
+export function cleanEnv(extra: Record<string, string | undefined>): Record<string, string | undefined> {
   const env: Record<string, string | undefined> = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (/^(PORTCULLIS_|BENCH_)/.test(key) || ['DATABASE_URL', 'PORT', 'HOST', 'NODE_OPTIONS', 'LOG_LEVEL', 'NODE_ENV', 'UV_THREADPOOL_SIZE'].includes(key)) continue;

@@ -4,6 +4,9 @@
 --   BENCH_BODY          request body; sent as application/x-www-form-urlencoded (the login form)
 --   BENCH_AUTHORIZATION value of the Authorization header (the bearer token)
 --   BENCH_DELAY_MS      pause of each connection between two requests (a paced load), 0 = none
+--   BENCH_ROTATE_FILE   a file of values, one a line: each request carries one picked at random
+--                       (the data-scale scenario: many bearer tokens, many users' login forms)
+--   BENCH_ROTATE_FIELD  what a line is: "authorization" (the header's whole value) or "body"
 -- No response() callback: defining one makes wrk parse every body, which would cost the load
 -- generator CPU that the server needs on a 2-core machine. Statuses >= 400 are counted by wrk
 -- itself (summary.errors.status).
@@ -20,6 +23,41 @@ if body ~= nil and body ~= "" then
 end
 if authorization ~= nil and authorization ~= "" then
   wrk.headers["Authorization"] = authorization
+end
+
+-- Rotation: every request is built once, in init() (after wrk has set the Host header), so
+-- picking one costs a random number and a table lookup whether the file holds one line or
+-- 100,000: the one-token and the many-token runs load the generator alike.
+local rotate_file = os.getenv("BENCH_ROTATE_FILE")
+local rotate_field = os.getenv("BENCH_ROTATE_FIELD") or "authorization"
+if rotate_file ~= nil and rotate_file ~= "" then
+  if rotate_field == "body" then
+    wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+  end
+  local prepared = {}
+  local count = 0
+
+  function init(args)
+    for line in io.lines(rotate_file) do
+      if line ~= "" then
+        count = count + 1
+        if rotate_field == "body" then
+          prepared[count] = wrk.format(nil, nil, nil, line)
+        else
+          wrk.headers["Authorization"] = line
+          prepared[count] = wrk.format()
+        end
+      end
+    end
+    if count == 0 then
+      error("BENCH_ROTATE_FILE holds no line: " .. rotate_file)
+    end
+    math.randomseed(os.time() + count)
+  end
+
+  function request()
+    return prepared[math.random(count)]
+  end
 end
 
 if delay_ms > 0 then

@@ -80,6 +80,8 @@ export interface AuthServiceOptions {
   hashPerAddress?: number;
   /** Live sessions per user; a login beyond it ends the least recently used (SPEC §4). Default 100. */
   maxSessions?: number;
+  /** Sessions whose state the bearer check keeps in memory, the least recently used evicted first. Default 50,000 (about 1 KB each). */
+  sessionCacheSize?: number;
   limiter?: LoginLimiter;
   clock?: Clock;
   /** Told about login outcomes, tokens, ended sessions and hashing time (metrics); no-op by default. */
@@ -291,6 +293,7 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
   const refreshTokenTtl = wholeNumber('refreshTokenTtl', options.refreshTokenTtl, DEFAULTS.refreshTokenTtl);
   const refreshReuseGrace = wholeNumber('refreshReuseGrace', options.refreshReuseGrace, DEFAULTS.refreshReuseGrace);
   const maxSessions = wholeNumber('maxSessions', options.maxSessions, DEFAULTS.maxSessions);
+  const sessionCacheSize = wholeNumber('sessionCacheSize', options.sessionCacheSize, DEFAULTS.sessionCacheSize);
   const observer = createObserver(options.observer);
   const hasher = createPasswordHasher({
     params: {
@@ -339,7 +342,7 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     if (keyRing) await keyRing.reload();
     return issue();
   };
-  const authenticator = createAuthenticator({ tokens, store, clock, reloadKeys: keyRing ? (token) => keyRing.reloadForUnknownKid(token) : undefined });
+  const authenticator = createAuthenticator({ tokens, store, clock, reloadKeys: keyRing ? (token) => keyRing.reloadForUnknownKid(token) : undefined, maxCachedSessions: sessionCacheSize });
   const clientsMode = options.clients ?? 'open';
   if (!CLIENTS_MODES.includes(clientsMode)) throw new ConfigError('clients', `must be one of ${CLIENTS_MODES.join(', ')}`);
   const introspectionMaxInactive = wholeNumber('introspectionMaxInactive', options.introspectionMaxInactive, DEFAULTS.introspectionMaxInactive);

@@ -3,6 +3,7 @@ import { afterEach, beforeEach, test } from 'node:test';
 import { openStore } from '../store/open-store.ts';
 import type { KyselyStore } from '../store/kysely-store.ts';
 import { createAccessTokens, hmacKeySet, LEEWAY_SECONDS, type AccessTokens } from './access-token.ts';
+import { createAuthService } from './auth-service.ts';
 import { createAuthenticator, type Authenticator } from './authenticate.ts';
 import { createManualClock, type ManualClock } from './clock.ts';
 import { InactiveUserError, InsufficientScopeError, InvalidTokenError } from './errors.ts';
@@ -10,6 +11,8 @@ import { InactiveUserError, InsufficientScopeError, InvalidTokenError } from './
 // The authenticator over the real store (SQLite in memory) and real tokens; only time is ours.
 const START = Date.UTC(2030, 0, 1);
 const SESSION_TTL_MS = 30 * 24 * 3600 * 1000;
+const SECRET = 'authenticate-unit-test-secret-0123456789abcdef';
+const ISSUER = 'https://auth.example.com';
 
 let clock: ManualClock;
 let store: KyselyStore;
@@ -21,7 +24,7 @@ beforeEach(async () => {
   clock = createManualClock(START);
   store = await openStore('sqlite::memory:', { clock });
   await store.migrate();
-  tokens = createAccessTokens({ keys: hmacKeySet('authenticate-unit-test-secret-0123456789abcdef'), issuer: 'https://auth.example.com', ttlSeconds: 1800, clock });
+  tokens = createAccessTokens({ keys: hmacKeySet(SECRET), issuer: ISSUER, ttlSeconds: 1800, clock });
   auth = createAuthenticator({ tokens, store, clock });
   userId = (await store.createUser({ username: 'jane', passwordHash: 'not-used-here', scopes: ['me', 'admin'] }, START)).id;
 });
@@ -132,6 +135,37 @@ test('answers from the cache without waiting once a session was read, and not be
   const cleared = auth.authenticate(token, []);
   assert.ok(cleared instanceof Promise, 'clear() drops the cache');
   await cleared;
+});
+
+test('holds at most maxCachedSessions sessions, evicting the least recently used; an evicted session is read again and revocation still counts', async () => {
+  const bounded = createAuthenticator({ tokens, store, clock, maxCachedSessions: 2 });
+  const [a, b, c] = [await loggedIn({ sid: 'a' }), await loggedIn({ sid: 'b' }), await loggedIn({ sid: 'c' })];
+  await bounded.authenticate(a, []);
+  await bounded.authenticate(b, []);
+  assert.ok(!(bounded.authenticate(a, []) instanceof Promise), 'a is cached and now the most recently used');
+  await bounded.authenticate(c, []); // evicts b, the least recently used
+  assert.ok(!(bounded.authenticate(a, []) instanceof Promise));
+  assert.ok(!(bounded.authenticate(c, []) instanceof Promise));
+  const again = bounded.authenticate(b, []);
+  assert.ok(again instanceof Promise, 'b was evicted: read from the store again');
+  assert.equal((await again).sessionId, 'b');
+  // Revoking an evicted session, a cached one, and the user of all of them, each counts on the next call.
+  await store.revokeSession('a', clock());
+  await assert.rejects(async () => bounded.authenticate(a, []), InvalidTokenError);
+  await store.updateUser(userId, { disabled: true }, clock());
+  await assert.rejects(async () => bounded.authenticate(b, []), InactiveUserError);
+  await assert.rejects(async () => bounded.authenticate(c, []), InactiveUserError);
+});
+
+test('createAuthService({ sessionCacheSize }) bounds the bearer check\'s cache', async () => {
+  const service = createAuthService({ store, secretKey: SECRET, issuer: ISSUER, clock, sessionCacheSize: 1 });
+  const [a, b] = [await loggedIn({ sid: 'a' }), await loggedIn({ sid: 'b' })];
+  await service.authenticate(a, []);
+  assert.ok(!(service.authenticate(a, []) instanceof Promise), 'a is cached');
+  await service.authenticate(b, []);
+  const again = service.authenticate(a, []);
+  assert.ok(again instanceof Promise, 'b took the only place: a is read again');
+  await again;
 });
 
 test('records the use of a session at most once a minute', async () => {

@@ -16,11 +16,18 @@
  */
 import type { AccessTokens, VerifiedAccessToken } from './access-token.ts';
 import { LEEWAY_SECONDS } from './access-token.ts';
+import { createAuthStateCache, DEFAULT_AUTH_CACHE_ENTRIES } from './auth-state-cache.ts';
 import type { Clock } from './clock.ts';
 import { systemClock } from './clock.ts';
 import { toRegisteredClient, type RegisteredClient } from './clients.ts';
 import { InactiveUserError, InsufficientScopeError, InvalidTokenError } from './errors.ts';
+import { createLruCache } from './lru-cache.ts';
 import type { AuthState, ClientRecord, Store, UserRecord } from './store.ts';
+
+/** Registered clients kept in memory (least recently used evicted first). */
+const MAX_CACHED_CLIENTS = 10_000;
+/** Service-token revocation answers kept in memory, by `jti`. */
+const MAX_CACHED_SERVICE_TOKENS = 50_000;
 
 /**
  * Who is calling: the verified token, its live session and its active user.
@@ -110,7 +117,6 @@ interface CachedClient {
 }
 
 const TOUCH_INTERVAL_MS = 60_000;
-const MAX_CACHED = 50_000;
 
 /**
  * Builds the bearer check over the token verifier and the store. `reloadKeys` (a key ring's
@@ -119,14 +125,21 @@ const MAX_CACHED = 50_000;
  * @example
  * const authenticator = createAuthenticator({ tokens, store, clock, reloadKeys: (token) => keyRing.reloadForUnknownKid(token) });
  */
-export function createAuthenticator(options: { tokens: AccessTokens; store: Store; clock?: Clock; reloadKeys?: ((token: string) => Promise<void>) | undefined }): Authenticator {
+export function createAuthenticator(options: {
+  tokens: AccessTokens;
+  store: Store;
+  clock?: Clock;
+  reloadKeys?: ((token: string) => Promise<void>) | undefined;
+  /** Sessions whose state is kept, the least recently used evicted first (default 50,000). */
+  maxCachedSessions?: number | undefined;
+}): Authenticator {
   const { tokens, store, reloadKeys } = options;
   const clock = options.clock ?? systemClock;
-  const bySession = new Map<string, AuthState>();
+  const bySession = createAuthStateCache(options.maxCachedSessions ?? DEFAULT_AUTH_CACHE_ENTRIES);
   /** Registered clients by id (only those that exist: a new client is found at once). */
-  const byClient = new Map<string, CachedClient>();
+  const byClient = createLruCache<CachedClient>(MAX_CACHED_CLIENTS);
   /** Service tokens by `jti`: whether each was revoked. */
-  const serviceTokenRevoked = new Map<string, boolean>();
+  const serviceTokenRevoked = createLruCache<boolean>(MAX_CACHED_SERVICE_TOKENS);
   let generation = 0;
 
   const clear = (): void => {
@@ -137,13 +150,13 @@ export function createAuthenticator(options: { tokens: AccessTokens; store: Stor
   };
   store.subscribe((change) => {
     generation++;
-    if (change.kind === 'session') bySession.delete(change.id);
-    else if (change.kind === 'user') {
-      for (const [sid, state] of bySession) if (state.user.id === change.id) bySession.delete(sid);
-    } else if (change.kind === 'client') {
+    if (change.kind === 'session') bySession.deleteSession(change.id);
+    else if (change.kind === 'user') bySession.deleteUser(change.id);
+    else if (change.kind === 'client') {
       // Its secret, grants or scopes changed, or it was removed with the sessions it obtained.
+      // Rare enough to walk the cache for its sessions.
       byClient.delete(change.id);
-      for (const [sid, state] of bySession) if (state.session.clientId === change.id) bySession.delete(sid);
+      for (const sid of bySession.sessionIds()) if (bySession.get(sid)?.session.clientId === change.id) bySession.deleteSession(sid);
     } else if (change.kind === 'service_token') serviceTokenRevoked.delete(change.id);
     else clear();
   });
@@ -167,7 +180,6 @@ export function createAuthenticator(options: { tokens: AccessTokens; store: Stor
     if (!record) return undefined;
     const cached = { record, registered: toRegisteredClient(record) };
     if (before === generation) {
-      if (byClient.size >= MAX_CACHED) byClient.clear();
       byClient.set(clientId, cached);
     }
     return cached;
@@ -177,7 +189,6 @@ export function createAuthenticator(options: { tokens: AccessTokens; store: Stor
     const before = generation;
     const revoked = await store.isServiceTokenRevoked(jti);
     if (before === generation) {
-      if (serviceTokenRevoked.size >= MAX_CACHED) serviceTokenRevoked.clear();
       serviceTokenRevoked.set(jti, revoked);
     }
     return revoked;
@@ -194,10 +205,8 @@ export function createAuthenticator(options: { tokens: AccessTokens; store: Stor
     const before = generation;
     const state = await store.getAuthState(sid);
     // Keep the answer only if nothing changed while it was being read.
-    if (state && before === generation) {
-      if (bySession.size >= MAX_CACHED) bySession.clear();
-      bySession.set(sid, state);
-    }
+    // A full cache evicts its least recently used session (auth-state-cache.ts).
+    if (state && before === generation) bySession.set(sid, state);
     return state;
   };
 

@@ -76,6 +76,12 @@ export const DEFAULTS = Object.freeze({
    * tokens, and a hard stop for guessing.
    */
   introspectionMaxInactive: setting('PORTCULLIS_INTROSPECTION_MAX_INACTIVE', 1000, 1),
+  /**
+   * Sessions whose state the bearer check keeps in memory, the least recently used evicted
+   * first (about 1 KB each: 50 MB at the default). Size it to the sessions in use at once; a
+   * session not held costs a database read per request (docs/benchmarks.md, "Data at scale").
+   */
+  sessionCacheSize: setting('PORTCULLIS_SESSION_CACHE_SIZE', 50_000, 1, 10_000_000),
 });
 
 /**

@@ -15,6 +15,7 @@ import { Kysely, PostgresDialect, SqliteDialect, type PostgresPool, type Postgre
 import type pg from 'pg';
 import type { StoreChange } from '../core/store.ts';
 import { createPrivateFile, ensurePrivateDirectory, restrictToOwner } from './private-files.ts';
+import { createSqliteChangeCheck } from './sqlite-change-check.ts';
 import type { Schema } from './schema.ts';
 
 /**
@@ -107,7 +108,9 @@ function openSqlite(path: string): Database {
   raw.pragma('foreign_keys = ON');
   raw.pragma('synchronous = NORMAL');
   const dataVersion = raw.prepare('PRAGMA data_version').pluck();
-  let lastVersion = dataVersion.get();
+  // The first read in WAL mode creates the -shm file that the change check reads.
+  dataVersion.get();
+  const changeCheck = createSqliteChangeCheck({ dataVersion: () => dataVersion.get(), shmPath: path === ':memory:' ? undefined : `${path}-shm` });
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: raw }) });
   let migrationTurn: Promise<void> = Promise.resolve();
   const migrateLocked = async <T>(fn: (db: Kysely<Schema>) => Promise<T>): Promise<T> => {
@@ -134,12 +137,8 @@ function openSqlite(path: string): Database {
   return {
     db,
     dialect: 'sqlite',
-    externalWriteSinceLastCheck() {
-      const version = dataVersion.get();
-      if (version === lastVersion) return false;
-      lastVersion = version;
-      return true;
-    },
+    // A pread of the WAL-index header, and PRAGMA data_version only when it changed (sqlite-change-check.ts).
+    externalWriteSinceLastCheck: changeCheck.changed,
     // Every process that shares the file sees the others' commits through `data_version`.
     announce: () => {},
     watchForeignChanges: () => () => {},
@@ -152,6 +151,7 @@ function openSqlite(path: string): Database {
     isUniqueViolation: (e) => /^SQLITE_CONSTRAINT_(UNIQUE|PRIMARYKEY)$/.test(String((e as { code?: unknown })?.code)),
     isUnavailable: (e) => /^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|FULL)/.test(String((e as { code?: unknown })?.code)),
     async close() {
+      changeCheck.close();
       await db.destroy();
     },
   };
