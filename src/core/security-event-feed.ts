@@ -118,7 +118,7 @@ export function createSecurityEventFeed(options: SecurityEventFeedOptions): Secu
     const kid = key.kid as string;
     if (signer?.kid !== kid) {
       // RFC 8417 §2.3: `typ` secevent+jwt, so no SET passes for another kind of JWT.
-      const signWith = createSigner({ key: key.privateKey, algorithm: key.alg, kid, noTimestamp: true, header: { alg: key.alg, typ: SET_TYPE } });
+      const signWith = createSigner({ key: key.privateKey, algorithm: key.alg, kid, header: { alg: key.alg, typ: SET_TYPE } });
       signer = { kid, sign: (c) => signWith(c as unknown as Record<string, unknown>) };
     }
     return signer.sign(claims);

@@ -123,8 +123,11 @@ export async function securityEventRoutes(app: FastifyInstance, options: { feed:
     }
     return renderError(error, request, reply);
   });
-  // Shutdown: held polls answer at once (with nothing), so closing waits for no 30 s hold.
+  // Shutdown: held polls answer at once (with nothing), so closing waits for no 30 s hold; and
+  // their connections close after the answer, or the server would wait for them to idle out.
+  let closing = false;
   app.addHook('preClose', (done) => {
+    closing = true;
     feed.close();
     done();
   });
@@ -206,7 +209,9 @@ export async function securityEventRoutes(app: FastifyInstance, options: { feed:
       reply.raw.once('close', () => {
         if (!reply.raw.writableFinished) gone.abort();
       });
-      return feed.poll({ ...poll, receiver: client.clientId, issuer: service.issuerFor(requestOrigin(request)), signal: gone.signal });
+      const answer = await feed.poll({ ...poll, receiver: client.clientId, issuer: service.issuerFor(requestOrigin(request)), signal: gone.signal });
+      if (closing) reply.header('connection', 'close');
+      return answer;
     },
   );
 }
