@@ -252,5 +252,21 @@ describe('two Portcullis instances on one PostgreSQL, and the CLI', { skip: pg.s
     const delay = await measureUntil(async () => ['inactive', 'session-ended'].includes(await outcome(token)), 5 * PROPAGATION_BOUND_MS);
     t.diagnostic(`refused ${Math.round(delay)} ms after the change`);
     assert.ok(delay < PROPAGATION_BOUND_MS, `the disabled user was accepted ${Math.round(delay)} ms after the command`);
+    await cli(database.url, ['users', 'enable', ANALYST.username]);
+  });
+
+  test('`portcullis keys revoke KID`: the remote service refuses every token of the key within 1 s, though its cached JWKS still holds it', async (t) => {
+    // A token of the next second: the disable above refused the user's tokens of its own second.
+    let token = '';
+    await measureUntil(async () => (await outcome((token = await login(a)))) === 'accepted', 5_000);
+    const { kid } = JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()) as { kid: string };
+    await cli(database.url, ['keys', 'revoke', kid]);
+    const delay = await measureUntil(async () => (await outcome(token)) === 'key-revoked', 5 * PROPAGATION_BOUND_MS);
+    t.diagnostic(`refused ${Math.round(delay)} ms after the change`);
+    assert.ok(delay < PROPAGATION_BOUND_MS, `the revoked key's token was accepted ${Math.round(delay)} ms after the command`);
+    const events = await cli(database.url, ['events', '--type', 'key.revoked']);
+    assert.match(events, new RegExp(`"kid":"${kid}"`));
+    // The new key's tokens pass (the library fetches the JWKS once for the new kid).
+    assert.equal(await outcome(await login(a)), 'accepted');
   });
 });
