@@ -266,6 +266,15 @@ for (const database of await testDatabases()) {
       assert.deepEqual(sets.map((s) => [typeOf(s), s.sub_id.id]).sort(), [[CREDENTIAL_CHANGE, analystId], [SESSION_REVOKED, kept.sid]].sort());
     });
 
+    test('removing a client ends the sessions it obtained: session-revoked for each, initiated by an admin', async () => {
+      const { client } = await ctx.service.createClient({ name: 'web', type: 'public', grants: ['password', 'refresh_token'] });
+      const { sid } = await login(ctx, { client_id: client.clientId });
+      await ctx.service.removeClient(client.clientId);
+      const sets = await drain(ctx, receiver);
+      assert.deepEqual(sets.map((s) => [typeOf(s), s.sub_id.id]), [[SESSION_REVOKED, sid]]);
+      assert.deepEqual(sets[0]!.events[SESSION_REVOKED], { initiating_entity: 'admin', reason_admin: { en: 'client_removed' }, event_timestamp: sets[0]!.iat });
+    });
+
     test('an unacknowledged SET is delivered again, the same text; an acknowledged one never; acks touch only the acknowledging receiver', async () => {
       const other = await addReceiver(ctx.service, 'billing');
       const { access_token, sid } = await login(ctx);
