@@ -45,7 +45,7 @@ export interface Runtime {
   webhooks: Webhooks;
   /**
    * The housekeeping steps of one prune pass (core/housekeeping.ts): ended sessions, expired
-   * refresh tokens, old audit events, done webhook messages.
+   * refresh tokens, old audit events, done webhook messages, unacknowledged SETs past their retention.
    */
   pruneSteps(): PruneStep[];
   /**
