@@ -21,6 +21,8 @@ import { adminUsersRoutes } from './fastify/routes/admin-users.ts';
 import { docsRoutes } from './fastify/routes/docs.ts';
 import { eventsRoutes } from './fastify/routes/events.ts';
 import { webhooksRoutes } from './fastify/routes/webhooks.ts';
+import { securityEventRoutes } from './fastify/routes/security-events.ts';
+import type { SecurityEventFeed } from './core/security-event-feed.ts';
 import type { Webhooks } from './core/webhooks.ts';
 import { healthRoutes } from './fastify/routes/health.ts';
 import { introspectRoutes } from './fastify/routes/introspect.ts';
@@ -51,6 +53,11 @@ export interface BuildAppOptions {
   onRequestDone?: RequestDone;
   /** Webhooks (`runtime.webhooks`): with them, the admin API serves `/webhooks` (SPEC §9.3). */
   webhooks?: Webhooks;
+  /**
+   * The security event feed (`await runtime.openSecurityEventFeed()`): with it, the app serves
+   * `POST /events/poll`, the SSF configuration and its keys (SPEC §8).
+   */
+  securityEvents?: SecurityEventFeed;
 }
 
 /** Log redaction: no password, token or credential header ever reaches a log line (SPEC §4). */
@@ -184,5 +191,6 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(portcullis, { service });
   for (const register of routes) await app.register(register);
   if (options.webhooks) await app.register(webhooksRoutes, { webhooks: options.webhooks });
+  if (options.securityEvents) await app.register(securityEventRoutes, { feed: options.securityEvents });
   return app;
 }

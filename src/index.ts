@@ -7,6 +7,7 @@
  * subpath export, so an app loads only what it uses.
  */
 export {
+  AccessDeniedError,
   type AccountChanges,
   type AccountOptions,
   type Accounts,

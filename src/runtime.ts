@@ -8,7 +8,7 @@
  */
 import type { AuthService } from './core/auth-service.ts';
 import { createAuthService } from './core/auth-service.ts';
-import { eventPruneStep, revokedServiceTokenPruneStep, sessionPruneSteps, webhookPruneStep, type PruneStep } from './core/housekeeping.ts';
+import { eventPruneStep, revokedServiceTokenPruneStep, securityEventPruneStep, sessionPruneSteps, webhookPruneStep, type PruneStep } from './core/housekeeping.ts';
 import { mfaTokenPruneStep } from './core/mfa-grant.ts';
 import { systemClock, type Clock } from './core/clock.ts';
 import { eventFrom } from './core/events.ts';
@@ -24,6 +24,8 @@ import { createDatabaseLoginLimiter, openStore, type KyselyStore } from './store
 import { createSigningKeyStore } from './store/signing-keys.ts';
 import { createWebhookStore } from './store/webhook-store.ts';
 import { createWebhooks, type Webhooks } from './core/webhooks.ts';
+import { createSecurityEventFeed, type SecurityEventFeed } from './core/security-event-feed.ts';
+import { createSecurityEventStore, openSecurityEventKeyRing } from './store/security-event-store.ts';
 
 /**
  * An opened, configured Portcullis: its settings, store and service, and `close()` for all of them.
@@ -43,9 +45,15 @@ export interface Runtime {
   webhooks: Webhooks;
   /**
    * The housekeeping steps of one prune pass (core/housekeeping.ts): ended sessions, expired
-   * refresh tokens, old audit events, done webhook messages.
+   * refresh tokens, old audit events, done webhook messages, unacknowledged SETs past their retention.
    */
   pruneSteps(): PruneStep[];
+  /**
+   * Opens the security event feed (SPEC §8) — its SET signing keys, made on first start — for
+   * `buildApp({ securityEvents })`; the same feed on every call. `serve` opens it; CLI commands
+   * need not (the store queues SETs by itself).
+   */
+  openSecurityEventFeed(): Promise<SecurityEventFeed>;
   /**
    * Starts delivering the outbox (SPEC §10, `src/mail-sender.ts`) with the configured SMTP
    * server; undefined when mail is not configured. `serve` runs one per process.
@@ -141,6 +149,9 @@ export async function openRuntime(
     });
     const ring = keyRing;
     const webhookStore = createWebhookStore(store);
+    const securityEventStore = createSecurityEventStore(store);
+    let securityEventFeed: Promise<SecurityEventFeed> | undefined;
+    let setKeyRing: KeyRing | undefined;
     return {
       config,
       store,
@@ -155,7 +166,13 @@ export async function openRuntime(
         oneTimeTokenPruneStep(store, options.clock ? { clock: options.clock } : {}),
         webhookPruneStep(webhookStore, options.clock ? { clock: options.clock } : {}),
         revokedServiceTokenPruneStep(store, options.clock),
+        securityEventPruneStep(securityEventStore, { accessTokenTtl: config.accessTokenTtl, clock: options.clock }),
       ],
+      openSecurityEventFeed: () =>
+        (securityEventFeed ??= (async () => {
+          setKeyRing = await openSecurityEventKeyRing(store, { secretKey, accessTokenTtl: config.accessTokenTtl, clock: options.clock });
+          return createSecurityEventFeed({ store: securityEventStore, keyRing: setKeyRing });
+        })()),
       startMailSender: async (senderOptions = {}) => {
         if (!config.mail) return undefined;
         // Loaded only when mail is configured: nodemailer costs start-up time.
@@ -171,6 +188,8 @@ export async function openRuntime(
       },
       close: async () => {
         ring?.close();
+        await securityEventFeed?.then((feed) => feed.close(), () => undefined);
+        setKeyRing?.close();
         await closeRedis();
         await store.close();
       },

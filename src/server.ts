@@ -131,6 +131,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     trustProxy: config.trustProxy,
     ...(metrics ? { onRequestDone: metrics.onRequestDone } : {}),
     webhooks: runtime.webhooks,
+    // SPEC §8: the security event feed (SSF configuration, SET keys, RFC 8936 poll).
+    securityEvents: await runtime.openSecurityEventFeed(),
   });
   // Logged at migrate time: the operator must learn of renamed accounts (README, "Usernames").
   for (const notice of runtime.migrationNotices) app.log.warn({ migration: true }, notice);

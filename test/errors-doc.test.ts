@@ -32,8 +32,8 @@ function instance(cls: ErrorClass): Error & { code: string; statusCode?: number 
   return cls === ValidationError ? new Ctor([]) : new Ctor('x');
 }
 
-test('the errors module exports 25 client error classes and ConfigError', () => {
-  assert.equal(clientClasses.length, 25, clientClasses.map((cls) => cls.name).join(', '));
+test('the errors module exports 26 client error classes and ConfigError', () => {
+  assert.equal(clientClasses.length, 26, clientClasses.map((cls) => cls.name).join(', '));
 });
 
 test('each error class has a static code, the same as its instances’ code', () => {

@@ -136,6 +136,11 @@ describe('housekeeping in the service and the CLI', () => {
     for (const [hash, expiresAt] of [['expired-token', Date.now() - 1], ['live-token', Date.now() + DAY]] as const) {
       await store.issueOneTimeToken({ purpose: 'password_reset', tokenHash: hash, userId: null, email: null, expiresAt }, Date.now() - DAY, { mail: { to: 'x@example.invalid', subject: 's', text: 't', html: 'h' } });
     }
+    // The security event feed (SPEC §8): a SET queued a day ago is past its retention (the
+    // access-token lifetime, plus leeway and a minute); one queued now stays.
+    await store.createClient({ clientId: 'receiver-000000000000000', name: 'r', type: 'confidential', secretHash: 'x', grants: [], scopes: ['events'], audiences: [], firstParty: false }, Date.now());
+    const set = { receiver: 'receiver-000000000000000', event_id: 'e', event_type: 'https://schemas.openid.net/secevent/caep/event-type/session-revoked', subject: 's', payload: '{}' };
+    await store.database.db.insertInto('security_events').values([{ ...set, jti: 'old', created_at: Date.now() - DAY }, { ...set, jti: 'new', created_at: Date.now() }]).execute();
     return store;
   }
 
@@ -151,12 +156,14 @@ describe('housekeeping in the service and the CLI', () => {
       one_time_tokens: { deleted: 1, batches: 1, complete: true },
       webhook_deliveries: { deleted: 0, batches: 1, complete: true },
       revoked_service_tokens: { deleted: 0, batches: 1, complete: true },
+      security_events: { deleted: 1, batches: 1, complete: true },
     });
     const store = await openStore(env.DATABASE_URL!);
     try {
       assert.equal(await count(store, 'sessions'), 1);
       assert.deepEqual((await store.listEvents({ limit: 10 })).map((e) => e.username), ['recent'], 'the event within the retention stays');
       assert.notEqual(await store.getAuthState('live'), undefined);
+      assert.deepEqual((await store.database.db.selectFrom('security_events').select('jti').execute()).map((r) => r.jti), ['new']);
     } finally {
       await store.close();
     }

@@ -53,6 +53,8 @@ const EXPECTED: Record<Exclude<Entry, 'portcullis'>, string[]> = {
     'Caller', 'CallerKind', 'ServicePrincipal', 'ClientAuthRequest', 'ClientCredentials', 'ClientsMode', 'ClientOperations', 'ServiceTokenResponse',
     'CLIENT_GRANTS', 'toPublicClient', 'ClientChanges', 'ClientGrant', 'ClientType', 'ClientWithSecret', 'NewClientInput', 'PublicClient', 'RegisteredClient',
     'IntrospectionResponse', 'ClientPatch', 'ClientRecord', 'ClientStore', 'NewClient', 'InvalidClientError', 'UnauthorizedClientError', 'TooManyRequestsError',
+    // the security event feed (SPEC §8)
+    'AccessDeniedError',
   ],
   'portcullis/fastify': ['portcullis', 'PortcullisPluginOptions', 'AuthRequirement', 'DEFAULT_SECURITY_SCHEME', 'oauth2SecurityScheme', 'renderError'],
   'portcullis/store': ['openStore', 'openDatabase', 'Database', 'createKyselyStore', 'KyselyStore', 'KyselyStoreOptions', 'Schema', 'createDatabaseLoginLimiter', 'createSigningKeyStore'],

@@ -3,8 +3,9 @@
  * pairs, RFC 8414 metadata and JWKS over real HTTP): it accepts Portcullis's tokens for its
  * audience and refuses the rest; a key rotated in by `portcullis keys rotate` (another real
  * process) is fetched once, on its first token, and unknown kids do not make it fetch again
- * within the interval. Portcullis does not serve its event feed yet, so the feed is the
- * stand-in of test/ssf-transmitter.ts, telling of sessions that really ended at Portcullis.
+ * within the interval. The feed here is the stand-in of test/ssf-transmitter.ts (a test pushes
+ * the SET by hand), telling of sessions that really ended at Portcullis; Portcullis's own feed
+ * is followed end to end in test/revocation-everywhere.test.ts.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';

@@ -34,7 +34,7 @@ export function clientsCommand(io: CliIo, withRuntime: WithRuntime): Command {
     .description('register a client and print its client_id (and client_secret, once)')
     .option('--public', 'a public client (no secret): a browser or mobile app')
     .option('--grants <grants>', 'comma-separated: password, refresh_token, client_credentials (default: client_credentials; public: password,refresh_token)')
-    .option('--scopes <scopes>', 'comma-separated scopes from the catalog it may be granted (default: none)')
+    .option('--scopes <scopes>', 'comma-separated scopes from the catalog it may be granted, or events to receive the security event feed (default: none)')
     .option('--audience <uri>', 'an audience (resource URI) it may ask for; repeatable', collect)
     .option('--first-party', 'trusted with users’ passwords (the password grant under PORTCULLIS_CLIENTS=registered)')
     .action(async (name: string, opts: { public?: boolean; grants?: string; scopes?: string; audience?: string[]; firstParty?: boolean }) => {

@@ -45,11 +45,12 @@ export function keysCommand(io: CliIo, withRuntime: WithRuntime): Command {
     .argument('<kid>', 'the kid of the key to revoke (see `keys list`)')
     .description('revoke a compromised key: its tokens are refused on every instance within a second, it leaves the JWKS, and a new key signs if it was the active one')
     .action(async (kid: string) => {
-      await withRuntime(async ({ keyRing: ring }) => {
+      await withRuntime(async ({ keyRing: ring, service }) => {
         if (!ring) {
           throw new CliError('tokens are signed with HS256 and the secret key, which has no stored keys to revoke; to void every token, change PORTCULLIS_SECRET_KEY (every session then has to log in again)');
         }
-        const result = await ring.revoke(kid);
+        // SPEC §9.2 (the key id only, never key material); the feed tells every receiver (SPEC §8).
+        const result = await ring.revoke(kid, eventFrom('key.revoked', service.clock(), CLI_ACTOR, { detail: { kid } }));
         if (!result) throw new CliError(`no signing key has the kid ${JSON.stringify(kid)}; see \`portcullis keys list\``);
         out(`revoked key ${result.revoked.kid}: tokens it signed are refused from now on (every instance within a second) and it has left the JWKS`);
         out(`key ${result.current.kid} (${result.current.alg}) signs new tokens`);

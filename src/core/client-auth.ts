@@ -57,7 +57,8 @@ export interface ClientCredentials {
  */
 export interface ClientAuthRequest {
   credentials: ClientCredentials;
-  endpoint: 'token' | 'revoke' | 'introspect';
+  /** `events`: the security event feed's poll endpoint (SPEC §8, RFC 8936). */
+  endpoint: 'token' | 'revoke' | 'introspect' | 'events';
   /** The `grant_type` of a token request (one Portcullis supports). */
   grantType?: string | undefined;
 }
@@ -81,7 +82,8 @@ export async function authenticateClient(deps: ClientAuthDeps, request: ClientAu
   const secret = credentials.clientSecret === '' ? null : credentials.clientSecret;
   // Where only a registered client will do (RFC 6749 §4.4.2 and RFC 7662 §2.1: the client
   // authenticates; SPEC §7.2: PORTCULLIS_CLIENTS=registered, for the token endpoint).
-  const required = endpoint === 'introspect' || grantType === 'client_credentials' || (deps.mode === 'registered' && endpoint !== 'revoke');
+  // RFC 8936 §4.1: the transmitter authenticates the receiver that polls.
+  const required = endpoint === 'introspect' || endpoint === 'events' || grantType === 'client_credentials' || (deps.mode === 'registered' && endpoint !== 'revoke');
   if (id === null) {
     if (required) throw new InvalidClientError('Client authentication required');
     return null;
@@ -102,6 +104,7 @@ export async function authenticateClient(deps: ClientAuthDeps, request: ClientAu
   }
   // RFC 7662 §2.1: the protected resource calling introspection authenticates.
   if (endpoint === 'introspect' && record.type !== 'confidential') throw new InvalidClientError('Introspection needs a confidential client');
+  if (endpoint === 'events' && record.type !== 'confidential') throw new InvalidClientError('The security event feed needs a confidential client');
   if (endpoint === 'token' && grantType !== undefined) {
     if (!record.grants.includes(grantType)) throw new UnauthorizedClientError(`This client may not use the ${grantType} grant`);
     // RFC 9700 §2.4: passwords only to clients the operator trusts with them.

@@ -22,6 +22,7 @@ import { ConflictError, NotFoundError, ValidationError, type ValidationIssue } f
 import { eventFrom, type EventContext } from './events.ts';
 import type { AuthObserver } from './observer.ts';
 import type { ScopeCatalog } from './scopes.ts';
+import { CLIENT_ONLY_SCOPES, EVENTS_SCOPE } from './security-events.ts';
 import type { ClientPatch, ClientRecord, Store } from './store.ts';
 import { textProblem } from './text.ts';
 
@@ -245,8 +246,11 @@ export function clientIssues(client: { name?: string | undefined; type: ClientTy
   // RFC 6749 §4.4: only a confidential client can authenticate for client_credentials.
   if (client.type === 'public' && client.grants.includes('client_credentials')) issue('grants', 'A public client cannot use client_credentials: it has no secret');
   for (const scope of client.scopes) {
-    if (!Object.hasOwn(catalog, scope)) issue('scopes', `Unknown scope: ${scope.slice(0, 128)}`);
+    // A client may also hold the scopes only clients can hold (`events`, SPEC §8).
+    if (!Object.hasOwn(catalog, scope) && !Object.hasOwn(CLIENT_ONLY_SCOPES, scope)) issue('scopes', `Unknown scope: ${scope.slice(0, 128)}`);
   }
+  // RFC 8936 §4.1: the feed's receiver authenticates, so it must hold a secret.
+  if (client.type === 'public' && client.scopes.includes(EVENTS_SCOPE) && !Object.hasOwn(catalog, EVENTS_SCOPE)) issue('scopes', 'A public client cannot receive the security event feed (events): it has no secret');
   // SPEC §7.1: `me` names a user; a service token has none.
   if (client.grants.includes('client_credentials') && client.scopes.includes('me')) issue('scopes', 'The scope me names a user: it cannot be granted to a client for client_credentials');
   if (client.audiences.length > MAX_AUDIENCES) issue('audiences', `At most ${MAX_AUDIENCES} audiences`);

@@ -238,6 +238,22 @@ export class UnauthorizedClientError extends PortcullisError {
 }
 
 /**
+ * 403 access_denied: the authenticated client may not use this endpoint — polling the
+ * security event feed (`POST /events/poll`, SPEC §8) without the `events` scope. Not an
+ * authentication failure (that is InvalidClientError, 401): the client is known, it just
+ * holds no right to the feed (RFC 8935 §2.3 names this `access_denied`).
+ *
+ * @example
+ * if (e instanceof AccessDeniedError) console.log(e.statusCode, e.oauthError); // 403 access_denied
+ */
+export class AccessDeniedError extends PortcullisError {
+  static readonly code = 'PCL_ACCESS_DENIED';
+  readonly code = AccessDeniedError.code;
+  readonly statusCode = 403;
+  override readonly oauthError = 'access_denied';
+}
+
+/**
  * 429: a client asked too often (introspection answering `{"active": false}` too many times
  * within the window: guessing tokens). `Retry-After` says when to come back.
  *

@@ -33,6 +33,7 @@ export type EventType =
   | 'client.updated'
   | 'client.removed'
   | 'key.rotated'
+  | 'key.revoked'
   | 'mfa.enabled'
   | 'mfa.disabled';
 
@@ -57,6 +58,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'client.updated',
   'client.removed',
   'key.rotated',
+  'key.revoked',
   'mfa.enabled',
   'mfa.disabled',
 ];

@@ -24,6 +24,7 @@
  */
 import { LEEWAY_SECONDS } from './access-token.ts';
 import { systemClock, type Clock } from './clock.ts';
+import { securityEventRetentionMs, type SecurityEventStore } from './security-events.ts';
 import type { Store } from './store.ts';
 
 /**
@@ -161,6 +162,21 @@ export function webhookPruneStep(store: { pruneDeliveries(before: number, limit:
  */
 export function revokedServiceTokenPruneStep(store: Store, clock: Clock = systemClock): PruneStep {
   return { name: 'revoked_service_tokens', run: (limit) => store.pruneRevokedServiceTokens(clock(), limit) };
+}
+
+/**
+ * The prune step for the security event feed's queues (SPEC §8): SETs queued longer than the
+ * retention (`securityEventRetentionMs`: the access-token lifetime, plus leeway and a minute)
+ * — every token they could refuse has expired — and those of clients that are no longer
+ * receivers. An acknowledged SET is deleted when acknowledged.
+ *
+ * @example
+ * runPrune([securityEventPruneStep(securityEventStore, { accessTokenTtl: 1800 })]);
+ */
+export function securityEventPruneStep(store: Pick<SecurityEventStore, 'pruneSecurityEvents'>, options: { accessTokenTtl: number; clock?: Clock | undefined }): PruneStep {
+  const clock = options.clock ?? systemClock;
+  const retentionMs = securityEventRetentionMs(options.accessTokenTtl);
+  return { name: 'security_events', run: (limit) => store.pruneSecurityEvents(clock() - retentionMs, limit) };
 }
 
 /**

@@ -28,6 +28,7 @@ export {
 export type { IntrospectionResponse } from './introspection.ts';
 export { createManualClock, systemClock, type Clock, type ManualClock } from './clock.ts';
 export {
+  AccessDeniedError,
   ConfigError,
   ConflictError,
   IncorrectCodeError,

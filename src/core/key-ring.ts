@@ -16,6 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { createAccessTokens, type AccessTokens, type KeySet } from './access-token.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { ConfigError } from './errors.ts';
+import type { NewAuditEvent } from './events.ts';
 import {
   buildKeySet,
   generateSigningKey,
@@ -57,8 +58,9 @@ export interface KeyRing {
    * once and in every other process at its next reload (≤ 1 s, sooner on a change
    * notification); when it was the active key a new key signs from now on. Returns the
    * revoked key and the key that signs now, or undefined when no stored key has this kid.
+   * `event` (`key.revoked`, SPEC §9.2) is stored with the revocation, in its transaction.
    */
-  revoke(kid: string): Promise<{ revoked: SigningKeyRecord; current: SigningKeyRecord } | undefined>;
+  revoke(kid: string, event?: NewAuditEvent): Promise<{ revoked: SigningKeyRecord; current: SigningKeyRecord } | undefined>;
   /** AccessTokens signing with the active key and verifying with the ring's keys (`issuer`, `audience`, `clientId` as in `createAccessTokens`). */
   accessTokens(options: { issuer?: string | undefined; clock?: Clock; audience?: string | undefined; clientId?: string | undefined }): AccessTokens;
   /** Re-reads the keys every `intervalMs` (unref'd timer) until `close`. */
@@ -249,10 +251,10 @@ export async function openKeyRing(options: KeyRingOptions): Promise<KeyRing> {
       await load();
       return { current: sealed, previous };
     },
-    async revoke(kid) {
+    async revoke(kid, event) {
       const fresh = await generateSigningKey(algorithm, clock());
       const sealed = { ...fresh, privateKey: sealPrivateKey(fresh.privateKey, fresh.kid, secretKey) };
-      const revoked = await store.revokeSigningKey(kid, sealed);
+      const revoked = await store.revokeSigningKey(kid, sealed, event);
       if (!revoked) return undefined;
       opened.delete(kid);
       opened.set(fresh.kid, fresh.privateKey);

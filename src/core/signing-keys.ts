@@ -11,6 +11,7 @@
  */
 import { createHash, createPublicKey, generateKeyPair } from 'node:crypto';
 import { LEEWAY_SECONDS, type KeySet, type SigningAlgorithm, type SigningKey } from './access-token.ts';
+import type { NewAuditEvent } from './events.ts';
 import { openSealedText, sealText } from './sealed-text.ts';
 
 /** The algorithms that sign with a key pair and publish the public half in the JWKS. */
@@ -66,9 +67,10 @@ export interface SigningKeyStore {
    * Deletes the key `kid` (a compromised key: it neither signs nor verifies again, and leaves
    * every JWKS). When it is the active key, `replacement` becomes the active one in the same
    * transaction, so there is always one active key. Returns the deleted key, or undefined
-   * (writing nothing) when no key has this kid. Announced like a rotation.
+   * (writing nothing) when no key has this kid. Announced like a rotation. `event` (the audit
+   * event `key.revoked`) is stored in the same transaction, only when the key was deleted.
    */
-  revokeSigningKey(kid: string, replacement: SigningKeyRecord): Promise<SigningKeyRecord | undefined>;
+  revokeSigningKey(kid: string, replacement: SigningKeyRecord, event?: NewAuditEvent): Promise<SigningKeyRecord | undefined>;
   /** Calls `listener` when keys may have changed (this process's writes, and others' where seen). */
   onKeysChanged(listener: () => void): () => void;
 }

@@ -42,6 +42,12 @@ export interface Database {
    * while the change feed is not listening (changes may be missed), else false.
    */
   externalWriteSinceLastCheck(): boolean;
+  /**
+   * A check of its own, for a watcher besides the auth cache (which `externalWriteSinceLastCheck`
+   * serves): each call of the returned function answers as that method does, from its own mark.
+   * Optional: a database without it offers only the shared check.
+   */
+  foreignWriteCheck?(): () => boolean;
   /** Tells other processes about a change this one committed (PostgreSQL NOTIFY; SQLite: nothing, its data version tells them). */
   announce(change: StoreChange): void;
   /** Calls `listener` with other processes' changes (PostgreSQL LISTEN; SQLite: never). Returns the stop function. */
@@ -139,6 +145,15 @@ function openSqlite(path: string): Database {
     dialect: 'sqlite',
     // A pread of the WAL-index header, and PRAGMA data_version only when it changed (sqlite-change-check.ts).
     externalWriteSinceLastCheck: changeCheck.changed,
+    foreignWriteCheck() {
+      let mark = dataVersion.get();
+      return () => {
+        const version = dataVersion.get();
+        if (version === mark) return false;
+        mark = version;
+        return true;
+      };
+    },
     // Every process that shares the file sees the others' commits through `data_version`.
     announce: () => {},
     watchForeignChanges: () => () => {},
@@ -200,6 +215,7 @@ function openPostgres(url: string, pg: typeof import('pg').default, createPgChan
     db,
     dialect: 'postgres',
     externalWriteSinceLastCheck: () => !feed.live,
+    foreignWriteCheck: () => () => !feed.live,
     announce: (change) => feed.publish(change),
     watchForeignChanges: (listener) => feed.watch(listener),
     async withMigrationLock(fn) {

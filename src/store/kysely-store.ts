@@ -12,6 +12,7 @@ import { Migrator, sql, type Kysely, type Selectable, type Transaction } from 'k
 import { systemClock, type Clock } from '../core/clock.ts';
 import { ConflictError, InvalidClientError, StoreUnavailableError } from '../core/errors.ts';
 import { toPublicEvent, type EventQuery, type NewAuditEvent, type StoredEvent } from '../core/events.ts';
+import { mayCarrySecurityEvent, type AuditEventWrite } from '../core/security-events.ts';
 import type { LoginCounter } from '../core/login-limiter.ts';
 import type { AuthState, NewUser, RefreshTokenRecord, SessionRecord, Store, StoreChange, UserRecord } from '../core/store.ts';
 import { textProblem } from '../core/text.ts';
@@ -26,6 +27,7 @@ import { createOneTimeTokenStore, insertLinkedMail } from './one-time-token-stor
 import { createMigrationProvider, MIGRATION_TABLES } from './migrations.ts';
 import type { EventsTable, RefreshTokensTable, Schema, SessionsTable, UsersTable } from './schema.ts';
 import { queueEventMessages, subscribes, webhookSubscriptions } from './webhook-store.ts';
+import { queueSecurityEvents } from './security-event-queue.ts';
 
 const splitScopes = (s: string): string[] => (s === '' ? [] : s.split(' '));
 
@@ -129,20 +131,26 @@ const eventRow = (event: NewAuditEvent): Selectable<EventsTable> => ({
  * The one place audit events (SPEC §9.2) are written, on the connection or transaction of the
  * change they describe. Webhooks (SPEC §9.3): each event a webhook subscribes to is queued
  * for it in the same transaction (store/webhook-store.ts), so a message exists exactly for
- * the events that committed; an event written on its own gets a transaction only then.
+ * the events that committed; so are the security events (SETs) an event gives, for every
+ * receiver of the feed (SPEC §8, store/security-event-queue.ts). An event written on its own
+ * gets a transaction only then. `userId` (not stored) names the user an event is about, where
+ * the write knows it: SETs name users by id.
  */
-async function insertEvents(db: Kysely<Schema>, events: readonly NewAuditEvent[]): Promise<void> {
+export async function insertEvents(db: Kysely<Schema>, events: readonly AuditEventWrite[]): Promise<void> {
   if (events.length === 0) return;
   const subscriptions = await webhookSubscriptions(db);
   const queued = subscriptions.length > 0 && events.some((event) => subscriptions.some((s) => subscribes(s, event.type)));
+  const feed = events.some((event) => mayCarrySecurityEvent(event) || event.type === 'client.removed');
   const write = async (trx: Kysely<Schema>): Promise<void> => {
     for (let i = 0; i < events.length; i += END_BATCH) {
-      const rows = events.slice(i, i + END_BATCH).map(eventRow);
+      const batch = events.slice(i, i + END_BATCH);
+      const rows = batch.map(eventRow);
       await trx.insertInto('events').values(rows).execute();
       if (queued) await queueEventMessages(trx, subscriptions, rows.map((row) => ({ eventId: row.id, type: row.type, time: row.time, payload: JSON.stringify(toPublicEvent(toEvent(row))) })));
+      if (feed) await queueSecurityEvents(trx, batch.map((event, k) => ({ event, eventId: rows[k]!.id })));
     }
   };
-  await (queued && !db.isTransaction ? db.transaction().execute(write) : write(db));
+  await ((queued || feed) && !db.isTransaction ? db.transaction().execute(write) : write(db));
 }
 
 /** Copies of `ended`, one per session id. */
@@ -352,7 +360,7 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
         const row = await atomically(async (trx) => {
           const updated = await trx.updateTable('users').set(values).where('id', '=', id).returningAll().executeTakeFirst();
           if (updated && linked) await insertLinkedMail(trx, id, linked, now);
-          if (updated && event) await insertEvents(trx, [event]);
+          if (updated && event) await insertEvents(trx, [{ ...event, userId: id }]);
           return updated;
         });
         if (!row) return undefined;
@@ -367,7 +375,7 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
         const deleted = await atomically(async (trx) => {
           const result = await trx.deleteFrom('users').where('id', '=', id).executeTakeFirst();
           const gone = Number(result.numDeletedRows) > 0;
-          if (gone && event) await insertEvents(trx, [event]);
+          if (gone && event) await insertEvents(trx, [{ ...event, userId: id }]);
           return gone;
         });
         if (deleted) emit({ kind: 'user', id });

@@ -9,7 +9,7 @@
  * await tokens.issueOneTimeToken(token, now, { mail, event });
  */
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
-import type { NewAuditEvent } from '../core/events.ts';
+import type { AuditEventWrite } from '../core/security-events.ts';
 import type { LinkedMail, NewMail, NewOneTimeToken, OneTimeTokenPurpose, OneTimeTokenRecord, OneTimeTokenStore, StoreChange, UserRecord } from '../core/store.ts';
 import { insertMail, outboxRow } from './mail-outbox-store.ts';
 import type { OneTimeTokensTable, Schema, UsersTable } from './schema.ts';
@@ -60,7 +60,7 @@ export interface OneTimeTokenStoreContext {
   db: Kysely<Schema>;
   guard: <T>(fn: () => Promise<T>) => Promise<T>;
   emit: (change: StoreChange) => void;
-  insertEvents: (db: Kysely<Schema>, events: readonly NewAuditEvent[]) => Promise<void>;
+  insertEvents: (db: Kysely<Schema>, events: readonly AuditEventWrite[]) => Promise<void>;
   toUser: (row: Selectable<UsersTable>) => UserRecord;
   /** Tells the outbox's watchers that mail was queued (after commit). */
   mailQueued: () => void;
@@ -153,7 +153,7 @@ export function createOneTimeTokenStore(ctx: OneTimeTokenStoreContext): OneTimeT
           }
           await voidTokens(trx, userId, 'password_reset', now);
           const ended = await trx.updateTable('sessions').set({ revoked_at: now }).where('user_id', '=', userId).where('revoked_at', 'is', null).returning('id').execute();
-          await insertEvents(trx, [events.changed, ...ended.map((session) => ({ ...events.ended, sessionId: session.id }))]);
+          await insertEvents(trx, [{ ...events.changed, userId }, ...ended.map((session) => ({ ...events.ended, sessionId: session.id }))]);
           return { user: toUser(row), endedSessions: ended.length };
         });
         // SPEC §2.2: every instance drops the user's sessions from its cache.

@@ -159,6 +159,23 @@ export interface RevokedServiceTokensTable {
   revoked_at: number;
 }
 
+/** A SET waiting in one receiver's queue (SPEC §8), until acknowledged or past the retention. */
+export interface SecurityEventsTable {
+  /** UUIDv7: the SET's `jti`, and its place in the receiver's queue. */
+  jti: string;
+  /** The receiving client's `client_id` (the SET's `aud`). */
+  receiver: string;
+  /** The audit event it tells of (the SET's `txn`). */
+  event_id: string;
+  /** The event type URI (resource-server/event-types.ts). */
+  event_type: string;
+  /** The opaque subject id: a session, a user or a key. */
+  subject: string;
+  /** The event's claims as JSON, `event_timestamp` left out. */
+  payload: string;
+  created_at: number;
+}
+
 /**
  * The tables Portcullis keeps, as Kysely sees them (for queries of your own on `store.database.db`).
  *
@@ -178,4 +195,5 @@ export interface Schema {
   webhook_deliveries: WebhookDeliveriesTable;
   clients: ClientsTable;
   revoked_service_tokens: RevokedServiceTokensTable;
+  security_events: SecurityEventsTable;
 }

@@ -9,9 +9,10 @@
  * @example
  * const keys = createSigningKeyStore(store); const all = await keys.listSigningKeys();
  */
-import type { Selectable } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import type { AsymmetricAlgorithm, SigningKeyRecord, SigningKeyStore } from '../core/signing-keys.ts';
-import type { KyselyStore } from './kysely-store.ts';
+import { insertEvents, type KyselyStore } from './kysely-store.ts';
+import type { Schema } from './schema.ts';
 
 /** The `signing_keys` table, as Kysely sees it. Times are milliseconds since the epoch. */
 export interface SigningKeysTable {
@@ -51,13 +52,27 @@ function toRow(key: SigningKeyRecord): Selectable<SigningKeysTable> {
  * const keyRing = await openKeyRing({ store: createSigningKeyStore(store), algorithm: 'EdDSA', secretKey, accessTokenTtl: 1800 });
  */
 export function createSigningKeyStore(store: KyselyStore): SigningKeyStore {
+  return signingKeyStoreIn(store, 'signing_keys');
+}
+
+/**
+ * The same store over another table of the same columns: the SET signing keys of the
+ * security event feed (`security_event_keys`, store/security-event-queue.ts) are a set of
+ * their own, next to the access-token keys.
+ *
+ * @example
+ * const setKeys = signingKeyStoreIn(store, 'security_event_keys');
+ */
+export function signingKeyStoreIn(store: KyselyStore, tableName: 'signing_keys' | 'security_event_keys'): SigningKeyStore {
   const { database, guard, emit } = store;
+  // Both tables have the columns of SigningKeysTable; Kysely is told the one name it knows.
   const db = database.db.withTables<{ signing_keys: SigningKeysTable }>();
+  const table = tableName as 'signing_keys';
 
   return {
     listSigningKeys: () =>
       guard(async () => {
-        const rows = await db.selectFrom('signing_keys').selectAll().execute();
+        const rows = await db.selectFrom(table).selectAll().execute();
         // Sorted here: SQLite and PostgreSQL disagree on where NULLs sort.
         const retired = (k: SigningKeyRecord): number => k.retiredAt ?? Infinity;
         return rows.map(toRecord).sort((x, y) => retired(y) - retired(x) || y.createdAt - x.createdAt || (x.kid < y.kid ? -1 : 1));
@@ -66,7 +81,7 @@ export function createSigningKeyStore(store: KyselyStore): SigningKeyStore {
     insertFirstSigningKey: (key) =>
       guard(async () => {
         const result = await db
-          .insertInto('signing_keys')
+          .insertInto(table)
           .values(toRow(key))
           .onConflict((oc) => oc.column('active').doNothing())
           .executeTakeFirst();
@@ -80,11 +95,11 @@ export function createSigningKeyStore(store: KyselyStore): SigningKeyStore {
         for (let attempt = 1; ; attempt++) {
           try {
             const rotated = await db.transaction().execute(async (trx) => {
-              let retire = trx.updateTable('signing_keys').set({ active: null, retired_at: at, private_key: '' }).where('active', '=', 1);
+              let retire = trx.updateTable(table).set({ active: null, retired_at: at, private_key: '' }).where('active', '=', 1);
               if (expectedKid !== undefined) retire = retire.where('kid', '=', expectedKid);
               const result = await retire.executeTakeFirst();
               if (expectedKid !== undefined && Number(result.numUpdatedRows) === 0) return false;
-              await trx.insertInto('signing_keys').values(toRow(key)).execute();
+              await trx.insertInto(table).values(toRow(key)).execute();
               return true;
             });
             if (rotated) emit({ kind: 'keys' });
@@ -100,14 +115,16 @@ export function createSigningKeyStore(store: KyselyStore): SigningKeyStore {
         }
       }),
 
-    revokeSigningKey: (kid, replacement) =>
+    revokeSigningKey: (kid, replacement, event) =>
       guard(async () => {
         for (let attempt = 1; ; attempt++) {
           try {
             const revoked = await db.transaction().execute(async (trx) => {
-              const row = await trx.deleteFrom('signing_keys').where('kid', '=', kid).returningAll().executeTakeFirst();
+              const row = await trx.deleteFrom(table).where('kid', '=', kid).returningAll().executeTakeFirst();
               if (!row) return undefined;
-              if (row.active === 1) await trx.insertInto('signing_keys').values(toRow(replacement)).execute();
+              if (row.active === 1) await trx.insertInto(table).values(toRow(replacement)).execute();
+              // SPEC §9.2 `key.revoked`, and with it the feed's key-revoked SET (SPEC §8), commit with the revocation.
+              if (event) await insertEvents(trx as unknown as Kysely<Schema>, [event]);
               return toRecord(row);
             });
             if (revoked) emit({ kind: 'keys' });

@@ -30,7 +30,7 @@ const grants = {
   items: { type: 'string', enum: [...CLIENT_GRANTS] },
   description: 'Grants the client may use; default `client_credentials` (confidential) or `password`, `refresh_token` (public)',
 } as const;
-const scopes = { type: 'array', maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 128 }, description: 'Scopes from the catalog the client may be granted (`me` never with `client_credentials`)' } as const;
+const scopes = { type: 'array', maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 128 }, description: 'Scopes from the catalog the client may be granted (`me` never with `client_credentials`), and `events` for a confidential client that receives the security event feed' } as const;
 const audiences = { type: 'array', maxItems: 32, items: { type: 'string', minLength: 1, maxLength: 2048 }, description: 'Absolute URIs (RFC 8707 resources) the client may ask for' } as const;
 const firstParty = { type: 'boolean', description: 'Trusted with users’ passwords: may use the password grant when `PORTCULLIS_CLIENTS=registered`' } as const;
 

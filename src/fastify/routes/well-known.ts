@@ -14,6 +14,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AuthService } from '../../core/auth-service.ts';
 import { MFA_OTP_GRANT_TYPE } from '../../core/mfa-grant.ts';
 import { requestOrigin } from '../origin.ts';
+import { SSF_CONFIGURATION_PATH } from '../../resource-server/event-types.ts';
 
 /** Where the advertised endpoints live in this app. */
 export interface WellKnownOptions {
@@ -49,6 +50,7 @@ const metadataSchema = {
     revocation_endpoint_auth_methods_supported: stringArray,
     introspection_endpoint_auth_methods_supported: stringArray,
     service_documentation: { type: 'string' },
+    security_event_feed: { type: 'string', description: 'The OpenID SSF configuration of the security event feed (SPEC §8)' },
   },
   required: ['issuer', 'response_types_supported'],
 } as const;
@@ -110,6 +112,8 @@ export function authorizationServerMetadata(
     response_types_supported: [],
     scopes_supported: Object.keys(service.scopes),
     ...(has('GET', '/docs') ? { service_documentation: `${base}/docs` } : {}),
+    // SPEC §7.6, §8: where receivers find the security event feed.
+    ...(has('GET', SSF_CONFIGURATION_PATH) ? { security_event_feed: `${base}${SSF_CONFIGURATION_PATH}` } : {}),
   };
 }
 
