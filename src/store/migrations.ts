@@ -16,6 +16,7 @@ import { CLIENTS_MIGRATION, clientsMigration } from './client-migration.ts';
 import { TOTP_MIGRATION, totpMigration } from './mfa-store.ts';
 import type { Schema } from './schema.ts';
 import { ACCOUNTS_MIGRATION, accountsMigration } from './accounts-migration.ts';
+import { HASH_CLASSES_MIGRATION, hashClassesMigration } from './hash-classes.ts';
 
 /** The tables in which Kysely's Migrator records what ran, and its lock. */
 export const MIGRATION_TABLES = Object.freeze({ migrationTableName: 'portcullis_migrations', migrationLockTableName: 'portcullis_migrations_lock' });
@@ -300,6 +301,7 @@ export function createMigrationProvider(report: (notice: string) => void = () =>
         [WEBHOOKS_MIGRATION]: webhooks,
         [ACCOUNTS_MIGRATION]: accountsMigration,
         [TOTP_MIGRATION]: totpMigration,
+        [HASH_CLASSES_MIGRATION]: hashClassesMigration,
       };
     },
   };
