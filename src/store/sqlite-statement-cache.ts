@@ -15,8 +15,13 @@
  * @example
  * const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: cachingStatements(raw) }) });
  */
-import type BetterSqlite3 from 'better-sqlite3';
 import type { SqliteDatabase, SqliteStatement } from 'kysely';
+
+/** What this needs of a better-sqlite3 database (named structurally: only database.ts names the driver). */
+export interface PreparingDatabase {
+  prepare(sql: string): SqliteStatement & { readonly busy: boolean };
+  close(): unknown;
+}
 
 /** Statements kept per connection: far more than the distinct queries Portcullis runs on its hot paths. */
 export const SQLITE_STATEMENT_CACHE_SIZE = 256;
@@ -28,8 +33,8 @@ export const SQLITE_STATEMENT_CACHE_SIZE = 256;
  * @example
  * new SqliteDialect({ database: cachingStatements(new Database('app.db')) });
  */
-export function cachingStatements(raw: Pick<BetterSqlite3.Database, 'prepare' | 'close'>, size = SQLITE_STATEMENT_CACHE_SIZE): SqliteDatabase {
-  const cache = new Map<string, BetterSqlite3.Statement>();
+export function cachingStatements(raw: PreparingDatabase, size = SQLITE_STATEMENT_CACHE_SIZE): SqliteDatabase {
+  const cache = new Map<string, ReturnType<PreparingDatabase['prepare']>>();
   return {
     prepare(sql: string): SqliteStatement {
       const cached = cache.get(sql);

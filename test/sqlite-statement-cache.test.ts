@@ -1,9 +1,13 @@
+/**
+ * The SQLite statement cache (src/store/sqlite-statement-cache.ts) over a real better-sqlite3
+ * database, its prepares counted: one per SQL text, bounded, never a statement still in use.
+ */
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { test } from 'node:test';
 import type BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql } from 'kysely';
-import { cachingStatements } from './sqlite-statement-cache.ts';
+import { cachingStatements } from '../src/store/sqlite-statement-cache.ts';
 
 // The same choice as database.ts: better-sqlite3 13 from Node 22 on, 12 before.
 const Sqlite = createRequire(import.meta.url)(Number(process.versions.node.split('.')[0]) >= 22 ? 'better-sqlite3-napi' : 'better-sqlite3') as typeof BetterSqlite3;
@@ -12,7 +16,7 @@ const Sqlite = createRequire(import.meta.url)(Number(process.versions.node.split
 function counted(size?: number) {
   const raw = new Sqlite(':memory:');
   const prepared: string[] = [];
-  const database = cachingStatements({ prepare: (text: string) => (prepared.push(text), raw.prepare(text)), close: () => raw.close() } as Pick<BetterSqlite3.Database, 'prepare' | 'close'>, size);
+  const database = cachingStatements({ prepare: (text: string) => (prepared.push(text), raw.prepare(text)), close: () => raw.close() }, size);
   const db = new Kysely<{ t: { id: number; name: string; extra?: string } }>({ dialect: new SqliteDialect({ database }) });
   return { raw, prepared, database, db };
 }
