@@ -117,6 +117,9 @@ for (const database of await testDatabases()) {
       await check('a transaction rolled back');
       await assert.rejects(store.createUser(user('Ann', BCRYPT_4(10)), 9));
       await check('a refused duplicate');
+      await sql.raw(database.name === 'postgres' ? 'TRUNCATE users CASCADE' : 'DELETE FROM users').execute(store.database.db);
+      assert.deepEqual(await store.hashClassCounts!(), []);
+      await check('every user removed at once');
     });
   });
 

@@ -16,7 +16,8 @@
  *   only when the hash changed (PostgreSQL allows no column list with transition tables, and
  *   a login's lock-the-user no-op update must not pay for it). Each upserts its classes in
  *   prefix order, so two statements never take the class rows' locks in crossed order (which
- *   PostgreSQL would break as a deadlock).
+ *   PostgreSQL would break as a deadlock). TRUNCATE, which fires no delete trigger, empties
+ *   the counts by a trigger of its own.
  *
  * A class is the hash up to its cost parameters (`$2b$12$`, `$argon2id$v=19$m=65536,t=3,p=4$`):
  * the hash up to its 4th `$` (argon2), or to its 3rd when there is no 4th (bcrypt). Anything
@@ -84,10 +85,16 @@ const POSTGRES_TRIGGERS = (): string[] => [
        GROUP BY prefix HAVING sum(n) <> 0 ORDER BY prefix ${UPSERT_TAIL};
      RETURN NULL;
    END $$`,
+  // TRUNCATE fires no delete trigger: it empties the counts with the users.
+  `CREATE FUNCTION portcullis_hash_classes_truncated() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+     DELETE FROM hash_classes;
+     RETURN NULL;
+   END $$`,
   // EXECUTE PROCEDURE: the spelling every PostgreSQL with transition tables (10+) accepts.
   'CREATE TRIGGER users_hash_classes_added AFTER INSERT ON users REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE PROCEDURE portcullis_hash_classes_added()',
   'CREATE TRIGGER users_hash_classes_removed AFTER DELETE ON users REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE PROCEDURE portcullis_hash_classes_removed()',
   'CREATE TRIGGER users_hash_classes_changed AFTER UPDATE OF password_hash ON users FOR EACH ROW WHEN (OLD.password_hash IS DISTINCT FROM NEW.password_hash) EXECUTE PROCEDURE portcullis_hash_classes_changed()',
+  'CREATE TRIGGER users_hash_classes_truncated AFTER TRUNCATE ON users FOR EACH STATEMENT EXECUTE PROCEDURE portcullis_hash_classes_truncated()',
 ];
 
 /**
@@ -136,11 +143,12 @@ export const hashClassesMigration: Migration = {
     await countStoredHashClasses(db);
   },
   async down(db: Kysely<unknown>) {
-    for (const trigger of ['users_hash_classes_added', 'users_hash_classes_removed', 'users_hash_classes_changed']) {
-      await sql.raw(onPostgres(db) ? `DROP TRIGGER IF EXISTS ${trigger} ON users` : `DROP TRIGGER IF EXISTS ${trigger}`).execute(db);
+    const postgres = onPostgres(db);
+    for (const trigger of ['users_hash_classes_added', 'users_hash_classes_removed', 'users_hash_classes_changed', ...(postgres ? ['users_hash_classes_truncated'] : [])]) {
+      await sql.raw(postgres ? `DROP TRIGGER IF EXISTS ${trigger} ON users` : `DROP TRIGGER IF EXISTS ${trigger}`).execute(db);
     }
-    if (onPostgres(db)) {
-      for (const fn of ['portcullis_hash_classes_added', 'portcullis_hash_classes_removed', 'portcullis_hash_classes_changed']) await sql.raw(`DROP FUNCTION IF EXISTS ${fn}()`).execute(db);
+    if (postgres) {
+      for (const fn of ['added', 'removed', 'changed', 'truncated']) await sql.raw(`DROP FUNCTION IF EXISTS portcullis_hash_classes_${fn}()`).execute(db);
       await sql.raw('DROP FUNCTION IF EXISTS portcullis_hash_class(text)').execute(db);
     }
     await db.schema.dropTable('hash_classes').ifExists().execute();
