@@ -5,6 +5,12 @@
  * field may span lines). A malformed record is reported with its line and skipped; the rest
  * are still read.
  *
+ * It reads a stream a piece at a time (`createCsvParser`): text is written in as it arrives
+ * and records are taken out one by one, so a file of any size is read holding one record and
+ * the text not yet read. A record still open at the end of what was written waits for more
+ * (up to `MAX_CSV_RECORD_CHARS`: past that the input is refused, `CsvRecordTooLongError`,
+ * rather than held whole — in practice an unclosed quote).
+ *
  * @example
  * parseCsv('username,email\njohndoe,"j@example.com"\n')
  * // [{ line: 1, fields: ['username', 'email'] }, { line: 2, fields: ['johndoe', 'j@example.com'] }]
@@ -19,67 +25,165 @@ export interface CsvRecord {
   error?: string;
 }
 
-/** Splits CSV text into records. Blank lines are kept as records of one empty field. */
-export function parseCsv(text: string): CsvRecord[] {
-  const records: CsvRecord[] = [];
-  const s = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  let i = 0;
-  let line = 1;
-  while (i < s.length) {
-    const start = line;
-    const fields: string[] = [];
-    let error: string | undefined;
+/** The longest record the stream reader waits for (characters): far above any user's row. */
+export const MAX_CSV_RECORD_CHARS = 1_048_576;
+
+/** A record that goes on past `MAX_CSV_RECORD_CHARS` (an unclosed quote, most likely). */
+export class CsvRecordTooLongError extends Error {
+  constructor(readonly line: number) {
+    super(`line ${line}: a record is longer than ${MAX_CSV_RECORD_CHARS} characters (an unclosed quote?)`);
+  }
+}
+
+/** Thrown inside the record reader: the text written so far ends inside this record. */
+const MORE = Symbol('more input needed');
+
+const QUOTE = 0x22;
+const COMMA = 0x2c;
+const LF = 0x0a;
+const CR = 0x0d;
+
+const newlines = (text: string): number => {
+  let n = 0;
+  for (let k = text.indexOf('\n'); k >= 0; k = text.indexOf('\n', k + 1)) n++;
+  return n;
+};
+
+/**
+ * Reads the record that starts at `start` of `s`. Unless `final`, throws MORE as soon as the
+ * record might go on past the end of `s` (the same record is read again once more text came).
+ */
+function readRecord(s: string, start: number, line: number, final: boolean): { record: CsvRecord; end: number; line: number } {
+  const more = (): void => {
+    if (!final) throw MORE;
+  };
+  const first = line;
+  const fields: string[] = [];
+  let error: string | undefined;
+  let i = start;
+  for (;;) {
     let field = '';
-    for (;;) {
-      if (s[i] === '"') {
-        // A quoted field: up to the next lone quote, "" standing for one quote.
-        i++;
-        let closed = false;
-        while (i < s.length) {
-          const c = s[i] as string;
-          if (c === '"') {
-            if (s[i + 1] === '"') {
-              field += '"';
-              i += 2;
-              continue;
-            }
-            i++;
-            closed = true;
-            break;
-          }
-          if (c === '\n') line++;
-          field += c;
-          i++;
-        }
-        if (!closed) {
-          error = 'a quoted field is not closed';
-          fields.push(field);
+    if (i >= s.length) more();
+    if (s.charCodeAt(i) === QUOTE) {
+      // A quoted field: up to the next lone quote, "" standing for one quote.
+      i++;
+      let closed = false;
+      for (;;) {
+        const q = s.indexOf('"', i);
+        if (q < 0) {
+          more();
+          const rest = s.slice(i);
+          field += rest;
+          line += newlines(rest);
+          i = s.length;
           break;
         }
-        if (i < s.length && s[i] !== ',' && s[i] !== '\n' && !(s[i] === '\r' && s[i + 1] === '\n')) {
-          error = 'unexpected text after a closing quote';
+        const part = s.slice(i, q);
+        field += part;
+        line += newlines(part);
+        if (q + 1 >= s.length) more();
+        if (s.charCodeAt(q + 1) === QUOTE) {
+          field += '"';
+          i = q + 2;
+          continue;
         }
+        i = q + 1;
+        closed = true;
+        break;
       }
-      // The unquoted rest of the field (after a quoted part only when malformed).
-      while (i < s.length && s[i] !== ',' && s[i] !== '\n' && !(s[i] === '\r' && s[i + 1] === '\n')) {
-        field += s[i];
-        i++;
+      if (!closed) {
+        error = 'a quoted field is not closed';
+        fields.push(field);
+        break;
       }
-      fields.push(field);
-      field = '';
-      if (s[i] === ',') {
-        i++;
-        continue;
-      }
-      // End of record: CRLF, LF or end of text.
-      if (s[i] === '\r') i++;
-      if (s[i] === '\n') {
-        i++;
-        line++;
-      }
-      break;
+      if (i >= s.length || (s.charCodeAt(i) === CR && i + 1 >= s.length)) more();
+      const c = s.charCodeAt(i);
+      if (i < s.length && c !== COMMA && c !== LF && !(c === CR && s.charCodeAt(i + 1) === LF)) error = 'unexpected text after a closing quote';
     }
-    records.push(error === undefined ? { line: start, fields } : { line: start, fields, error });
+    // The unquoted rest of the field (after a quoted part only when malformed).
+    let j = i;
+    for (; j < s.length; j++) {
+      const c = s.charCodeAt(j);
+      if (c === COMMA || c === LF) break;
+      if (c === CR) {
+        if (j + 1 >= s.length) more();
+        if (s.charCodeAt(j + 1) === LF) break;
+      }
+    }
+    if (j >= s.length) more();
+    field += s.slice(i, j);
+    i = j;
+    fields.push(field);
+    if (s.charCodeAt(i) === COMMA) {
+      i++;
+      continue;
+    }
+    // End of record: CRLF, LF or end of text.
+    if (s.charCodeAt(i) === CR) i++;
+    if (s.charCodeAt(i) === LF) {
+      i++;
+      line++;
+    }
+    break;
   }
+  return { record: error === undefined ? { line: first, fields } : { line: first, fields, error }, end: i, line };
+}
+
+/**
+ * A CSV reader over a stream of text: `write` each piece as it arrives, take records with
+ * `next` until it answers undefined (the rest needs more text), and `end` after the last
+ * piece (then `next` also gives the last record).
+ *
+ * @example
+ * const csv = createCsvParser();
+ * for await (const text of stream) {
+ *   csv.write(text);
+ *   for (let r = csv.next(); r; r = csv.next()) use(r);
+ * }
+ * csv.end();
+ * for (let r = csv.next(); r; r = csv.next()) use(r);
+ */
+export function createCsvParser(): { write(text: string): void; end(): void; next(): CsvRecord | undefined } {
+  let buffer = '';
+  let offset = 0;
+  let line = 1;
+  let started = false;
+  let final = false;
+  return {
+    write(text) {
+      if (!started && text.length > 0) {
+        started = true;
+        if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+      }
+      // Drop what was read before keeping more: the buffer holds the unread text only.
+      buffer = buffer.slice(offset) + text;
+      offset = 0;
+    },
+    end() {
+      final = true;
+    },
+    next() {
+      if (offset >= buffer.length) return undefined;
+      try {
+        const read = readRecord(buffer, offset, line, final);
+        offset = read.end;
+        line = read.line;
+        return read.record;
+      } catch (error) {
+        if (error !== MORE) throw error;
+        if (buffer.length - offset > MAX_CSV_RECORD_CHARS) throw new CsvRecordTooLongError(line);
+        return undefined;
+      }
+    },
+  };
+}
+
+/** Splits CSV text into records. Blank lines are kept as records of one empty field. */
+export function parseCsv(text: string): CsvRecord[] {
+  const csv = createCsvParser();
+  csv.write(text);
+  csv.end();
+  const records: CsvRecord[] = [];
+  for (let record = csv.next(); record; record = csv.next()) records.push(record);
   return records;
 }

@@ -9,26 +9,27 @@
  * hashed here, a few at a time. The summary goes to stdout, a progress bar to a terminal's
  * stderr, and the exit code is non-zero when any row was bad.
  *
+ * The file is streamed (import-source.ts) and written a batch at a time: at most `BATCH`
+ * rows are held at once, whatever the size of the file. What grows with the file is only the
+ * key and line of each username seen (to report a username given twice with the line of its
+ * first occurrence): a few dozen bytes per row.
+ *
  * @example
- * const summary = await importUsers(runtime, await readImportFile('users.csv', io), io);
+ * const summary = await importUsers(runtime, await openImportSource('users.csv', io), io);
  */
-import { readFile } from 'node:fs/promises';
-import { extname } from 'node:path';
 import { eventFrom } from '../core/events.ts';
 import type { NewUser } from '../core/store.ts';
 import { DEFAULT_USER_SCOPES } from '../core/scopes.ts';
 import { accountIssues, type NewAccount } from '../core/users.ts';
 import { normalizeUsername, usernameKey } from '../core/username.ts';
 import type { Runtime } from '../runtime.ts';
-import { parseCsv } from './csv.ts';
-import { CLI_ACTOR, CliError, type CliIo } from './io.ts';
+import type { ImportSource } from './import-source.ts';
+import { CLI_ACTOR, type CliIo } from './io.ts';
 
-/** The columns of SPEC §6; `hashed_password` (the FastAPI tutorial's name) also means `password_hash`. */
-export const IMPORT_COLUMNS = ['username', 'email', 'full_name', 'disabled', 'scopes', 'password', 'password_hash'] as const;
-const ALIASES: Record<string, string> = { hashed_password: 'password_hash' };
+export { IMPORT_COLUMNS, openImportSource, type ImportRow, type ImportSource } from './import-source.ts';
 
-/** Users written per transaction. */
-const BATCH = 500;
+/** Users written per transaction, and the most rows the import holds at once. */
+export const BATCH = 500;
 
 export interface ImportSummary {
   added: number;
@@ -36,85 +37,12 @@ export interface ImportSummary {
   bad: number;
 }
 
-/** A row as read from the file: its position for messages, and its raw fields. */
-export interface ImportRow {
-  line: number;
-  fields?: Record<string, unknown>;
-  error?: string;
-}
-
-/** Reads FILE (or standard input for `-`) and splits it into rows; throws CliError when the file as a whole is unusable. */
-export async function readImportFile(file: string, io: CliIo): Promise<ImportRow[]> {
-  let text: string;
-  try {
-    text = file === '-' ? await readAll(io.stdin) : await readFile(file, 'utf8');
-  } catch (error) {
-    throw new CliError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-  const ext = extname(file).toLowerCase();
-  const json = ext === '.json' || (ext !== '.csv' && text.replace(/^\uFEFF/, '').trimStart().startsWith('['));
-  return json ? jsonRows(text, file) : csvRows(text, file);
-}
-
-async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function jsonRows(text: string, file: string): ImportRow[] {
-  let data: unknown;
-  try {
-    data = JSON.parse(text.replace(/^\uFEFF/, ''));
-  } catch (error) {
-    throw new CliError(`${file} is not valid JSON: ${(error as Error).message}`);
-  }
-  if (!Array.isArray(data)) throw new CliError(`${file}: expected a JSON array of user objects`);
-  return data.map((item, index) => {
-    const line = index + 1;
-    if (item === null || typeof item !== 'object' || Array.isArray(item)) return { line, error: 'expected an object' };
-    const fields: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(item as Record<string, unknown>)) {
-      const name = ALIASES[key] ?? key;
-      if (!(IMPORT_COLUMNS as readonly string[]).includes(name)) return { line, error: `unknown field ${JSON.stringify(key)}` };
-      fields[name] = value;
-    }
-    return { line, fields };
-  });
-}
-
-function csvRows(text: string, file: string): ImportRow[] {
-  const records = parseCsv(text);
-  const header = records.shift();
-  if (!header || header.error) throw new CliError(`${file}: the first line must name the columns (${IMPORT_COLUMNS.join(',')})`);
-  const columns = header.fields.map((c) => {
-    const name = c.trim().toLowerCase();
-    return ALIASES[name] ?? name;
-  });
-  const unknown = columns.filter((c) => !(IMPORT_COLUMNS as readonly string[]).includes(c));
-  if (unknown.length > 0) throw new CliError(`${file}: unknown column ${unknown.map((c) => JSON.stringify(c)).join(', ')} (expected ${IMPORT_COLUMNS.join(',')})`);
-  if (!columns.includes('username')) throw new CliError(`${file}: the header has no username column`);
-  if (new Set(columns).size !== columns.length) throw new CliError(`${file}: a column is named twice in the header`);
-  const rows: ImportRow[] = [];
-  for (const record of records) {
-    // Blank lines (a trailing newline, spacing) are no rows.
-    if (record.fields.length === 1 && record.fields[0]!.trim() === '' && !record.error) continue;
-    if (record.error) {
-      rows.push({ line: record.line, error: record.error });
-      continue;
-    }
-    if (record.fields.length !== columns.length) {
-      rows.push({ line: record.line, error: `expected ${columns.length} fields, found ${record.fields.length}` });
-      continue;
-    }
-    const fields: Record<string, unknown> = {};
-    // An empty cell means "not given": CSV cannot tell it from an empty string.
-    columns.forEach((column, i) => {
-      if (record.fields[i] !== '') fields[column] = record.fields[i];
-    });
-    rows.push({ line: record.line, fields });
-  }
-  return rows;
+/** For tests: the batch size, and a report of how many rows are held after each change. */
+export interface ImportOptions {
+  /** Rows per batch (default `BATCH`). */
+  batchSize?: number;
+  /** Told the number of rows read and not yet done with, each time it grows. */
+  onRowsHeld?: (held: number) => void;
 }
 
 const optionalText = (value: unknown, name: string): string | null | undefined => {
@@ -159,11 +87,15 @@ export function rowToAccount(fields: Record<string, unknown>): NewAccount {
   };
 }
 
-/** A one-line progress bar on a terminal; nothing elsewhere. */
-function progressBar(io: CliIo, total: number): { tick(done: number): void; end(): void } {
+/** A one-line progress bar on a terminal (a count of rows when the total is not known); nothing elsewhere. */
+function progressBar(io: CliIo, total: number | undefined): { tick(done: number): void; end(done: number): void } {
   if (!io.stderr.isTTY || total === 0) return { tick() {}, end() {} };
   let last = 0;
   const draw = (done: number): void => {
+    if (total === undefined) {
+      io.stderr.write(`\r${done} rows`);
+      return;
+    }
     const width = 30;
     const filled = Math.round((done / total) * width);
     io.stderr.write(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${Math.floor((done / total) * 100)}% ${done}/${total}`);
@@ -171,77 +103,29 @@ function progressBar(io: CliIo, total: number): { tick(done: number): void; end(
   return {
     tick(done) {
       const now = Date.now();
-      if (now - last < 100 && done < total) return;
+      if (now - last < 100 && done !== total) return;
       last = now;
       draw(done);
     },
-    end() {
-      draw(total);
+    end(done) {
+      draw(total ?? done);
       io.stderr.write('\n');
     },
   };
 }
 
 /** Imports the rows; reports bad rows on stderr as it meets them and returns the counts. */
-export async function importUsers(runtime: Runtime, rows: readonly ImportRow[], io: CliIo): Promise<ImportSummary> {
+export async function importUsers(runtime: Runtime, source: ImportSource, io: CliIo, options: ImportOptions = {}): Promise<ImportSummary> {
   const { service, store } = runtime;
+  const batchSize = options.batchSize ?? BATCH;
   const summary: ImportSummary = { added: 0, skipped: 0, bad: 0 };
-  const bar = progressBar(io, rows.length);
+  const bar = progressBar(io, source.total);
   let done = 0;
+  let held = 0;
   const bad = (line: number, reason: string): void => {
     summary.bad++;
     // Clear the progress line first so the message stands on its own line.
     io.stderr.write(`${io.stderr.isTTY ? '\r\x1b[K' : ''}line ${line}: ${reason}\n`);
-  };
-
-  // Validate everything first: cheap, and duplicates within the file are found in order.
-  const firstLine = new Map<string, number>();
-  const valid: Array<{ line: number; account: NewAccount }> = [];
-  for (const row of rows) {
-    if (row.error !== undefined || row.fields === undefined) {
-      bad(row.line, row.error ?? 'unreadable row');
-      done++;
-      continue;
-    }
-    let account: NewAccount;
-    try {
-      account = rowToAccount(row.fields);
-    } catch (error) {
-      if (!(error instanceof RowError)) throw error;
-      bad(row.line, error.message);
-      done++;
-      continue;
-    }
-    const issues = accountIssues(account, service.scopes);
-    if (issues.length > 0) {
-      bad(row.line, issues.map((i) => `${String(i.loc.at(-1))}: ${i.msg}`).join('; '));
-      done++;
-      continue;
-    }
-    const key = usernameKey(account.username);
-    const first = firstLine.get(key);
-    if (first !== undefined) {
-      bad(row.line, `duplicate username ${JSON.stringify(account.username)} (also on line ${first})`);
-      done++;
-      continue;
-    }
-    firstLine.set(key, row.line);
-    valid.push({ line: row.line, account });
-  }
-  bar.tick(done);
-
-  let pending: NewUser[] = [];
-  const flush = async (): Promise<void> => {
-    if (pending.length === 0) return;
-    const batch = pending;
-    pending = [];
-    const now = service.clock();
-    // SPEC §9.2: one user.created per imported user, in the batch's transaction (detail: `import`, never the hash).
-    const { created, skipped } = await store.createUsersIfAbsent(batch, now, eventFrom('user.created', now, CLI_ACTOR, { detail: { source: 'import' } }));
-    summary.added += created;
-    summary.skipped += skipped.length;
-    done += batch.length;
-    bar.tick(done);
   };
   const toNewUser = (account: NewAccount, passwordHash: string): NewUser => ({
     username: normalizeUsername(account.username),
@@ -252,33 +136,88 @@ export async function importUsers(runtime: Runtime, rows: readonly ImportRow[], 
     scopes: account.scopes ?? DEFAULT_USER_SCOPES,
   });
 
-  // Rows with an existing hash go in as they are, a batch per transaction.
-  for (const { account } of valid) {
-    if (account.passwordHash === undefined) continue;
-    pending.push(toNewUser(account, account.passwordHash));
-    if (pending.length >= BATCH) await flush();
-  }
-  await flush();
-
-  // Plain passwords cost a hash each: hash only for usernames not taken yet, with no more
-  // hashes at once than the hasher runs (so its queue never sheds them).
-  const plain = valid.filter((v) => v.account.passwordHash === undefined);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < plain.length) {
-      const { account } = plain[next++]!;
-      if (await store.findUserByUsername(account.username)) {
-        summary.skipped++;
-        done++;
-        bar.tick(done);
-        continue;
+  /**
+   * Writes one batch in one transaction. Rows with an existing hash go in as they are; plain
+   * passwords cost a hash each, so they are hashed only for usernames not taken yet, with no
+   * more hashes at once than the hasher runs (so its queue never sheds them).
+   */
+  const write = async (batch: readonly NewAccount[]): Promise<void> => {
+    const users: NewUser[] = [];
+    const plain: NewAccount[] = [];
+    for (const account of batch) {
+      if (account.passwordHash !== undefined) users.push(toNewUser(account, account.passwordHash));
+      else plain.push(account);
+    }
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < plain.length) {
+        const account = plain[next++]!;
+        if (await store.findUserByUsername(account.username)) {
+          summary.skipped++;
+          continue;
+        }
+        users.push(toNewUser(account, await service.hashPassword(account.password!)));
       }
-      pending.push(toNewUser(account, await service.hashPassword(account.password!)));
-      if (pending.length >= BATCH) await flush();
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(plain.length, runtime.config.hashConcurrency)) }, worker));
+    if (users.length > 0) {
+      const now = service.clock();
+      // SPEC §9.2: one user.created per imported user, in the batch's transaction (detail: `import`, never the hash).
+      const { created, skipped } = await store.createUsersIfAbsent(users, now, eventFrom('user.created', now, CLI_ACTOR, { detail: { source: 'import' } }));
+      summary.added += created;
+      summary.skipped += skipped.length;
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, runtime.config.hashConcurrency) }, worker));
+
+  // Duplicates within the file are found in file order: the first occurrence of a username wins.
+  const firstLine = new Map<string, number>();
+  let batch: NewAccount[] = [];
+  const flush = async (): Promise<void> => {
+    if (batch.length === 0) return;
+    const writing = batch;
+    batch = [];
+    await write(writing);
+    held -= writing.length;
+    done += writing.length;
+    bar.tick(done);
+  };
+  const refuse = (line: number, reason: string): void => {
+    bad(line, reason);
+    held--;
+    done++;
+    bar.tick(done);
+  };
+  for await (const row of source.rows()) {
+    held++;
+    options.onRowsHeld?.(held);
+    if (row.error !== undefined || row.fields === undefined) {
+      refuse(row.line, row.error ?? 'unreadable row');
+      continue;
+    }
+    let account: NewAccount;
+    try {
+      account = rowToAccount(row.fields);
+    } catch (error) {
+      if (!(error instanceof RowError)) throw error;
+      refuse(row.line, error.message);
+      continue;
+    }
+    const issues = accountIssues(account, service.scopes);
+    if (issues.length > 0) {
+      refuse(row.line, issues.map((i) => `${String(i.loc.at(-1))}: ${i.msg}`).join('; '));
+      continue;
+    }
+    const key = usernameKey(account.username);
+    const first = firstLine.get(key);
+    if (first !== undefined) {
+      refuse(row.line, `duplicate username ${JSON.stringify(account.username)} (also on line ${first})`);
+      continue;
+    }
+    firstLine.set(key, row.line);
+    batch.push(account);
+    if (batch.length >= batchSize) await flush();
+  }
   await flush();
-  bar.end();
+  bar.end(done);
   return summary;
 }

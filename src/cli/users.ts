@@ -8,7 +8,7 @@ import { PortcullisError, ValidationError } from '../core/errors.ts';
 import type { Runtime } from '../runtime.ts';
 import type { CliIo } from './io.ts';
 import { CLI_ACTOR, CliError } from './io.ts';
-import { importUsers, readImportFile } from './import.ts';
+import { importUsers, openImportSource } from './import.ts';
 import { readPassword } from './password-input.ts';
 
 export type WithRuntime = <T>(fn: (runtime: Runtime) => Promise<T>) => Promise<T>;
@@ -134,9 +134,10 @@ export function usersCommand(io: CliIo, withRuntime: WithRuntime): Command {
     .command('import <file>')
     .description('add users from a JSON or CSV file (columns username,email,full_name,disabled,scopes,password,password_hash); "-" reads stdin')
     .action(async (file: string) => {
-      const rows = await readImportFile(file, io);
+      // A file is read through once here (its faults found before anything is imported), then streamed.
+      const source = await openImportSource(file, io);
       await withRuntime(async (runtime) => {
-        const { added, skipped, bad } = await importUsers(runtime, rows, io);
+        const { added, skipped, bad } = await importUsers(runtime, source, io);
         out(`added ${added}, skipped ${skipped} (already present), bad ${bad}`);
         if (bad > 0) throw new CliError(`${bad} row${bad === 1 ? ' was' : 's were'} not imported; see the lines above`);
       });

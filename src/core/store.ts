@@ -216,7 +216,9 @@ export interface UserStore {
   /**
    * How many users have a password hash of each class: `prefix` is the hash up to its cost
    * parameters (`$2b$12$`, `$argon2id$v=19$m=65536,t=3,p=4$`), so the dummy work for unknown
-   * usernames can follow the hashes in use (SPEC §3). One scan of the users; optional.
+   * usernames can follow the hashes in use (SPEC §3). Read often (a login every minute at most):
+   * it should cost O(classes), not O(users) (the Kysely store keeps the counts as users are
+   * written). Optional.
    */
   hashClassCounts?(): Promise<Array<{ prefix: string; count: number }>>;
   /**

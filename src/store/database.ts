@@ -16,6 +16,7 @@ import type pg from 'pg';
 import type { StoreChange } from '../core/store.ts';
 import { createPrivateFile, ensurePrivateDirectory, restrictToOwner } from './private-files.ts';
 import { createSqliteChangeCheck } from './sqlite-change-check.ts';
+import { cachingStatements } from './sqlite-statement-cache.ts';
 import type { Schema } from './schema.ts';
 
 /**
@@ -117,7 +118,8 @@ function openSqlite(path: string): Database {
   // The first read in WAL mode creates the -shm file that the change check reads.
   dataVersion.get();
   const changeCheck = createSqliteChangeCheck({ dataVersion: () => dataVersion.get(), shmPath: path === ':memory:' ? undefined : `${path}-shm` });
-  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: raw }) });
+  // Each SQL text prepared once, not per query (sqlite-statement-cache.ts).
+  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: cachingStatements(raw) }) });
   let migrationTurn: Promise<void> = Promise.resolve();
   const migrateLocked = async <T>(fn: (db: Kysely<Schema>) => Promise<T>): Promise<T> => {
     // The write lock makes a second process wait here until the first has committed its

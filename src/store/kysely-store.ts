@@ -14,7 +14,7 @@ import { ConflictError, InvalidClientError, StoreUnavailableError } from '../cor
 import { toPublicEvent, type EventQuery, type NewAuditEvent, type StoredEvent } from '../core/events.ts';
 import { mayCarrySecurityEvent, type AuditEventWrite } from '../core/security-events.ts';
 import type { LoginCounter } from '../core/login-limiter.ts';
-import type { AuthState, NewUser, RefreshTokenRecord, SessionRecord, Store, StoreChange, UserRecord } from '../core/store.ts';
+import type { NewUser, RefreshTokenRecord, SessionRecord, Store, StoreChange, UserRecord } from '../core/store.ts';
 import { textProblem } from '../core/text.ts';
 import { usernameKey } from '../core/username.ts';
 import type { Database } from './database.ts';
@@ -25,6 +25,8 @@ import { createMfaStore } from './mfa-store.ts';
 import { createMailOutboxStore } from './mail-outbox-store.ts';
 import { createOneTimeTokenStore, insertLinkedMail } from './one-time-token-store.ts';
 import { createMigrationProvider, MIGRATION_TABLES } from './migrations.ts';
+import { createAuthStateReader } from './auth-state-query.ts';
+import { readHashClassCounts } from './hash-classes.ts';
 import type { EventsTable, RefreshTokensTable, Schema, SessionsTable, UsersTable } from './schema.ts';
 import { queueEventMessages, subscribes, webhookSubscriptions } from './webhook-store.ts';
 import { queueSecurityEvents } from './security-event-queue.ts';
@@ -237,6 +239,7 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
   // SPEC §10: the outbox and the one-time tokens (their own files), composed into this store.
   const { mailQueued, ...mailOutbox } = createMailOutboxStore(database, guard);
   const oneTimeTokens = createOneTimeTokenStore({ db, guard, emit, insertEvents, toUser, mailQueued });
+  const readAuthState = createAuthStateReader(db, { toSession, toUser });
 
   const store: KyselyStore = {
     ...mailOutbox,
@@ -395,18 +398,8 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
         return Number(total);
       }),
 
-    hashClassCounts: () =>
-      guard(async () => {
-        // The hash up to its 4th "$" (argon2: the end of m=…,t=…,p=…; bcrypt has 3, so its
-        // position stays at the one after the cost). Plain string functions, on both databases.
-        const find = database.dialect === 'postgres' ? sql.raw('strpos') : sql.raw('instr');
-        const { rows } = await sql<{ prefix: string; n: number | string }>`
-          WITH a AS (SELECT password_hash AS h, 1 + ${find}(substr(password_hash, 2), '$') AS p2 FROM users),
-               b AS (SELECT h, p2 + ${find}(substr(h, p2 + 1), '$') AS p3 FROM a),
-               c AS (SELECT h, p3 + ${find}(substr(h, p3 + 1), '$') AS p4 FROM b)
-          SELECT substr(h, 1, p4) AS prefix, count(*) AS n FROM c GROUP BY substr(h, 1, p4)`.execute(db);
-        return rows.map((row) => ({ prefix: row.prefix, count: Number(row.n) }));
-      }),
+    // Kept per class by triggers (store/hash-classes.ts): one small read, whatever the number of users.
+    hashClassCounts: () => guard(() => readHashClassCounts(db)),
 
     runOnce: (name, seed) =>
       guard(async () => {
@@ -484,14 +477,8 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
         return ended;
       }),
 
-    getAuthState: (sessionId) =>
-      guard(async () => {
-        const session = await db.selectFrom('sessions').selectAll().where('id', '=', sessionId).executeTakeFirst();
-        if (!session) return undefined;
-        const user = await db.selectFrom('users').selectAll().where('id', '=', session.user_id).executeTakeFirst();
-        if (!user) return undefined;
-        return { session: toSession(session), user: toUser(user) } satisfies AuthState;
-      }),
+    // One joined query, compiled once (store/auth-state-query.ts): every session-cache miss runs it.
+    getAuthState: (sessionId) => guard(() => readAuthState(sessionId)),
 
     touchSession: (sessionId, at) =>
       guard(async () => {

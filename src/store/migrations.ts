@@ -17,6 +17,7 @@ import { TOTP_MIGRATION, totpMigration } from './mfa-store.ts';
 import type { Schema } from './schema.ts';
 import { ACCOUNTS_MIGRATION, accountsMigration } from './accounts-migration.ts';
 import { SECURITY_EVENTS_MIGRATION, securityEventsMigration } from './security-event-queue.ts';
+import { HASH_CLASSES_MIGRATION, hashClassesMigration } from './hash-classes.ts';
 
 /** The tables in which Kysely's Migrator records what ran, and its lock. */
 export const MIGRATION_TABLES = Object.freeze({ migrationTableName: 'portcullis_migrations', migrationLockTableName: 'portcullis_migrations_lock' });
@@ -302,6 +303,7 @@ export function createMigrationProvider(report: (notice: string) => void = () =>
         [ACCOUNTS_MIGRATION]: accountsMigration,
         [TOTP_MIGRATION]: totpMigration,
         [SECURITY_EVENTS_MIGRATION]: securityEventsMigration,
+        [HASH_CLASSES_MIGRATION]: hashClassesMigration,
       };
     },
   };

@@ -176,6 +176,13 @@ export interface SecurityEventsTable {
   created_at: number;
 }
 
+/** Users per password hash class (store/hash-classes.ts), kept by triggers on `users`. */
+export interface HashClassesTable {
+  /** The hash up to its cost parameters: `$2b$12$`, `$argon2id$v=19$m=65536,t=3,p=4$`. */
+  prefix: string;
+  user_count: number;
+}
+
 /**
  * The tables Portcullis keeps, as Kysely sees them (for queries of your own on `store.database.db`).
  *
@@ -196,4 +203,5 @@ export interface Schema {
   clients: ClientsTable;
   revoked_service_tokens: RevokedServiceTokensTable;
   security_events: SecurityEventsTable;
+  hash_classes: HashClassesTable;
 }
