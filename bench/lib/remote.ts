@@ -95,6 +95,8 @@ const SESSIONS_PER_USER = 80;
 const LIMIT_MS = 5_000;
 /** Pause between two probes of an ended session: the probes stay a small part of the load. */
 const PROBE_PAUSE_MS = 2;
+/** Pause of each paced-load connection between two requests (wrk's delay(), whole milliseconds). */
+const PACE_MS = 10;
 /** Login hashing cost: this scenario measures the remote service, not logins. */
 const CHEAP_ARGON2 = { memoryCost: 1024, timeCost: 1, parallelism: 1 };
 
@@ -260,7 +262,8 @@ export async function runRemote(context: BenchContext, settings: RemoteSettings)
     const medians = { library: medianOf('library'), jose: medianOf('jose') };
 
     // 2. Revocation delay under a paced load: each connection waits so the rate is about `rate`.
-    const loadConnections = Math.max(1, Math.min(50, Math.round(settings.rate / 100)));
+    // A connection sends one request per pause plus its round trip (about 1 ms here).
+    const loadConnections = Math.max(1, Math.min(200, Math.round((settings.rate * (PACE_MS + 1)) / 1000)));
     const lib = services.library;
     const { args, env: wrkEnv } = wrkInvocation({
       url: `http://127.0.0.1:${lib.port}/reports`,
@@ -268,7 +271,7 @@ export async function runRemote(context: BenchContext, settings: RemoteSettings)
       connections: loadConnections,
       // Bounded: the scenario SIGINTs it when the changes are done; this only stops a forgotten one.
       durationSeconds: Math.min(3600, 30 + Math.ceil((settings.changes * (LIMIT_MS + 500)) / 1000)),
-      delayMs: Math.round((loadConnections * 1000) / settings.rate),
+      delayMs: PACE_MS,
     });
     const wrk = startProcess({ name: 'wrk (paced load)', command: settings.loadgen.path, args, env: wrkEnv as Record<string, string | undefined> });
     processes.push(wrk);
