@@ -25,7 +25,7 @@
  *   BENCH_REPORT_FROM=file.json            rewrite docs/ from saved results, measuring nothing
  *
  * The data and instance scenarios (bench/lib/scale-run.ts), Portcullis alone, instead of the above:
- *   --scenario / BENCH_SCENARIO            data-scale,propagation (either or both)
+ *   --scenario / BENCH_SCENARIO            data-scale,propagation,remote (any of them; remote: bench/lib/remote.ts)
  *   --users / BENCH_USERS                  users imported (1,000,000)
  *   --sessions / BENCH_SESSIONS            live sessions whose tokens the /users/me load spreads over (100,000)
  *   --login-users / BENCH_LOGIN_USERS      argon2id users the login load rotates over (64)
@@ -34,6 +34,11 @@
  *   --databases / BENCH_DATABASES          sqlite,postgres (sqlite, and postgres when a URL is given)
  *   BENCH_SCALE_LOGIN_CONNECTIONS          connections of the login loads there (2)
  *   (--duration, --rounds, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_RESULTS_DIR apply too)
+ * The remote scenario (a resource server using portcullis/resource-server vs plain jose, and the
+ * revocation delay under a paced load; bench/lib/remote.ts):
+ *   --changes / BENCH_CHANGES              sessions ended at Portcullis (50 here, at most 1,000)
+ *   --rate / BENCH_RATE                    the paced load on the service during the changes (1,000 req/s)
+ *   (--rounds (3), --duration (5 s here), BENCH_WARMUP (1 s here), BENCH_CONNECTIONS (64) apply)
  */
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -51,6 +56,7 @@ import { checkGoals, summarise } from './lib/summary.ts';
 import { portcullis, TARGETS, type BenchContext, type Target, type TargetId } from './lib/targets.ts';
 import { runScaleScenarios, SCALE_SCENARIOS } from './lib/scale-run.ts';
 import type { ScaleDatabase } from './lib/data-scale.ts';
+import { runRemoteScenario } from './lib/remote.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -67,6 +73,7 @@ const { values: flags } = parseArgs({
     changes: { type: 'string' },
     'database-url': { type: 'string' },
     databases: { type: 'string' },
+    rate: { type: 'string' },
   },
   allowPositionals: false,
 });
@@ -200,7 +207,10 @@ function writeDocs(results: BenchResults): void {
 
 /** `--scenario data-scale,propagation`: Portcullis alone, on SQLite and/or PostgreSQL (bench/lib/scale-run.ts). */
 async function scaleMain(): Promise<void> {
-  const scenarios = list('BENCH_SCENARIO', flags.scenario, SCALE_SCENARIOS);
+  const chosen = list('BENCH_SCENARIO', flags.scenario, [...SCALE_SCENARIOS, 'remote'] as const);
+  if (chosen.includes('remote')) await remoteMain();
+  const scenarios = SCALE_SCENARIOS.filter((s) => chosen.includes(s));
+  if (scenarios.length === 0) return;
   const serverUrl = flags['database-url'] ?? process.env.BENCH_DATABASE_URL;
   if (serverUrl !== undefined && !/^postgres(ql)?:\/\//.test(serverUrl)) throw new TypeError('--database-url must be a postgres:// URL (SQLite needs none)');
   const kinds = list('BENCH_DATABASES', flags.databases ?? (serverUrl ? 'sqlite,postgres' : 'sqlite'), ['sqlite', 'postgres'] as const);
@@ -225,6 +235,27 @@ async function scaleMain(): Promise<void> {
       loadgen,
     },
     propagation: { changes: Math.round(number('BENCH_CHANGES', flags.changes, 200, 1)), limitMs: 5_000 },
+    root: ROOT,
+    resultsDir,
+    portcullisEnv,
+    log,
+  });
+}
+
+/** `--scenario remote`: its own defaults make it run in about a minute (bench/lib/remote.ts). */
+async function remoteMain(): Promise<void> {
+  const changes = Math.round(number('BENCH_CHANGES', flags.changes, 50, 1));
+  if (changes > 1000) throw new TypeError(`--changes is at most 1000 in the remote scenario, got ${changes}`);
+  await runRemoteScenario({
+    settings: {
+      rounds: settings.rounds,
+      durationSeconds: number('BENCH_DURATION', flags.duration, 5, 1),
+      warmupSeconds: number('BENCH_WARMUP', undefined, 1, 0),
+      connections: settings.connections,
+      changes,
+      rate: number('BENCH_RATE', flags.rate, 1000, 1),
+      loadgen,
+    },
     root: ROOT,
     resultsDir,
     portcullisEnv,

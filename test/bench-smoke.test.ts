@@ -1,7 +1,7 @@
 /**
  * Keeps `npm run bench` from rotting: one short round of scenario A against Portcullis only,
  * through the real entry point (bench/run.ts), checking that it produced a well-formed result
- * row, report and chart; and the data-scale and propagation scenarios at a tiny scale. No speed is asserted: the bench reports speed, tests do not.
+ * row, report and chart; and the data-scale, propagation and remote scenarios at a tiny scale. No speed is asserted: the bench reports speed, tests do not.
  * Also checks the scheduling safeguard the bench's scenario C relies on.
  */
 import { spawn } from 'node:child_process';
@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { detectLoadGenerator } from '../bench/lib/load.ts';
 import type { BenchResults } from '../bench/lib/report.ts';
 import type { ScaleResults } from '../bench/lib/scale-run.ts';
+import type { RemoteResults } from '../bench/lib/remote.ts';
 import { createPasswordHasher } from '../src/core/password.ts';
 import { assertFreshBuild } from './build.ts';
 import { CHEAP_ARGON2, tempDir } from './helpers.ts';
@@ -138,6 +139,39 @@ test('the data-scale and propagation scenarios run at a tiny scale on SQLite and
       assert.ok(finitePositive(p.roundTripMs) && p.pollsMedian >= 1);
     }
     assert.match(output, /raw results: .*scale-.*\.json/);
+  } finally {
+    dir.remove();
+  }
+});
+
+test('the remote scenario (resource server with the library vs plain jose, revocation delay under a paced load) runs at a tiny scale and writes well-formed results', { skip: wrkMissing && 'wrk is not installed (apt-get install wrk); the bench smoke run needs it', timeout: 150_000 }, async () => {
+  assertFreshBuild();
+  const dir = tempDir('portcullis-bench-remote-smoke-');
+  try {
+    const args = ['--scenario', 'remote', '--rounds', '1', '--duration', '1', '--changes', '3', '--rate', '200'];
+    const { code, output } = await runBench({ BENCH_WARMUP: '0', BENCH_CONNECTIONS: '4', BENCH_RESULTS_DIR: join(dir.path, 'results') }, 140_000, args);
+    assert.equal(code, 0, output);
+    const results = JSON.parse(readFileSync(join(dir.path, 'results', 'latest-remote.json'), 'utf8')) as RemoteResults;
+    assert.equal(results.settings.PORTCULLIS_TOKEN_ALGORITHM, 'EdDSA');
+    const t = results.throughput;
+    assert.deepEqual(t.rows.map((r) => r.variant).sort(), ['jose', 'library']);
+    for (const row of t.rows) {
+      assert.equal(row.failed, 0, `${row.variant}: every request with the live token answered 200`);
+      assert.ok(finitePositive(row.requestsPerSecond) && finitePositive(row.cpuUsPerRequest), JSON.stringify(row));
+      assert.ok(finitePositive(row.p50Ms) && row.p99Ms >= row.p50Ms, JSON.stringify(row));
+    }
+    assert.ok(finitePositive(t.libraryOverJose), JSON.stringify(t.median));
+    const r = results.revocation;
+    assert.equal(r.changes, 3);
+    assert.equal(r.lost, 0, 'the service refused every ended session');
+    assert.equal(r.delaysMs.length, 3);
+    assert.ok(finitePositive(r.p50Ms) && r.p50Ms <= r.p99Ms && r.p99Ms <= r.maxMs, JSON.stringify(r));
+    assert.ok(finitePositive(r.load.requestsPerSecond) && r.load.targetRate === 200, JSON.stringify(r.load));
+    assert.equal(r.load.failed, 0, 'the paced load with a live token was served throughout');
+    assert.ok(finitePositive(r.probeRoundTripMs));
+    assert.match(output, /resource server with the library \d+ req\/s ÷ plain jose \d+ req\/s/);
+    assert.match(output, /revocation delay .* p50 [\d.]+ ms, p99 [\d.]+ ms/);
+    assert.ok(readdirSync(join(dir.path, 'results')).some((f) => /^remote-.*\.json$/.test(f)));
   } finally {
     dir.remove();
   }

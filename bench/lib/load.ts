@@ -99,7 +99,8 @@ function collect(command: string, args: string[], env: NodeJS.ProcessEnv, limitM
   });
 }
 
-async function runWrk(path: string, o: LoadOptions): Promise<LoadResult> {
+/** wrk's command line and environment for one load (bench/wrk/load.lua reads the environment). */
+export function wrkInvocation(o: LoadOptions): { args: string[]; env: NodeJS.ProcessEnv } {
   const args = [
     '-t1', // one generator thread: the other core belongs to the server
     `-c${o.connections}`,
@@ -117,7 +118,11 @@ async function runWrk(path: string, o: LoadOptions): Promise<LoadResult> {
     BENCH_ROTATE_FILE: o.rotate?.file ?? '',
     BENCH_ROTATE_FIELD: o.rotate?.field ?? 'authorization',
   };
-  const out = await collect(path, args, env, (o.durationSeconds + 40) * 1000);
+  return { args, env };
+}
+
+/** Parses the BENCH_RESULT line bench/wrk/load.lua prints when wrk ends (its duration, or SIGINT). */
+export function parseWrkResult(out: string): LoadResult {
   const line = out.split('\n').find((l) => l.startsWith('BENCH_RESULT '));
   if (!line) throw new Error(`wrk printed no result:\n${out}`);
   const raw = JSON.parse(line.slice('BENCH_RESULT '.length)) as {
@@ -139,6 +144,11 @@ async function runWrk(path: string, o: LoadOptions): Promise<LoadResult> {
     errors: raw.errors,
     latencyMs: { mean: ms(raw.latency_us.mean), p50: ms(raw.latency_us.p50), p90: ms(raw.latency_us.p90), p99: ms(raw.latency_us.p99), max: ms(raw.latency_us.max) },
   };
+}
+
+async function runWrk(path: string, o: LoadOptions): Promise<LoadResult> {
+  const { args, env } = wrkInvocation(o);
+  return parseWrkResult(await collect(path, args, env, (o.durationSeconds + 40) * 1000));
 }
 
 async function runAutocannon(o: LoadOptions): Promise<LoadResult> {
