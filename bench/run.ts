@@ -37,7 +37,7 @@ import { summariseProfile, type CpuProfile } from './lib/profile.ts';
 import { renderReport, spliceReport, type BenchResults } from './lib/report.ts';
 import { fetchToken, measureCeiling, measureTarget, type CeilingRound, type Scenario, type Settings, type TargetRound } from './lib/scenarios.ts';
 import { checkGoals, summarise } from './lib/summary.ts';
-import { portcullis, TARGETS, type BenchContext, type Target, type TargetId } from './lib/targets.ts';
+import { portcullis, registerIntrospectionClient, TARGETS, type BenchContext, type Target, type TargetId } from './lib/targets.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -212,6 +212,14 @@ async function main(): Promise<void> {
       } finally {
         await stopProcess(proc);
       }
+      // Scenario A also measures POST /introspect, by a client registered as a user would.
+      if (settings.scenarios.includes('A')) {
+        try {
+          context.introspectionClient = registerIntrospectionClient(context);
+        } catch (error) {
+          context.notes.push(`POST /introspect not measured: the client could not be registered (${(error as Error).message.split('\n')[0]}).`);
+        }
+      }
     }
 
     const withCeiling = ready.includes(portcullis) && (settings.scenarios.includes('B') || settings.scenarios.includes('C'));
@@ -251,7 +259,7 @@ async function main(): Promise<void> {
     if (ready.includes(portcullis) && settings.scenarios.includes('A') && process.env.BENCH_PROFILE !== '0') {
       try {
         hotPath = measureHotPath();
-        log(`bearer check in-process: authenticate ${hotPath?.authenticateUs.toFixed(2)} µs (token ${hotPath?.verifyTokenUs.toFixed(2)} µs, SQLite data_version ${hotPath?.externalWriteCheckUs.toFixed(2)} µs)`);
+        log(`bearer check in-process: authenticate ${hotPath?.authenticateUs.toFixed(2)} µs (token ${hotPath?.verifyTokenUs.toFixed(2)} µs, SQLite data_version ${hotPath?.externalWriteCheckUs.toFixed(2)} µs); introspection: authenticateClient ${hotPath?.authenticateClientUs?.toFixed(2)} µs, introspect ${hotPath?.introspectUs?.toFixed(2)} µs`);
       } catch (error) {
         log(`  hot-path timing failed: ${(error as Error).message}`);
       }
