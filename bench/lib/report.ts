@@ -147,10 +147,15 @@ export function renderReport(r: BenchResults): string {
 
   const pa = t.portcullis?.a;
   const ha = t['fastify-hello']?.a;
+  const pi = t.portcullis?.introspect;
   if (pa || r.hotPath) {
     out.push('### Where a request\'s time goes', '');
     if (pa) {
       out.push(`Server CPU per \`GET /users/me\` in scenario A, from /proc (exact, all threads): ${n(pa.cpuUsPerRequest, 1)} µs = ${n(pa.cpuUserUsPerRequest, 1)} µs in user mode + ${n(pa.cpuKernelUsPerRequest, 1)} µs in the kernel${ha ? `; the Fastify hello-world spends ${n(ha.cpuUsPerRequest, 1)} µs = ${n(ha.cpuUserUsPerRequest, 1)} + ${n(ha.cpuKernelUsPerRequest, 1)} µs on its request, so authentication, the route's schema and Portcullis's hooks add ${n(pa.cpuUsPerRequest - ha.cpuUsPerRequest, 1)} µs` : ''}.`, '');
+    }
+    if (pa && pi) {
+      // CPU per request is the steadier comparison on a shared machine: req/s also moves with what else runs.
+      out.push(`Server CPU per \`POST /introspect\` of the same live token: ${n(pi.cpuUsPerRequest, 1)} µs, so by CPU introspection runs at ${ratio(pa.cpuUsPerRequest, pi.cpuUsPerRequest)} the rate of \`GET /users/me\` (by req/s: ${ratio(pi.requestsPerSecond, pa.requestsPerSecond)}). It does the same bearer check, plus what a form POST costs Fastify (reading the body), the strict form parsing and client authentication.`, '');
     }
     if (r.hotPath) {
       const h = r.hotPath;
