@@ -1,8 +1,9 @@
 /**
  * What Portcullis's per-request bearer check costs, measured in-process without HTTP (so no
  * sampling-profiler skew): the whole `authenticate` call and its parts, on a SQLite file in
- * WAL mode as `serve` uses. Run by the bench as its own process; prints one JSON line of
- * microseconds per call.
+ * WAL mode as `serve` uses; and introspection's two steps, client authentication (HTTP Basic's
+ * id and secret checked against the cached client) and `introspect` of the live token. Run by
+ * the bench as its own process; prints one JSON line of microseconds per call.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -24,6 +25,11 @@ try {
   const tokens = createAccessTokens({ keys: hmacKeySet(secretKey), issuer, ttlSeconds: 1800 });
   await service.createUser({ username: 'johndoe', password: 'correct horse battery', scopes: ['me'] });
   const { access_token: token } = await service.passwordGrant({ username: 'johndoe', password: 'correct horse battery', scope: undefined, client: { address: '127.0.0.1', userAgent: null, clientId: null } });
+  // A resource server's client, as `portcullis clients add bench-introspector --grants ""` makes it.
+  const { client: record, secret } = await service.createClient({ name: 'bench-introspector', grants: [] });
+  const credentials = { clientId: record.clientId, clientSecret: secret, method: 'client_secret_basic' as const };
+  const client = await service.authenticateClient({ credentials, endpoint: 'introspect' });
+  if (!client || !(await service.introspect({ client, token })).active) throw new Error('introspection of the live token is not active');
   // The server gets a fresh string per request (sliced from the header): so does this loop.
   const header = Buffer.from(`Bearer ${token}`, 'latin1');
   const fresh = (): string => header.toString('latin1').slice(7);
@@ -51,6 +57,8 @@ try {
     verifyTokenUs: (await time(() => tokens.verify(fresh()))) - baseline,
     externalWriteCheckUs: await time(() => store.externalWriteSinceLastCheck()),
     dataVersionPragmaUs: await time(pragmaOnly()),
+    authenticateClientUs: await time(() => service.authenticateClient({ credentials, endpoint: 'introspect' })),
+    introspectUs: (await time(() => service.introspect({ client, token: fresh() }))) - baseline,
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 } finally {

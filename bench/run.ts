@@ -53,7 +53,7 @@ import { summariseProfile, type CpuProfile } from './lib/profile.ts';
 import { renderReport, spliceReport, type BenchResults } from './lib/report.ts';
 import { fetchToken, measureCeiling, measureTarget, type CeilingRound, type Scenario, type Settings, type TargetRound } from './lib/scenarios.ts';
 import { checkGoals, summarise } from './lib/summary.ts';
-import { portcullis, TARGETS, type BenchContext, type Target, type TargetId } from './lib/targets.ts';
+import { portcullis, registerIntrospectionClient, TARGETS, type BenchContext, type Target, type TargetId } from './lib/targets.ts';
 import { runScaleScenarios, SCALE_SCENARIOS } from './lib/scale-run.ts';
 import type { ScaleDatabase } from './lib/data-scale.ts';
 import { runRemoteScenario } from './lib/remote.ts';
@@ -301,6 +301,14 @@ async function main(): Promise<void> {
       } finally {
         await stopProcess(proc);
       }
+      // Scenario A also measures POST /introspect, by a client registered as a user would.
+      if (settings.scenarios.includes('A')) {
+        try {
+          context.introspectionClient = registerIntrospectionClient(context);
+        } catch (error) {
+          context.notes.push(`POST /introspect not measured: the client could not be registered (${(error as Error).message.split('\n')[0]}).`);
+        }
+      }
     }
 
     const withCeiling = ready.includes(portcullis) && (settings.scenarios.includes('B') || settings.scenarios.includes('C'));
@@ -340,7 +348,7 @@ async function main(): Promise<void> {
     if (ready.includes(portcullis) && settings.scenarios.includes('A') && process.env.BENCH_PROFILE !== '0') {
       try {
         hotPath = measureHotPath();
-        log(`bearer check in-process: authenticate ${hotPath?.authenticateUs.toFixed(2)} µs (token ${hotPath?.verifyTokenUs.toFixed(2)} µs, SQLite change check ${hotPath?.externalWriteCheckUs.toFixed(2)} µs; PRAGMA data_version alone ${hotPath?.dataVersionPragmaUs?.toFixed(2)} µs)`);
+        log(`bearer check in-process: authenticate ${hotPath?.authenticateUs.toFixed(2)} µs (token ${hotPath?.verifyTokenUs.toFixed(2)} µs, SQLite change check ${hotPath?.externalWriteCheckUs.toFixed(2)} µs; PRAGMA data_version alone ${hotPath?.dataVersionPragmaUs?.toFixed(2)} µs); introspection: authenticateClient ${hotPath?.authenticateClientUs?.toFixed(2)} µs, introspect ${hotPath?.introspectUs?.toFixed(2)} µs`);
       } catch (error) {
         log(`  hot-path timing failed: ${(error as Error).message}`);
       }

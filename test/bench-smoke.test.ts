@@ -14,6 +14,7 @@ import { detectLoadGenerator } from '../bench/lib/load.ts';
 import type { BenchResults } from '../bench/lib/report.ts';
 import type { ScaleResults } from '../bench/lib/scale-run.ts';
 import type { RemoteResults } from '../bench/lib/remote.ts';
+import { checkGoals } from '../bench/lib/summary.ts';
 import { createPasswordHasher } from '../src/core/password.ts';
 import { assertFreshBuild } from './build.ts';
 import { CHEAP_ARGON2, tempDir } from './helpers.ts';
@@ -42,7 +43,7 @@ function runBench(env: Record<string, string>, limitMs: number, args: readonly s
 
 const finitePositive = (value: unknown): boolean => typeof value === 'number' && Number.isFinite(value) && value > 0;
 
-test('one short bench round against Portcullis produces a well-formed result row, report and chart', { skip: wrkMissing && 'wrk is not installed (apt-get install wrk); the bench smoke run needs it', timeout: 90_000 }, async () => {
+test('one short bench round against Portcullis produces a well-formed result row, report and chart, POST /introspect measured beside /users/me', { skip: wrkMissing && 'wrk is not installed (apt-get install wrk); the bench smoke run needs it', timeout: 90_000 }, async () => {
   assertFreshBuild();
   const dir = tempDir('portcullis-bench-smoke-');
   try {
@@ -80,11 +81,20 @@ test('one short bench round against Portcullis produces a well-formed result row
     assert.equal(row.a.failed, 0, 'every /users/me answered 200 with the token from POST /token');
     assert.equal(row.b, undefined);
     assert.equal(results.summary.targets.portcullis?.a?.requestsPerSecond, row.a.requestsPerSecond);
+    // Issue 10: introspection of the same live token, by a client the bench registered with the CLI.
+    assert.ok(row.introspect, `POST /introspect was measured (notes: ${results.notes.join('; ')})`);
+    assert.ok(finitePositive(row.introspect.requestsPerSecond) && finitePositive(row.introspect.p99Ms) && finitePositive(row.introspect.cpuUsPerRequest), JSON.stringify(row.introspect));
+    assert.equal(row.introspect.failed, 0, 'every introspection answered 200 (no 401 for the client, no 429 from the limiter)');
+    const goal = checkGoals(results.summary).find((g) => g.label.startsWith('A: POST /introspect'));
+    assert.ok(goal && Number.isFinite(goal.measured), 'the ratio to /users/me is reported');
+    assert.equal(goal.goal, 0.7);
 
     const report = readFileSync(join(dir.path, 'docs', 'benchmarks.md'), 'utf8');
     assert.match(report, /<!-- bench:begin/);
     assert.match(report, /<!-- bench:end -->/);
     assert.match(report, /\| A\. GET \/users\/me req\/s \(64 conn\.\) ↑ \| [\d,]+ \|/);
+    assert.match(report, /\| A\. POST \/introspect req\/s \(64 conn\.\) ↑ \| [\d,]+ \|/);
+    assert.match(report, /\| A: POST \/introspect req\/s ÷ GET \/users\/me req\/s \| [\d.]+× \| ≥ 0\.7× \|/);
     assert.match(report, /Partial run/);
     assert.match(report, /!\[Bar chart of the medians\]\(benchmarks\.svg\)/);
     const chart = readFileSync(join(dir.path, 'docs', 'benchmarks.svg'), 'utf8');

@@ -12,7 +12,11 @@ import { CHEAP_ARGON2, TEST_SECRET } from './helpers.ts';
 /** The examples this file exercises, by file name. */
 const EXERCISED = ['protect-a-route.ts'];
 /** Examples that run in processes of their own, exercised by another test file (which names their path). */
-const EXERCISED_ELSEWHERE: Record<string, string> = { 'express-resource-server': 'resource-server.test.ts', 'remote-service': 'revocation-everywhere.test.ts' };
+const EXERCISED_ELSEWHERE: Record<string, string> = {
+  'express-resource-server': 'resource-server.test.ts',
+  'express-introspection': 'introspection-example.test.ts',
+  'remote-service': 'revocation-everywhere.test.ts',
+};
 
 test('every example in examples/ is exercised by this test file, or by the one named for it', () => {
   const entries = readdirSync(new URL('../examples/', import.meta.url), { withFileTypes: true });

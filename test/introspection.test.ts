@@ -154,6 +154,21 @@ for (const database of await testDatabases()) {
       assert.equal((await answerOf(token)).active, true);
     });
 
+    test("the caller's own credentials: after many introspections, a rotated secret and a removed client are refused on the very next request", async () => {
+      const admin = await adminToken();
+      let caller = await registerClient(t.app, admin, { name: 'busy resource server', grants: [] });
+      const live = (await userToken(t.app, 'jane', 'jane-password')).access_token;
+      for (let i = 0; i < 5; i++) assert.equal((await answerOf(live, {}, caller)).active, true, `introspection ${i}`);
+      const rotation = await t.app.inject({ method: 'POST', url: `/clients/${caller.client_id}/secret`, headers: { authorization: `Bearer ${admin}` } });
+      assert.equal(rotation.statusCode, 200, rotation.body);
+      assertInvalidClient(await introspect(t.app, caller, live));
+      caller = { ...caller, client_secret: (rotation.json() as { client_secret: string }).client_secret };
+      for (let i = 0; i < 3; i++) assert.equal((await answerOf(live, {}, caller)).active, true, `with the new secret ${i}`);
+      const removal = await t.app.inject({ method: 'DELETE', url: `/clients/${caller.client_id}`, headers: { authorization: `Bearer ${admin}` } });
+      assert.equal(removal.statusCode, 204, removal.body);
+      assertInvalidClient(await introspect(t.app, caller, live));
+    });
+
     test('a client that guesses is refused with 429 and Retry-After; live answers and other clients are not', async () => {
       const guesser = await registerClient(t.app, await adminToken(), { name: 'guesser', grants: [] });
       const live = (await userToken(t.app, 'jane', 'jane-password')).access_token;

@@ -5,14 +5,13 @@
  * `oauth4webapi`'s `validateJwtAccessToken`, a strict RFC 9068 validator, checking a Portcullis token.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as oauth from 'oauth4webapi';
 import { createAuthService } from '../src/core/auth-service.ts';
 import { unlimitedLoginLimiter } from '../src/core/login-limiter.ts';
 import { openStore } from '../src/store/index.ts';
-import { ROOT } from './build.ts';
+import { startExample, type ExampleProcess } from './example-process.ts';
 import { CHEAP_ARGON2, tempDir, TEST_SECRET } from './helpers.ts';
 import { freePort, postForm, spawnServer, type ServerProcess } from './spawn-server.ts';
 
@@ -23,56 +22,10 @@ const API = 'https://reports.example.com';
 const OTHER = 'https://billing.example.com';
 const ANALYST = { username: 'analyst', password: 'analyst-password' };
 
-/** Starts the example with `env`; resolves with its URL once it says it listens (at most 30 s). */
-async function startExample(env: Record<string, string>): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, EXAMPLE)], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  let exited: number | string | false = false;
-  const exit = new Promise<void>((resolve) =>
-    child.once('exit', (code, signal) => {
-      exited = code ?? signal ?? 'unknown';
-      resolve();
-    }),
-  );
-  const stop = async (): Promise<void> => {
-    if (exited === false && child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
-    const timer = setTimeout(() => {
-      if (exited === false && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
-    }, 10_000);
-    await exit;
-    clearTimeout(timer);
-  };
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the example did not start within 30 s:\n${output}`)), 30_000);
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    void exit.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`the example exited (${exited}) before listening:\n${output}`));
-    });
-  }).catch(async (error: unknown) => {
-    await stop();
-    throw error;
-  });
-  return { url, child, stop };
-}
-
 describe('a service that is not Portcullis verifies Portcullis tokens locally (examples/express-resource-server)', () => {
   const dir = tempDir('portcullis-resource-server-');
   let portcullis: ServerProcess;
-  let example: Awaited<ReturnType<typeof startExample>>;
+  let example: ExampleProcess;
   let analystId: string;
 
   before(async () => {
@@ -97,7 +50,7 @@ describe('a service that is not Portcullis verifies Portcullis tokens locally (e
         PORTCULLIS_SCOPES: JSON.stringify({ 'reports:read': 'Read reports.' }),
       },
     });
-    example = await startExample({ PORTCULLIS_URL: portcullis.url, API_AUDIENCE: API, PORT: '0' });
+    example = await startExample(EXAMPLE, { PORTCULLIS_URL: portcullis.url, API_AUDIENCE: API, PORT: '0' });
   });
   after(async () => {
     await example?.stop();

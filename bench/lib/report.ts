@@ -28,7 +28,7 @@ export interface BenchResults {
   summary: Summary;
   profile?: ProfileSummary & { requestsPerSecond: number };
   /** bench/hot-path.ts: the bearer check in-process, microseconds per call. */
-  hotPath?: { authenticateUs: number; verifyTokenUs: number; externalWriteCheckUs: number; dataVersionPragmaUs?: number };
+  hotPath?: { authenticateUs: number; verifyTokenUs: number; externalWriteCheckUs: number; dataVersionPragmaUs?: number; authenticateClientUs?: number; introspectUs?: number };
   complete: boolean;
 }
 
@@ -84,7 +84,7 @@ export function renderReport(r: BenchResults): string {
   for (const note of r.notes) out.push(`- ${note}`);
   if (Object.keys(r.skipped).length || r.notes.length) out.push('');
 
-  out.push('### Targets (issue 5), measured in this run', '');
+  out.push('### Targets (issues 5, 10 and 12), measured in this run', '');
   out.push('| target | measured | goal | met |', '|---|---:|---:|:---:|');
   for (const g of checkGoals(s)) {
     const unit = g.unit === '×' ? '×' : ` ${g.unit}`;
@@ -100,6 +100,9 @@ export function renderReport(r: BenchResults): string {
     { label: 'A. server CPU per request, µs', better: '↓', digits: 1, pick: (id) => t[id]?.a?.cpuUsPerRequest, ceiling: t['fastify-hello']?.a?.cpuUsPerRequest },
     { label: 'A. … of which user mode (JS, V8), µs', better: '↓', digits: 1, pick: (id) => t[id]?.a?.cpuUserUsPerRequest, ceiling: t['fastify-hello']?.a?.cpuUserUsPerRequest },
     { label: 'A. … of which kernel (sockets, locks), µs', better: '↓', digits: 1, pick: (id) => t[id]?.a?.cpuKernelUsPerRequest, ceiling: t['fastify-hello']?.a?.cpuKernelUsPerRequest },
+    { label: 'A. POST /introspect req/s (64 conn.)', better: '↑', digits: 0, pick: (id) => t[id]?.introspect?.requestsPerSecond, ceiling: t['fastify-hello']?.a?.requestsPerSecond },
+    { label: 'A. POST /introspect p99 latency, ms', better: '↓', digits: 2, pick: (id) => t[id]?.introspect?.p99Ms, ceiling: t['fastify-hello']?.a?.p99Ms },
+    { label: 'A. POST /introspect server CPU per request, µs', better: '↓', digits: 1, pick: (id) => t[id]?.introspect?.cpuUsPerRequest, ceiling: t['fastify-hello']?.a?.cpuUsPerRequest },
     { label: 'B. POST /token logins/s', better: '↑', digits: 1, pick: (id) => t[id]?.b?.loginsPerSecond, ceiling: s.ceiling },
     { label: 'B. login p50 latency, ms', better: '↓', digits: 0, pick: (id) => t[id]?.b?.p50Ms },
     { label: 'C. /users/me p50 during flood, ms', better: '↓', digits: 2, pick: (id) => t[id]?.c?.meP50Ms },
@@ -132,21 +135,27 @@ export function renderReport(r: BenchResults): string {
   out.push('![Bar chart of the medians](benchmarks.svg)', '');
 
   out.push('<details><summary>Every round</summary>', '');
-  out.push('| round | target | cold start ms | A req/s | A p99 ms | B logins/s | C p99 ms | C logins/s | peak RSS MB (C / whole run) |', '|---:|---|---:|---:|---:|---:|---:|---:|---:|');
+  out.push('| round | target | cold start ms | A req/s | A p99 ms | A introspect req/s (÷ A) | B logins/s | C p99 ms | C logins/s | peak RSS MB (C / whole run) |', '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const row of [...r.rows].sort((a, b) => a.round - b.round)) {
-    out.push(`| ${row.round} | ${LABELS[row.target]} | ${n(row.coldStartMs)} | ${n(row.a?.requestsPerSecond)} | ${n(row.a?.p99Ms, 2)} | ${n(row.b?.loginsPerSecond, 1)} | ${n(row.c?.meP99Ms, 2)} | ${n(row.c?.loginsPerSecond, 1)} | ${n(row.peakRssBytes / 1e6)} / ${n(row.lifetimePeakRssBytes / 1e6)} |`);
+    const introspect = row.introspect ? `${n(row.introspect.requestsPerSecond)} (${ratio(row.introspect.requestsPerSecond, row.a?.requestsPerSecond)})` : '—';
+    out.push(`| ${row.round} | ${LABELS[row.target]} | ${n(row.coldStartMs)} | ${n(row.a?.requestsPerSecond)} | ${n(row.a?.p99Ms, 2)} | ${introspect} | ${n(row.b?.loginsPerSecond, 1)} | ${n(row.c?.meP99Ms, 2)} | ${n(row.c?.loginsPerSecond, 1)} | ${n(row.peakRssBytes / 1e6)} / ${n(row.lifetimePeakRssBytes / 1e6)} |`);
   }
   for (const c of r.ceilings) {
-    for (const run of c.runs) out.push(`| ${c.round} | raw argon2 verify, ${run.concurrency} at a time (${n(run.cpuCores, 2)} cores busy) | | | | ${n(run.perSecond, 1)} | | | |`);
+    for (const run of c.runs) out.push(`| ${c.round} | raw argon2 verify, ${run.concurrency} at a time (${n(run.cpuCores, 2)} cores busy) | | | | | ${n(run.perSecond, 1)} | | | |`);
   }
   out.push('', '</details>', '');
 
   const pa = t.portcullis?.a;
   const ha = t['fastify-hello']?.a;
+  const pi = t.portcullis?.introspect;
   if (pa || r.hotPath) {
     out.push('### Where a request\'s time goes', '');
     if (pa) {
       out.push(`Server CPU per \`GET /users/me\` in scenario A, from /proc (exact, all threads): ${n(pa.cpuUsPerRequest, 1)} µs = ${n(pa.cpuUserUsPerRequest, 1)} µs in user mode + ${n(pa.cpuKernelUsPerRequest, 1)} µs in the kernel${ha ? `; the Fastify hello-world spends ${n(ha.cpuUsPerRequest, 1)} µs = ${n(ha.cpuUserUsPerRequest, 1)} + ${n(ha.cpuKernelUsPerRequest, 1)} µs on its request, so authentication, the route's schema and Portcullis's hooks add ${n(pa.cpuUsPerRequest - ha.cpuUsPerRequest, 1)} µs` : ''}.`, '');
+    }
+    if (pa && pi) {
+      // CPU per request is the steadier comparison on a shared machine: req/s also moves with what else runs.
+      out.push(`Server CPU per \`POST /introspect\` of the same live token: ${n(pi.cpuUsPerRequest, 1)} µs, so by CPU introspection runs at ${ratio(pa.cpuUsPerRequest, pi.cpuUsPerRequest)} the rate of \`GET /users/me\` (by req/s: ${ratio(pi.requestsPerSecond, pa.requestsPerSecond)}). It does the same bearer check, plus what a form POST costs Fastify (reading the body), the strict form parsing and client authentication.`, '');
     }
     if (r.hotPath) {
       const h = r.hotPath;
@@ -157,6 +166,8 @@ export function renderReport(r: BenchResults): string {
       out.push(`| … asking SQLite whether another process wrote (one \`pread\` of the WAL-index header; \`PRAGMA data_version\` only after a commit) | ${n(h.externalWriteCheckUs, 2)} |`);
       out.push(`| … the cached session and user checks, scopes | ${n(h.authenticateUs - h.verifyTokenUs - h.externalWriteCheckUs, 2)} |`);
       if (h.dataVersionPragmaUs !== undefined) out.push(`| for comparison: \`PRAGMA data_version\` on every request, as before issue 14 (two \`fcntl\` lock calls) | ${n(h.dataVersionPragmaUs, 2)} |`);
+      if (h.authenticateClientUs !== undefined) out.push(`| \`authenticateClient\` at \`/introspect\` (cached client, SHA-256 of the secret, constant-time compare) | ${n(h.authenticateClientUs, 2)} |`);
+      if (h.introspectUs !== undefined) out.push(`| \`introspect\` of the live token (the bearer check above, and the answer's claims) | ${n(h.introspectUs, 2)} |`);
       out.push('');
     }
   }

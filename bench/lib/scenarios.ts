@@ -1,5 +1,6 @@
 /**
- * One round of one target: start it (D: cold start), A (GET /users/me, 64 connections),
+ * One round of one target: start it (D: cold start), A (GET /users/me, 64 connections; for
+ * Portcullis also POST /introspect of the same live token, as a registered client),
  * B (POST /token logins with the right password), C (A's route under a paced load while a login
  * flood runs), D (peak resident memory), stop it. Plus the argon2 ceiling of B, measured in its
  * own process.
@@ -45,6 +46,19 @@ export interface ScenarioA {
   failed: number;
 }
 
+/**
+ * Scenario A's twin for Portcullis: `POST /introspect` (RFC 7662) of the same live access
+ * token, by a confidential client with HTTP Basic, at A's connections, right after A.
+ */
+export interface ScenarioIntrospect {
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  cpuCores: number;
+  cpuUsPerRequest: number;
+  failed: number;
+}
+
 export interface ScenarioB {
   loginsPerSecond: number;
   p50Ms: number;
@@ -72,6 +86,7 @@ export interface TargetRound {
   /** VmHWM over the whole life of the process: start-up (hashing the demo users), A, B and C. */
   lifetimePeakRssBytes: number;
   a?: ScenarioA;
+  introspect?: ScenarioIntrospect;
   b?: ScenarioB;
   c?: ScenarioC;
 }
@@ -133,7 +148,20 @@ export async function measureTarget(target: Target, context: BenchContext, setti
         cpuKernelUsPerRequest: perRequest(after.system - before.system),
         failed: failures(r),
       };
-      context.log(`  A ${target.id}: ${r.okPerSecond.toFixed(0)} req/s, p50 ${r.latencyMs.p50.toFixed(2)} ms, p99 ${r.latencyMs.p99.toFixed(2)} ms, ${(cpu / r.seconds).toFixed(2)} cores${failures(r) ? `, ${failures(r)} failed` : ''}`);
+      context.log(`  A ${target.id}: ${r.okPerSecond.toFixed(0)} req/s, p50 ${r.latencyMs.p50.toFixed(2)} ms, p99 ${r.latencyMs.p99.toFixed(2)} ms, ${(cpu / r.seconds).toFixed(2)} cores, ${perRequest(cpu).toFixed(1)} µs CPU per request${failures(r) ? `, ${failures(r)} failed` : ''}`);
+    }
+
+    if (has('A') && target.introspectPath && token && context.introspectionClient) {
+      try {
+        const i = await measureIntrospection(base + target.introspectPath, token, context.introspectionClient, proc.pid, settings);
+        row.introspect = i;
+        context.log(`  A ${target.id} POST ${target.introspectPath}: ${i.requestsPerSecond.toFixed(0)} req/s (${row.a ? (i.requestsPerSecond / row.a.requestsPerSecond).toFixed(2) : '—'}× /users/me), p50 ${i.p50Ms.toFixed(2)} ms, p99 ${i.p99Ms.toFixed(2)} ms, ${i.cpuUsPerRequest.toFixed(1)} µs CPU per request${i.failed ? `, ${i.failed} failed` : ''}`);
+      } catch (error) {
+        // The /users/me figures of this round stand; the report says what went wrong.
+        const message = `POST ${target.introspectPath} not measured in round ${round}: ${(error as Error).message.split('\n')[0]}`;
+        context.log(`  ${message}`);
+        context.notes.push(message);
+      }
     }
 
     const login = target.loginPath ? { url: base + target.loginPath, method: 'POST' as const, body: LOGIN_BODY } : undefined;
@@ -177,6 +205,40 @@ export async function measureTarget(target: Target, context: BenchContext, setti
   } finally {
     await stopProcess(proc);
   }
+}
+
+/**
+ * Introspection of a live access token at scenario A's load: the same warm-up, connections and
+ * duration. wrk sends one fixed request (bench/wrk/load.lua): the form `token=…` and the
+ * client's HTTP Basic credentials (RFC 6749 §2.3.1: form-encoded, then base64). Every answer
+ * must be 200 `{"active": true, …}`: a 401 (client) or 429 (limiter) counts as failed.
+ */
+async function measureIntrospection(url: string, token: string, client: { clientId: string; clientSecret: string }, pid: number, settings: Settings): Promise<ScenarioIntrospect> {
+  const form = (text: string): string => encodeURIComponent(text).replaceAll('%20', '+');
+  const load = {
+    url,
+    method: 'POST' as const,
+    body: `token=${form(token)}&token_type_hint=access_token`,
+    authorization: `Basic ${Buffer.from(`${form(client.clientId)}:${form(client.clientSecret)}`).toString('base64')}`,
+    connections: settings.connections,
+  };
+  // One request by hand first: a refusal here is a setup mistake, better named than counted.
+  const probe = await fetch(url, { method: 'POST', headers: { authorization: load.authorization, 'content-type': 'application/x-www-form-urlencoded' }, body: load.body, signal: AbortSignal.timeout(30_000) });
+  const answer = (await probe.json()) as { active?: unknown };
+  if (probe.status !== 200 || answer.active !== true) throw new Error(`introspection of the live token answered ${probe.status} ${JSON.stringify(answer)}`);
+  if (settings.warmupSeconds > 0) await runLoad(settings.loadgen, { ...load, durationSeconds: settings.warmupSeconds });
+  const before = cpuTimes(pid);
+  const r = await runLoad(settings.loadgen, { ...load, durationSeconds: settings.durationSeconds });
+  const after = cpuTimes(pid);
+  const cpu = after.user + after.system - before.user - before.system;
+  return {
+    requestsPerSecond: r.okPerSecond,
+    p50Ms: r.latencyMs.p50,
+    p99Ms: r.latencyMs.p99,
+    cpuCores: cpu / r.seconds,
+    cpuUsPerRequest: r.ok > 0 ? (cpu * 1e6) / r.ok : NaN,
+    failed: failures(r),
+  };
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
  * From rounds to the figures the report shows: the median of every measurement over the rounds,
- * the ratios Portcullis/peer and Portcullis/ceiling, and the targets of issue 5 checked.
+ * the ratios Portcullis/peer and Portcullis/ceiling, and the targets of issues 5 and 10 checked.
  *
  * @example
  * const summary = summarise(rows, ceilings);
@@ -45,9 +45,11 @@ export function summarise(rows: readonly TargetRound[], ceilings: readonly Ceili
       lifetimePeakRssBytes: median(mine.map((r) => r.lifetimePeakRssBytes)),
     };
     const a = medianRecord(mine.map((r) => r.a));
+    const introspect = medianRecord(mine.map((r) => r.introspect));
     const b = medianRecord(mine.map((r) => r.b));
     const c = medianRecord(mine.map((r) => r.c));
     if (a) s.a = a;
+    if (introspect) s.introspect = introspect;
     if (b) s.b = b;
     if (c) s.c = c;
     targets[id] = s;
@@ -68,7 +70,7 @@ export interface Goal {
 
 const RSS_LIMIT_BYTES = 300 * 1e6;
 
-/** The targets of issue 5 (and issue 12's logging cost), as ratios and limits measured in this run. */
+/** The targets of issue 5 (and issue 12's logging cost, issue 10's introspection), as ratios and limits measured in this run. */
 export function checkGoals(summary: Summary): Goal[] {
   const p = summary.targets.portcullis;
   const fastapi = summary.targets.fastapi;
@@ -82,6 +84,8 @@ export function checkGoals(summary: Summary): Goal[] {
     goal('A: /users/me req/s, Portcullis ÷ FastAPI', ratio(p?.a?.requestsPerSecond, fastapi?.a?.requestsPerSecond), 5, 'min', '×'),
     goal('A: /users/me req/s, Portcullis ÷ Fastify hello-world', ratio(p?.a?.requestsPerSecond, hello?.a?.requestsPerSecond), 0.8, 'min', '×'),
     goal('A: /users/me p99 latency', p?.a?.p99Ms, 10, 'max', 'ms'),
+    // Issue 10: introspecting a live token costs about what the bearer check costs.
+    goal('A: POST /introspect req/s ÷ GET /users/me req/s', ratio(p?.introspect?.requestsPerSecond, p?.a?.requestsPerSecond), 0.7, 'min', '×'),
     // SPEC §9.4 / issue 12: the access log costs at most 15 % of /users/me's throughput.
     goal('A: /users/me req/s at log level info ÷ at warn', ratio(summary.targets['portcullis-info']?.a?.requestsPerSecond, p?.a?.requestsPerSecond), 0.85, 'min', '×'),
     goal('B: logins/s, Portcullis ÷ raw argon2 verify', ratio(p?.b?.loginsPerSecond, summary.ceiling), 0.9, 'min', '×'),

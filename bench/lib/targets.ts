@@ -30,6 +30,8 @@ export interface BenchContext {
   log(line: string): void;
   /** Set by prepare(): which argon2 library the Express peer loads. */
   expressArgon2?: string;
+  /** The confidential client that introspects in scenario A (registered once per run, see registerIntrospectionClient). */
+  introspectionClient?: { clientId: string; clientSecret: string };
 }
 
 export interface Target {
@@ -41,6 +43,8 @@ export interface Target {
   mePath: string;
   /** The login form path; absent for the ceiling. */
   loginPath?: string;
+  /** RFC 7662 introspection, measured in scenario A next to `mePath` (Portcullis only). */
+  introspectPath?: string;
   /** The scenarios this target plays, when not all that apply to its kind. */
   scenarios?: readonly Scenario[];
   prepare(context: BenchContext): Promise<{ ok: true } | { ok: false; reason: string }>;
@@ -61,6 +65,9 @@ export function cleanEnv(extra: Record<string, string | undefined>): Record<stri
   return { ...env, ...extra };
 }
 
+/** The database of the whole run: the first start seeds johndoe, later ones restart on it. */
+const portcullisDatabase = (context: BenchContext): string => `sqlite:${join(context.workDir, 'portcullis.db')}`;
+
 function startPortcullis(port: number, context: BenchContext, logLevel: string): BenchProcess {
   return startProcess({
     name: 'portcullis',
@@ -68,8 +75,7 @@ function startPortcullis(port: number, context: BenchContext, logLevel: string):
     args: [...(context.portcullisNodeFlags ?? []), join(context.root, 'dist', 'bin.js'), 'serve', '--demo', '--host', '127.0.0.1', '--port', String(port)],
     cwd: context.workDir,
     env: cleanEnv({
-      // One database for the whole run: the first start seeds johndoe, later ones restart on it.
-      DATABASE_URL: `sqlite:${join(context.workDir, 'portcullis.db')}`,
+      DATABASE_URL: portcullisDatabase(context),
       PORTCULLIS_LOG_LEVEL: logLevel,
       // Every load comes from one address (127.0.0.1): without these, the per-address fair
       // share of hashing and the successful-login limit (SPEC §4) would turn B's and C's
@@ -81,12 +87,32 @@ function startPortcullis(port: number, context: BenchContext, logLevel: string):
   });
 }
 
+/**
+ * Registers the confidential client that introspects in scenario A, with the CLI a user runs
+ * (`portcullis clients add bench-introspector --grants ""`: a resource server needs no grant),
+ * on the run's database after the first start migrated it. Its secret is printed once.
+ */
+export function registerIntrospectionClient(context: BenchContext): { clientId: string; clientSecret: string } {
+  const out = execFileSync(process.execPath, [join(context.root, 'dist', 'bin.js'), 'clients', 'add', 'bench-introspector', '--grants', ''], {
+    cwd: context.workDir,
+    env: cleanEnv({ DATABASE_URL: portcullisDatabase(context), PORTCULLIS_LOG_LEVEL: 'warn', ...context.portcullisEnv }),
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 60_000,
+  });
+  const clientId = /^client_id: (\S+)$/m.exec(out)?.[1];
+  const clientSecret = /^client_secret: (\S+)$/m.exec(out)?.[1];
+  if (!clientId || !clientSecret) throw new Error(`portcullis clients add printed no client_id and client_secret:\n${out}`);
+  return { clientId, clientSecret };
+}
+
 export const portcullis: Target = {
   id: 'portcullis',
   label: 'Portcullis',
   kind: 'auth',
   mePath: '/users/me',
   loginPath: '/token',
+  introspectPath: '/introspect',
   async prepare(context) {
     // The bench measures the compiled build a user installs (`npm run bench` builds it first).
     if (!existsSync(join(context.root, 'dist', 'bin.js'))) return { ok: false, reason: 'dist/bin.js is missing: run `npm run build` (npm run bench does)' };
@@ -98,8 +124,9 @@ export const portcullis: Target = {
 };
 
 /** Portcullis at the default log level (`npm start`): one access line per request, scenario A only. */
+const { introspectPath: _measuredAtWarnOnly, ...portcullisAtAnyLevel } = portcullis;
 export const portcullisInfo: Target = {
-  ...portcullis,
+  ...portcullisAtAnyLevel,
   id: 'portcullis-info',
   label: 'Portcullis, log level info',
   scenarios: ['A'],

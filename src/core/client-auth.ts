@@ -16,7 +16,8 @@
  * @example
  * const client = await authenticateClient(deps, { credentials, endpoint: 'token', grantType: 'client_credentials' });
  */
-import { isClientIdShape, toRegisteredClient, verifyClientSecret, type RegisteredClient } from './clients.ts';
+import { checkClientSecret } from './client-secret-check.ts';
+import { isClientIdShape, toRegisteredClient, type RegisteredClient } from './clients.ts';
 import { InvalidClientError, InvalidGrantError, UnauthorizedClientError } from './errors.ts';
 import type { ClientRecord } from './store.ts';
 
@@ -97,7 +98,7 @@ export async function authenticateClient(deps: ClientAuthDeps, request: ClientAu
   }
   if (record.type === 'confidential') {
     if (secret === null) throw new InvalidClientError('Client authentication required: send the client secret');
-    if (!verifyClientSecret(secret, record.secretHash)) throw new InvalidClientError();
+    if (!checkClientSecret(record, secret)) throw new InvalidClientError();
   } else if (secret !== null) {
     // A public client has no secret; one sent is a mistake or a guess, never a credential.
     throw new InvalidClientError('A public client has no secret');
@@ -110,7 +111,18 @@ export async function authenticateClient(deps: ClientAuthDeps, request: ClientAu
     // RFC 9700 §2.4: passwords only to clients the operator trusts with them.
     if (grantType === 'password' && deps.mode === 'registered' && !record.firstParty) throw new UnauthorizedClientError('The password grant is only for first-party clients');
   }
-  return toRegisteredClient(record);
+  return registeredClientOf(record);
+}
+
+/** The RegisteredClient of a record, made once per record object (the cache hands out the same one until a change). */
+const registeredByRecord = new WeakMap<ClientRecord, RegisteredClient>();
+function registeredClientOf(record: ClientRecord): RegisteredClient {
+  let registered = registeredByRecord.get(record);
+  if (registered === undefined) {
+    registered = toRegisteredClient(record);
+    registeredByRecord.set(record, registered);
+  }
+  return registered;
 }
 
 /**

@@ -36,3 +36,21 @@ test('reads HTTP Basic client credentials, form-decoded (RFC 6749 §2.3.1)', () 
   assert.equal(parseBasicCredentials('Bearer x'), undefined);
   assert.throws(() => parseBasicCredentials(`Basic ${Buffer.from('nocolon').toString('base64')}`), InvalidRequestError);
 });
+
+test('a Basic header read again gives the same credentials, which no caller can change; a malformed one is refused every time', () => {
+  const header = `Basic ${Buffer.from('client-a:secret-a').toString('base64')}`;
+  const first = parseBasicCredentials(header)!;
+  const again = parseBasicCredentials(` ${header}`.slice(1))!;
+  assert.deepEqual(again, { clientId: 'client-a', clientSecret: 'secret-a' });
+  assert.ok(Object.isFrozen(first) && Object.isFrozen(again));
+  assert.throws(() => ((first as { clientSecret: string }).clientSecret = 'other'), TypeError);
+  const malformed = `Basic ${Buffer.from('nocolon').toString('base64')}`;
+  for (let i = 0; i < 3; i++) assert.throws(() => parseBasicCredentials(malformed), InvalidRequestError, `attempt ${i}`);
+  const nul = `Basic ${Buffer.from('client-a:secret\u0000').toString('base64')}`;
+  for (let i = 0; i < 3; i++) assert.throws(() => parseBasicCredentials(nul), InvalidRequestError, `attempt ${i}`);
+  // Many distinct headers (more than are remembered) are each read right.
+  for (let i = 0; i < 600; i++) {
+    assert.deepEqual(parseBasicCredentials(`Basic ${Buffer.from(`id-${i}:secret-${i}`).toString('base64')}`), { clientId: `id-${i}`, clientSecret: `secret-${i}` });
+  }
+  assert.deepEqual(parseBasicCredentials(header), { clientId: 'client-a', clientSecret: 'secret-a' });
+});

@@ -90,7 +90,27 @@ export function parseBasicCredentials(header: string | undefined): { clientId: s
   const space = header.indexOf(' ');
   // RFC 7235 §2.1: the scheme is case-insensitive.
   if (space === -1 || header.slice(0, space).toLowerCase() !== 'basic') return undefined;
-  const encoded = header.slice(space + 1).trim();
+  // A resource server sends the same header with every introspection: decode it once. Only
+  // well-formed headers of our size are remembered (a malformed one throws below, every time),
+  // at most PARSED_BASIC_LIMIT of them, and the answer is frozen, so no caller can change it.
+  const known = parsedBasic.get(header);
+  if (known !== undefined) return known;
+  const parsed = Object.freeze(decodeBasicCredentials(header.slice(space + 1)));
+  if (header.length <= PARSED_BASIC_MAX_LENGTH) {
+    if (parsedBasic.size >= PARSED_BASIC_LIMIT) parsedBasic.clear();
+    parsedBasic.set(header, parsed);
+  }
+  return parsed;
+}
+
+/** Well-formed Basic headers already decoded (bounded in count and size: cleared when full). */
+const parsedBasic = new Map<string, { clientId: string; clientSecret: string }>();
+const PARSED_BASIC_LIMIT = 256;
+const PARSED_BASIC_MAX_LENGTH = 1024;
+
+/** The id and secret of a Basic header's credentials part; `invalid_request` when malformed. */
+function decodeBasicCredentials(credentials: string): { clientId: string; clientSecret: string } {
+  const encoded = credentials.trim();
   if (!BASE64.test(encoded)) throw new InvalidRequestError('Malformed HTTP Basic credentials: not base64');
   let decoded: string;
   try {

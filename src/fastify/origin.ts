@@ -15,8 +15,23 @@ const MAX_HOST_LENGTH = 261; // 253 for the name, then ":65535"
 // IPv6 literal, and an optional port. Anything else (userinfo, paths, spaces) is not a host.
 const HOST = /^(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*\.?|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i;
 
+/** Origins already worked out, by `scheme://host` (bounded: cleared when full; hosts come from clients). */
+const origins = new Map<string, string | undefined>();
+const ORIGINS_LIMIT = 256;
+
 function originOf(scheme: string, host: string): string | undefined {
-  if (host.length > MAX_HOST_LENGTH || !HOST.test(host)) return undefined;
+  if (host.length > MAX_HOST_LENGTH) return undefined;
+  // Every request names its host: parse each distinct one once.
+  const key = `${scheme}://${host}`;
+  if (origins.has(key)) return origins.get(key);
+  const origin = parseOrigin(scheme, host);
+  if (origins.size >= ORIGINS_LIMIT) origins.clear();
+  origins.set(key, origin);
+  return origin;
+}
+
+function parseOrigin(scheme: string, host: string): string | undefined {
+  if (!HOST.test(host)) return undefined;
   try {
     // Normalises case, a trailing default port and IPv6 spelling; refuses ports over 65535.
     const { origin } = new URL(`${scheme}://${host}`);
