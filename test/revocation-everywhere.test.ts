@@ -17,7 +17,6 @@
  * names the delay it measured.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createAuthService } from '../src/core/auth-service.ts';
@@ -25,7 +24,7 @@ import { unlimitedLoginLimiter } from '../src/core/login-limiter.ts';
 import { DEFAULT_SCOPES } from '../src/core/scopes.ts';
 import { createRemoteVerifier, InactiveUserError, InvalidTokenError, type RemoteVerifier } from '../src/resource-server/index.ts';
 import { openStore } from '../src/store/index.ts';
-import { ROOT } from './build.ts';
+import { startExample, type ExampleProcess } from './example-process.ts';
 import { CHEAP_ARGON2, tempDir, TEST_SECRET } from './helpers.ts';
 import { createPgDatabase, pgServerOrSkip, type ScratchDatabase } from './pg.ts';
 import { freePort, measureUntil, runToExit, SERVER_ENV, spawnServer, type ServerProcess } from './spawn-server.ts';
@@ -85,50 +84,9 @@ async function logout(portcullis: ServerProcess, token: string): Promise<void> {
   assert.equal(response.status, 204);
 }
 
-/** Starts the example; resolves once it says it listens (at most 30 s). */
-async function startExample(env: Record<string, string>): Promise<{ url: string; output(): string; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, EXAMPLE)], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  let exited = false;
-  const exit = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      exited = true;
-      resolve();
-    }),
-  );
-  const stop = async (): Promise<void> => {
-    if (!exited && child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
-    const timer = setTimeout(() => {
-      if (!exited && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
-    }, 10_000);
-    await exit;
-    clearTimeout(timer);
-  };
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the example did not start within 30 s:\n${output}`)), 30_000);
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    void exit.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`the example exited before listening:\n${output}`));
-    });
-  }).catch(async (error: unknown) => {
-    await stop();
-    throw error;
-  });
-  return { url, output: () => output, stop };
+/** Starts the example (test/example-process.ts) on a free port of its choosing. */
+function startRemoteService(env: Record<string, string>): Promise<ExampleProcess> {
+  return startExample(EXAMPLE, { PORT: '0', ...env });
 }
 
 describe('log out in one place, refused everywhere (examples/remote-service, SQLite)', () => {
@@ -136,7 +94,7 @@ describe('log out in one place, refused everywhere (examples/remote-service, SQL
   const databaseUrl = `sqlite:${join(dir.path, 'portcullis.db')}`;
   let port: number;
   let portcullis: ServerProcess;
-  let service: Awaited<ReturnType<typeof startExample>>;
+  let service: ExampleProcess;
 
   const start = (): Promise<ServerProcess> => spawnServer({ databaseUrl, port, env: { ...PORTCULLIS_ENV, PORTCULLIS_ISSUER: `http://127.0.0.1:${port}` } });
   const reports = (token: string): Promise<Response> => fetch(`${service.url}/reports`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(10_000) });
@@ -147,7 +105,7 @@ describe('log out in one place, refused everywhere (examples/remote-service, SQL
     const receiver = await addReceiver(databaseUrl);
     port = await freePort();
     portcullis = await start();
-    service = await startExample({ PORTCULLIS_URL: portcullis.url, API_AUDIENCE: API, CLIENT_ID: receiver.clientId, CLIENT_SECRET: receiver.clientSecret, MAX_STALENESS: String(MAX_STALENESS_MS) });
+    service = await startRemoteService({ PORTCULLIS_URL: portcullis.url, API_AUDIENCE: API, CLIENT_ID: receiver.clientId, CLIENT_SECRET: receiver.clientSecret, MAX_STALENESS: String(MAX_STALENESS_MS) });
   });
   after(async () => {
     await service?.stop();
