@@ -15,7 +15,7 @@ import type { FastifyInstance } from 'fastify';
 import { CLIENT_GRANTS, toPublicClient, type ClientType } from '../../core/clients.ts';
 import { NotFoundError } from '../../core/errors.ts';
 import { detailSchema as detail, noContentSchema, validationErrorSchema as validationFailure } from '../error-schemas.ts';
-import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, numericQuery } from './admin-users.ts';
+import { numericQuery, PAGE_QUERY, pageSchema } from './admin-users.ts';
 import { eventContext } from './events.ts';
 
 const ADMIN = { auth: { scopes: ['admin'] } } as const;
@@ -114,21 +114,9 @@ export async function adminClientsRoutes(app: FastifyInstance): Promise<void> {
         summary: 'List clients',
         description: 'Oldest first, one page at a time. Secrets are never shown.',
         tags: TAGS,
-        querystring: {
-          type: 'object',
-          properties: {
-            limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE },
-            offset: { type: 'integer', minimum: 0, default: 0 },
-          },
-          additionalProperties: false,
-        },
+        querystring: PAGE_QUERY,
         response: {
-          200: {
-            description: 'One page of clients and the number of clients in all',
-            type: 'object',
-            properties: { items: { type: 'array', items: clientSchema }, total: { type: 'integer' } },
-            required: ['items', 'total'],
-          },
+          200: pageSchema('One page of clients and the number of clients in all', clientSchema),
           422: validationFailure,
         },
       },

@@ -32,6 +32,21 @@ export const DEFAULT_PAGE_SIZE = 50;
 /** The largest `limit` `GET /users` accepts. */
 export const MAX_PAGE_SIZE = 200;
 
+/** The `limit`/`offset` query of an admin list (`GET /users`, `GET /clients`). */
+export const PAGE_QUERY = {
+  type: 'object',
+  properties: {
+    limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE },
+    offset: { type: 'integer', minimum: 0, default: 0 },
+  },
+  additionalProperties: false,
+} as const;
+
+/** The 200 answer of an admin list: one page of `items` and the `total` count. */
+export function pageSchema(description: string, item: object) {
+  return { description, type: 'object', properties: { items: { type: 'array', items: item }, total: { type: 'integer' } }, required: ['items', 'total'] } as const;
+}
+
 // Outer bounds only: the core applies the exact rules (a username is 1–128 characters *after*
 // NFKC, which may lengthen or shorten it) and answers in the same 422 shape.
 const username = { type: 'string', minLength: 1, maxLength: 1024, description: '1–128 characters after Unicode NFKC: letters, digits and printable ASCII (RFC 8265 IdentifierClass), not `.` or `..`; unique under Unicode case folding (`Straße` = `STRASSE`)' } as const;
@@ -145,21 +160,9 @@ export async function adminUsersRoutes(app: FastifyInstance): Promise<void> {
         summary: 'List users',
         description: 'Ordered by username (case-insensitively), one page at a time.',
         tags: TAGS,
-        querystring: {
-          type: 'object',
-          properties: {
-            limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE },
-            offset: { type: 'integer', minimum: 0, default: 0 },
-          },
-          additionalProperties: false,
-        },
+        querystring: PAGE_QUERY,
         response: {
-          200: {
-            description: 'One page of users and the number of users in all',
-            type: 'object',
-            properties: { items: { type: 'array', items: publicUserSchema }, total: { type: 'integer' } },
-            required: ['items', 'total'],
-          },
+          200: pageSchema('One page of users and the number of users in all', publicUserSchema),
           422: validationFailure,
         },
       },
