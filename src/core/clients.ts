@@ -95,9 +95,15 @@ export function isClientIdShape(id: string): boolean {
   return CLIENT_ID_SHAPE.test(id);
 }
 
-/** A new client id: 128 random bits, URL-safe. */
+/**
+ * A new client id: 128 random bits, URL-safe, never beginning with `-` — a command line reads
+ * a leading dash as an option, so `portcullis clients show -x…` would fail for 1 id in 64.
+ */
 export function generateClientId(): string {
-  return randomBytes(16).toString('base64url');
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 /** A new client secret: 256 random bits, URL-safe (43 characters). */

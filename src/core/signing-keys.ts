@@ -154,10 +154,18 @@ export function publicJwks(keys: KeySet): Jwks {
   return { keys: out };
 }
 
-/** A fresh key pair with its private key in the clear (seal it before storing). */
+/**
+ * A fresh key pair with its private key in the clear (seal it before storing). A pair whose
+ * thumbprint begins with `-` (1 in 64) is drawn again: `portcullis keys revoke KID` must be
+ * typeable, and a command line reads a leading dash as an option. The `kid` stays the RFC 7638
+ * thumbprint of the key it names.
+ */
 export async function generateSigningKey(alg: AsymmetricAlgorithm, now: number): Promise<SigningKeyRecord> {
-  const { publicKey, privateKey } = await generatePemPair(alg);
-  return { kid: jwkThumbprint(publicKey), alg, privateKey, publicKey, createdAt: now, retiredAt: null };
+  for (;;) {
+    const { publicKey, privateKey } = await generatePemPair(alg);
+    const kid = jwkThumbprint(publicKey);
+    if (!kid.startsWith('-')) return { kid, alg, privateKey, publicKey, createdAt: now, retiredAt: null };
+  }
 }
 
 /** The HKDF `info` of the key that seals signing keys (sealed-text.ts). */
