@@ -11,6 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAccessTokens, hmacKeySet } from '../src/core/access-token.ts';
 import { createAuthService } from '../src/core/auth-service.ts';
+import fastJsonStringify from 'fast-json-stringify';
+import { toPublicUser } from '../src/core/users.ts';
+import { publicUserSchema } from '../src/fastify/routes/users-me.ts';
 import { openStore } from '../src/store/index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-hot-path-'));
@@ -51,6 +54,9 @@ try {
     const statement = new BetterSqlite3(join(dir, 'portcullis.db')).prepare('PRAGMA data_version').pluck();
     return () => statement.get();
   };
+  // The body of /users/me as Fastify writes it: fast-json-stringify compiled from the route's schema.
+  const serializeUser = fastJsonStringify(structuredClone(publicUserSchema) as unknown as Parameters<typeof fastJsonStringify>[0]);
+  const user = (await service.authenticate(fresh(), ['me'])).user;
   const baseline = await time(() => fresh());
   const result = {
     authenticateUs: (await time(() => service.authenticate(fresh(), ['me']))) - baseline,
@@ -59,6 +65,7 @@ try {
     dataVersionPragmaUs: await time(pragmaOnly()),
     authenticateClientUs: await time(() => service.authenticateClient({ credentials, endpoint: 'introspect' })),
     introspectUs: (await time(() => service.introspect({ client, token: fresh() }))) - baseline,
+    serializeUserUs: await time(() => serializeUser(toPublicUser(user))),
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 } finally {

@@ -25,7 +25,8 @@
  *   BENCH_REPORT_FROM=file.json            rewrite docs/ from saved results, measuring nothing
  *
  * The data and instance scenarios (bench/lib/scale-run.ts), Portcullis alone, instead of the above:
- *   --scenario / BENCH_SCENARIO            data-scale,propagation,remote (any of them; remote: bench/lib/remote.ts)
+ *   --scenario / BENCH_SCENARIO            data-scale,propagation,remote,stages (any of them; remote: bench/lib/remote.ts;
+ *                                          stages: a /users/me request's CPU stage by stage, bench/lib/stages.ts)
  *   --users / BENCH_USERS                  users imported (1,000,000)
  *   --sessions / BENCH_SESSIONS            live sessions whose tokens the /users/me load spreads over (100,000)
  *   --login-users / BENCH_LOGIN_USERS      argon2id users the login load rotates over (64)
@@ -57,6 +58,7 @@ import { portcullis, registerIntrospectionClient, TARGETS, type BenchContext, ty
 import { runScaleScenarios, SCALE_SCENARIOS } from './lib/scale-run.ts';
 import type { ScaleDatabase } from './lib/data-scale.ts';
 import { runRemoteScenario } from './lib/remote.ts';
+import { runStagesScenario } from './lib/stages.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -207,7 +209,8 @@ function writeDocs(results: BenchResults): void {
 
 /** `--scenario data-scale,propagation`: Portcullis alone, on SQLite and/or PostgreSQL (bench/lib/scale-run.ts). */
 async function scaleMain(): Promise<void> {
-  const chosen = list('BENCH_SCENARIO', flags.scenario, [...SCALE_SCENARIOS, 'remote'] as const);
+  const chosen = list('BENCH_SCENARIO', flags.scenario, [...SCALE_SCENARIOS, 'remote', 'stages'] as const);
+  if (chosen.includes('stages')) await stagesMain();
   if (chosen.includes('remote')) await remoteMain();
   const scenarios = SCALE_SCENARIOS.filter((s) => chosen.includes(s));
   if (scenarios.length === 0) return;
@@ -235,6 +238,17 @@ async function scaleMain(): Promise<void> {
       loadgen,
     },
     propagation: { changes: Math.round(number('BENCH_CHANGES', flags.changes, 200, 1)), limitMs: 5_000 },
+    root: ROOT,
+    resultsDir,
+    portcullisEnv,
+    log,
+  });
+}
+
+/** `--scenario stages`: the CPU of a `/users/me` request stage by stage, next to the hello-world's (bench/lib/stages.ts). */
+async function stagesMain(): Promise<void> {
+  await runStagesScenario({
+    settings: { rounds: settings.rounds, durationSeconds: settings.durationSeconds, warmupSeconds: settings.warmupSeconds, connections: settings.connections, loadgen },
     root: ROOT,
     resultsDir,
     portcullisEnv,
