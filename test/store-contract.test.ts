@@ -528,6 +528,28 @@ for (const database of await testDatabases()) {
         assert.deepEqual(changes, []);
       });
 
+      test('touchSession batches uses: each session gets its own time, a later use wins, an older one never moves it back', async () => {
+        const ids = Array.from({ length: 120 }, (_, i) => `b${i}`);
+        for (const id of ids) await store.createSession(newSession(id, userId), `rt-${id}`);
+        // All at once, as a busy server records them: they share batches.
+        await Promise.all(ids.map((id, i) => store.touchSession(id, NOW + 1000 + i)));
+        for (const [i, id] of ids.entries()) assert.equal((await store.getAuthState(id))?.session.lastUsedAt, NOW + 1000 + i, id);
+        await Promise.all([store.touchSession('b0', NOW + 5000), store.touchSession('b0', NOW + 4000), store.touchSession('b1', NOW + 500)]);
+        assert.equal((await store.getAuthState('b0'))?.session.lastUsedAt, NOW + 5000, 'the later of two uses in one batch');
+        assert.equal((await store.getAuthState('b1'))?.session.lastUsedAt, NOW + 1001, 'an older use does not move it back');
+        // Unknown and ended sessions are no error.
+        await store.revokeSession('b2', NOW + 1);
+        await Promise.all([store.touchSession('b2', NOW + 6000), store.touchSession('nope', NOW + 6000)]);
+      });
+
+      test('close() writes the uses still waiting for their batch', async () => {
+        await store.createSession(newSession('late', userId), 'rt-late');
+        void store.touchSession('late', NOW + 7000);
+        await store.close();
+        const again = await openAnother();
+        assert.equal((await again.getAuthState('late'))?.session.lastUsedAt, NOW + 7000);
+      });
+
       test('revokeSession marks it revoked once, reports it, and is false when unknown or already revoked', async () => {
         await store.createSession(newSession('s1', userId), 'rt1');
         const changes = record(store);

@@ -30,6 +30,7 @@ import { readHashClassCounts } from './hash-classes.ts';
 import type { EventsTable, RefreshTokensTable, Schema, SessionsTable, UsersTable } from './schema.ts';
 import { queueEventMessages, subscribes, webhookSubscriptions } from './webhook-store.ts';
 import { queueSecurityEvents } from './security-event-queue.ts';
+import { createSessionTouches, type SessionUse } from './session-touches.ts';
 
 const splitScopes = (s: string): string[] => (s === '' ? [] : s.split(' '));
 
@@ -193,6 +194,22 @@ export interface KyselyStoreOptions {
 }
 
 /**
+ * Writes a batch of sessions' use in one statement, never moving `last_used_at` back. SQLite
+ * reads the batch as one JSON parameter (so the statement text, and its prepared statement, is
+ * the same for every batch); PostgreSQL as two arrays.
+ */
+async function writeLastUsed(db: Kysely<Schema>, dialect: Database['dialect'], uses: readonly SessionUse[]): Promise<void> {
+  if (uses.length === 0) return;
+  if (dialect === 'postgres') {
+    const ids = uses.map(([id]) => id);
+    const ats = uses.map(([, at]) => at);
+    await sql`UPDATE sessions AS s SET last_used_at = u.at FROM unnest(${ids}::text[], ${ats}::bigint[]) AS u(id, at) WHERE s.id = u.id AND s.last_used_at < u.at`.execute(db);
+    return;
+  }
+  await sql`UPDATE sessions SET last_used_at = json_extract(u.value, '$[1]') FROM json_each(${JSON.stringify(uses)}) AS u WHERE sessions.id = json_extract(u.value, '$[0]') AND sessions.last_used_at < json_extract(u.value, '$[1]')`.execute(db);
+}
+
+/**
  * Builds the Store over an open database (see `openDatabase`).
  *
  * @example
@@ -240,6 +257,8 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
   const { mailQueued, ...mailOutbox } = createMailOutboxStore(database, guard);
   const oneTimeTokens = createOneTimeTokenStore({ db, guard, emit, insertEvents, toUser, mailQueued });
   const readAuthState = createAuthStateReader(db, { toSession, toUser });
+  // Inside a transaction (runOnce's store) a use is written at once, in that transaction.
+  const touches = createSessionTouches((uses) => guard(() => writeLastUsed(db, database.dialect, uses)), db.isTransaction ? { maxBatch: 1 } : {});
 
   const store: KyselyStore = {
     ...mailOutbox,
@@ -480,10 +499,8 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
     // One joined query, compiled once (store/auth-state-query.ts): every session-cache miss runs it.
     getAuthState: (sessionId) => guard(() => readAuthState(sessionId)),
 
-    touchSession: (sessionId, at) =>
-      guard(async () => {
-        await db.updateTable('sessions').set({ last_used_at: at }).where('id', '=', sessionId).execute();
-      }),
+    // Batched (store/session-touches.ts): one statement per batch instead of one commit per use.
+    touchSession: (sessionId, at) => touches.touch(sessionId, at),
 
     revokeSession: (sessionId, at, ended) =>
       guard(async () => {
@@ -632,6 +649,8 @@ export function createKyselyStore(database: Database, options: KyselyStoreOption
     async close() {
       stopWatching?.();
       listeners.clear();
+      // Sessions' use waiting for its batch is written before the connection goes.
+      await touches.close().catch(() => undefined);
       await database.close();
     },
   };
