@@ -113,7 +113,7 @@ export interface AccessTokens {
 
 export const LEEWAY_SECONDS = 5;
 const MAX_TOKEN_LENGTH = 8192;
-/** Tokens whose signature was checked, kept by their exact text (about 1 KiB each). */
+/** Tokens whose signature was checked, kept by their exact text, unless told otherwise. */
 const VERIFIED_CACHE_SIZE = 4096;
 
 type Verify = (token: string) => Record<string, unknown>;
@@ -142,6 +142,12 @@ export function createAccessTokens(options: {
   clock?: Clock;
   audience?: string | undefined;
   clientId?: string | undefined;
+  /**
+   * Verified tokens kept (4,096 by default). The service sizes it with its session cache
+   * (`PORTCULLIS_SESSION_CACHE_SIZE`): beyond it every request pays decoding and the signature
+   * again, about 15 µs (docs/benchmarks.md, "Data at scale").
+   */
+  verifiedCacheSize?: number | undefined;
 }): AccessTokens {
   const { issuer, ttlSeconds } = options;
   const defaultClientId = options.clientId ?? DEFAULT_CLIENT_ID;
@@ -154,7 +160,7 @@ export function createAccessTokens(options: {
   // (never the time and audience checks). Emptied when the keys change, so a removed key stops at once; when
   // full, the least recently used token goes (emptying it whenever it filled made every request
   // pay the full verification once more tokens were in use than it holds: docs/benchmarks.md).
-  const verified = createLruCache<VerifiedAccessToken>(VERIFIED_CACHE_SIZE);
+  const verified = createLruCache<VerifiedAccessToken>(options.verifiedCacheSize ?? VERIFIED_CACHE_SIZE);
 
   const setKeys = (keys: KeySet): void => {
     verified.clear();

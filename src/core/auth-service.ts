@@ -333,9 +333,12 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
   const keyRing = options.keyRing;
   if (keyRing && keyRing.accessTokenTtl !== accessTokenTtl) throw new ConfigError('keyRing', 'must be opened with the same accessTokenTtl as the service');
   const staticKeys = options.keys ?? hmacKeySet(options.secretKey);
+  // A session in use usually has one live access token: the verified tokens kept match the
+  // sessions kept, so a working set the session cache holds skips the signature check too.
+  const verifiedCacheSize = Math.max(4096, sessionCacheSize);
   const tokens = keyRing
-    ? keyRing.accessTokens({ issuer, clock, audience, clientId: defaultClientId })
-    : createAccessTokens({ keys: staticKeys, issuer, ttlSeconds: accessTokenTtl, clock, audience, clientId: defaultClientId });
+    ? keyRing.accessTokens({ issuer, clock, audience, clientId: defaultClientId, verifiedCacheSize })
+    : createAccessTokens({ keys: staticKeys, issuer, ttlSeconds: accessTokenTtl, clock, audience, clientId: defaultClientId, verifiedCacheSize });
   // New tokens use the newest key at once, also when another process (the CLI) rotated it:
   // one cheap read of the keys before issuing (grants already read the database).
   const freshKeys = async <T>(issue: () => Promise<T>): Promise<T> => {

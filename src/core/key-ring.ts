@@ -62,7 +62,7 @@ export interface KeyRing {
    */
   revoke(kid: string, event?: NewAuditEvent): Promise<{ revoked: SigningKeyRecord; current: SigningKeyRecord } | undefined>;
   /** AccessTokens signing with the active key and verifying with the ring's keys (`issuer`, `audience`, `clientId` as in `createAccessTokens`). */
-  accessTokens(options: { issuer?: string | undefined; clock?: Clock; audience?: string | undefined; clientId?: string | undefined }): AccessTokens;
+  accessTokens(options: { issuer?: string | undefined; clock?: Clock; audience?: string | undefined; clientId?: string | undefined; verifiedCacheSize?: number | undefined }): AccessTokens;
   /** Re-reads the keys every `intervalMs` (unref'd timer) until `close`. */
   start(intervalMs?: number): void;
   close(): void;
@@ -261,8 +261,8 @@ export async function openKeyRing(options: KeyRingOptions): Promise<KeyRing> {
       await load();
       return { revoked, current: records.find((k) => k.retiredAt === null)! };
     },
-    accessTokens({ issuer, clock: tokenClock, audience, clientId }) {
-      const tokens = createAccessTokens({ keys: ring.keySet(), issuer, ttlSeconds: accessTokenTtl, clock: tokenClock ?? clock, audience, clientId });
+    accessTokens({ issuer, clock: tokenClock, audience, clientId, verifiedCacheSize }) {
+      const tokens = createAccessTokens({ keys: ring.keySet(), issuer, ttlSeconds: accessTokenTtl, clock: tokenClock ?? clock, audience, clientId, verifiedCacheSize });
       listeners.add((keys) => tokens.setKeys(keys));
       return {
         issue: (input) => tokens.issue(input),
