@@ -34,6 +34,7 @@ import { sessionRoutes } from './fastify/routes/sessions.ts';
 import { usersMeRoutes } from './fastify/routes/users-me.ts';
 import { wellKnownRoutes } from './fastify/routes/well-known.ts';
 import { queryRedaction } from './log-redaction.ts';
+import { requestChildLogger } from './request-logger.ts';
 
 /**
  * What `buildApp` needs: the service, and optionally logging and proxy trust.
@@ -153,6 +154,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     trustProxy: fastifyTrustProxy(options.trustProxy),
     // One access line per request instead of Fastify's two (SPEC §9.4; see access-log.ts).
     logController: accessLog,
+    // `request.log` without pino's redaction pass over the request id (request-logger.ts).
+    // Only with a logger: without one, Fastify hands every request its null logger itself.
+    ...(options.logger === false && !options.onRequestDone ? {} : { childLoggerFactory: requestChildLogger }),
     // Router-level client errors (malformed or over-long path segments) get the same {"detail"} bodies.
     // Fastify skips its response hooks for these, so they get their access line here.
     frameworkErrors: (error, request, reply) => {
