@@ -176,10 +176,13 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     // meta-schema on every start, ~15 ms (docs/benchmarks.md, "Cold start").
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false, validateSchema: false } },
   });
-  app.addHook('onSend', async (_request, reply) => {
+  // Callback style, not async: an async hook costs every response a promise and a microtask
+  // before its bytes go out (issue 14, docs/benchmarks.md).
+  app.addHook('onSend', (_request, reply, payload, done) => {
     reply.header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer');
     // A page that sets a stricter policy of its own (the account page) keeps it.
     if (/^text\/html\b/i.test(String(reply.getHeader('content-type') ?? '')) && !reply.hasHeader('content-security-policy')) reply.headers(HTML_SECURITY_HEADERS);
+    done(null, payload);
   });
   await app.register(swagger, {
     openapi: {
