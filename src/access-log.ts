@@ -68,6 +68,10 @@ export class AccessLog extends LogController {
   }
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    // Above info (warn: the bench, quiet deployments) and without metrics, a request that went
+    // well has nothing to report: skip building a line nobody writes.
+    const lines = (this.#lines ??= request.server.log.child({}, { redact: [] }));
+    if (!error && this.#onRequestDone === undefined && (lines as Partial<Pick<Logger, 'isLevelEnabled'>>).isLevelEnabled?.('info') === false) return;
     const route = routeOf(request);
     const ms = reply.elapsedTime;
     const status = reply.statusCode;
@@ -76,7 +80,6 @@ export class AccessLog extends LogController {
       request.log.error({ method: request.method, route, status, ms: Math.round(ms * 100) / 100, address: request.ip, err: error }, 'request failed');
       return;
     }
-    const lines = (this.#lines ??= request.server.log.child({}, { redact: [] }));
     lines.info({ reqId: request.id, method: request.method, route, status, ms: Math.round(ms * 100) / 100, address: request.ip }, 'request');
   }
 

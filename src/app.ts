@@ -34,6 +34,7 @@ import { sessionRoutes } from './fastify/routes/sessions.ts';
 import { usersMeRoutes } from './fastify/routes/users-me.ts';
 import { wellKnownRoutes } from './fastify/routes/well-known.ts';
 import { queryRedaction } from './log-redaction.ts';
+import { requestChildLogger } from './request-logger.ts';
 
 /**
  * What `buildApp` needs: the service, and optionally logging and proxy trust.
@@ -153,6 +154,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     trustProxy: fastifyTrustProxy(options.trustProxy),
     // One access line per request instead of Fastify's two (SPEC §9.4; see access-log.ts).
     logController: accessLog,
+    // `request.log` without pino's redaction pass over the request id (request-logger.ts).
+    // Only with a logger: without one, Fastify hands every request its null logger itself.
+    ...(options.logger === false && !options.onRequestDone ? {} : { childLoggerFactory: requestChildLogger }),
     // Router-level client errors (malformed or over-long path segments) get the same {"detail"} bodies.
     // Fastify skips its response hooks for these, so they get their access line here.
     frameworkErrors: (error, request, reply) => {
@@ -172,10 +176,13 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     // meta-schema on every start, ~15 ms (docs/benchmarks.md, "Cold start").
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false, validateSchema: false } },
   });
-  app.addHook('onSend', async (_request, reply) => {
+  // Callback style, not async: an async hook costs every response a promise and a microtask
+  // before its bytes go out (issue 14, docs/benchmarks.md).
+  app.addHook('onSend', (_request, reply, payload, done) => {
     reply.header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer');
     // A page that sets a stricter policy of its own (the account page) keeps it.
     if (/^text\/html\b/i.test(String(reply.getHeader('content-type') ?? '')) && !reply.hasHeader('content-security-policy')) reply.headers(HTML_SECURITY_HEADERS);
+    done(null, payload);
   });
   await app.register(swagger, {
     openapi: {

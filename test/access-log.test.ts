@@ -76,6 +76,37 @@ describe('access lines', () => {
   });
 });
 
+describe('above info', () => {
+  test('at warn no access line is written, yet metrics still see every request, and a failure is still logged', async () => {
+    const t = await createTestContext();
+    try {
+      for (const withMetrics of [false, true]) {
+        const lines: string[] = [];
+        const done: string[] = [];
+        const onRequestDone = withMetrics ? (method: string, route: string, status: number): void => void done.push(`${method} ${route} ${status}`) : undefined;
+        const app = await buildApp({ service: t.service, logger: loggerOptions('warn'), logStream: { write: (line: string) => void lines.push(line) }, ...(onRequestDone ? { onRequestDone } : {}) });
+        app.get('/boom', async () => {
+          throw new Error('boom');
+        });
+        try {
+          assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+          assert.equal((await app.inject({ method: 'GET', url: '/no/such/path' })).statusCode, 404);
+          assert.equal(lines.length, 0, lines.join(''));
+          assert.equal((await app.inject({ method: 'GET', url: '/boom' })).statusCode, 500);
+          // The 500's error line, with its request id.
+          assert.ok(lines.some((line) => (JSON.parse(line) as Entry).level === 50 && (JSON.parse(line) as Entry).msg === 'unhandled error' && /\S/.test(String((JSON.parse(line) as Entry).reqId))), lines.join(''));
+          assert.ok(lines.every((line) => (JSON.parse(line) as Entry).msg !== 'request'), lines.join(''));
+          assert.deepEqual(done, withMetrics ? ['GET /healthz 200', 'GET unmatched 404', 'GET /boom 500'] : []);
+        } finally {
+          await app.close();
+        }
+      }
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 /** Starts the fixture server; resolves once it listens. */
 async function startFixture(dir: string): Promise<{ url: string; output(): string; exited: Promise<number | string>; pid: number }> {
   const port = await freePort();
