@@ -227,6 +227,19 @@ describe('stored keys', () => {
   });
 });
 
+/**
+ * Cleanups run in the reverse order of their registration (node:test runs `t.after` hooks in
+ * the order given): stores and key rings close before their database is dropped. Dropping it
+ * first terminated their connections under them, and one surfaced as an uncaught error.
+ */
+function lastInFirstOut(t: { after(fn: () => Promise<void>): void }): (fn: () => unknown) => void {
+  const cleanups: Array<() => unknown> = [];
+  t.after(async () => {
+    for (const fn of cleanups.reverse()) await fn();
+  });
+  return (fn) => void cleanups.push(fn);
+}
+
 /** The concurrency cases on one database, through separate connections (separate "instances"). */
 async function concurrencySuite(name: string, open: () => Promise<{ url: string; drop(): Promise<void> }>, skip: string | false) {
   describe(`on ${name}`, { skip }, () => {
@@ -238,25 +251,27 @@ async function concurrencySuite(name: string, open: () => Promise<{ url: string;
     };
 
     test('the first signing key is created exactly once when several instances start together', async (t) => {
+      const defer = lastInFirstOut(t);
       const database = await open();
-      t.after(() => database.drop());
+      defer(() => database.drop());
       const all = await stores(database.url, 3);
-      t.after(() => Promise.all(all.map((s) => s.close())));
+      defer(() => Promise.all(all.map((s) => s.close())));
       const rings = await Promise.all(all.map((s) => openKeyRing({ store: createSigningKeyStore(s), algorithm: 'EdDSA', secretKey: TEST_SECRET, accessTokenTtl: 1800 })));
-      t.after(() => rings.forEach((r) => r.close()));
+      defer(() => rings.forEach((r) => r.close()));
       const keys = await createSigningKeyStore(all[0]!).listSigningKeys();
       assert.equal(keys.length, 1);
       for (const ring of rings) assert.equal(ring.keySet().signing.kid, keys[0]!.kid);
     });
 
     test('concurrent rotations leave exactly one active key, and every instance signs with it', async (t) => {
+      const defer = lastInFirstOut(t);
       const database = await open();
-      t.after(() => database.drop());
+      defer(() => database.drop());
       const all = await stores(database.url, 3);
-      t.after(() => Promise.all(all.map((s) => s.close())));
+      defer(() => Promise.all(all.map((s) => s.close())));
       const rings: KeyRing[] = [];
       for (const s of all) rings.push(await openKeyRing({ store: createSigningKeyStore(s), algorithm: 'EdDSA', secretKey: TEST_SECRET, accessTokenTtl: 1800 }));
-      t.after(() => rings.forEach((r) => r.close()));
+      defer(() => rings.forEach((r) => r.close()));
       await Promise.all(rings.map((r) => r.rotate()));
       const keys = await createSigningKeyStore(all[0]!).listSigningKeys();
       assert.equal(keys.length, 4);
@@ -270,13 +285,14 @@ async function concurrencySuite(name: string, open: () => Promise<{ url: string;
     });
 
     test('revoking the active key while other instances rotate leaves exactly one active key, and the revoked key is gone', async (t) => {
+      const defer = lastInFirstOut(t);
       const database = await open();
-      t.after(() => database.drop());
+      defer(() => database.drop());
       const all = await stores(database.url, 3);
-      t.after(() => Promise.all(all.map((s) => s.close())));
+      defer(() => Promise.all(all.map((s) => s.close())));
       const rings: KeyRing[] = [];
       for (const s of all) rings.push(await openKeyRing({ store: createSigningKeyStore(s), algorithm: 'EdDSA', secretKey: TEST_SECRET, accessTokenTtl: 1800 }));
-      t.after(() => rings.forEach((r) => r.close()));
+      defer(() => rings.forEach((r) => r.close()));
       const kid = rings[0]!.keySet().signing.kid!;
       const [revoked] = await Promise.all([rings[0]!.revoke(kid), rings[1]!.rotate(), rings[2]!.rotate()]);
       assert.equal(revoked?.revoked.kid, kid);
@@ -297,10 +313,11 @@ async function concurrencySuite(name: string, open: () => Promise<{ url: string;
     // predate a rotation committed by another instance, so the ring kept signing with the
     // retired key after `await reload()`. Here that interleaving is forced with a latch.
     test('reload() sees a rotation committed before the call, even while an older read is in flight', async (t) => {
+      const defer = lastInFirstOut(t);
       const database = await open();
-      t.after(() => database.drop());
+      defer(() => database.drop());
       const [mine, theirs] = await stores(database.url, 2);
-      t.after(() => Promise.all([mine!.close(), theirs!.close()]));
+      defer(() => Promise.all([mine!.close(), theirs!.close()]));
       const real = createSigningKeyStore(mine!);
       let latch: { queried: () => void; answer: Promise<void> } | undefined;
       // The real store, with the answer of one read held back after its query ran; no change
@@ -321,9 +338,9 @@ async function concurrencySuite(name: string, open: () => Promise<{ url: string;
       };
       const options = { algorithm: 'EdDSA', secretKey: TEST_SECRET, accessTokenTtl: 1800 } as const;
       const ring = await openKeyRing({ store: latched, ...options });
-      t.after(() => ring.close());
+      defer(() => ring.close());
       const other = await openKeyRing({ store: createSigningKeyStore(theirs!), ...options });
-      t.after(() => other.close());
+      defer(() => other.close());
       const before = ring.keySet().signing.kid;
 
       let release!: () => void;
@@ -340,15 +357,16 @@ async function concurrencySuite(name: string, open: () => Promise<{ url: string;
     });
 
     test('a burst of tokens naming unknown kids costs one read of the keys, not one each', async (t) => {
+      const defer = lastInFirstOut(t);
       const database = await open();
-      t.after(() => database.drop());
+      defer(() => database.drop());
       const [mine] = await stores(database.url, 1);
-      t.after(() => mine!.close());
+      defer(() => mine!.close());
       const real = createSigningKeyStore(mine!);
       let reads = 0;
       const counted: SigningKeyStore = { ...real, listSigningKeys: () => (reads++, real.listSigningKeys()), onKeysChanged: () => () => {} };
       const ring = await openKeyRing({ store: counted, algorithm: 'EdDSA', secretKey: TEST_SECRET, accessTokenTtl: 1800 });
-      t.after(() => ring.close());
+      defer(() => ring.close());
       reads = 0;
       const forged = unsignedToken({ kid: 'no-such-kid' }, { sub: 'x' });
       await Promise.all(Array.from({ length: 50 }, () => ring.reloadForUnknownKid(forged)));
@@ -361,12 +379,13 @@ const pg = await pgServerOrSkip();
 
 describe('on postgres, across instances', { skip: pg.skip }, () => {
   test('a rotation by one instance reaches another through the change feed, without its timer', async (t) => {
+    const defer = lastInFirstOut(t);
     const database = await createPgDatabase(pg.url!);
-    t.after(() => database.drop());
+    defer(() => database.drop());
     const a = await createKeyedContext({ databaseUrl: database.url });
-    t.after(() => a.close());
+    defer(() => a.close());
     const b = await createKeyedContext({ databaseUrl: database.url }); // no ring.start(): no timer
-    t.after(() => b.close());
+    defer(() => b.close());
     const { current } = await a.keyRing.rotate();
     // Bounded wait for the NOTIFY to arrive (no timing is asserted, only that it arrives).
     for (let i = 0; i < 100 && b.keyRing.keySet().signing.kid !== current.kid; i++) await new Promise((r) => setTimeout(r, 50));
@@ -386,16 +405,18 @@ await concurrencySuite('postgres', () => createPgDatabase(pg.url!), pg.skip);
 
 describe('portcullis keys', () => {
   test('`keys rotate` under HS256 exits 1 and says how to sign with key pairs', async (t) => {
+    const defer = lastInFirstOut(t);
     const dir = tempDir('portcullis-keys-');
-    t.after(() => dir.remove());
+    defer(() => dir.remove());
     const result = await runCliWith(cliEnv(dir.path, { PORTCULLIS_TOKEN_ALGORITHM: 'HS256' }), ['keys', 'rotate']);
     assert.equal(result.code, 1);
     assert.match(result.stderr, /^error: .*HS256.*PORTCULLIS_TOKEN_ALGORITHM to EdDSA, ES256 or RS256\n$/);
   });
 
   test('`keys list` shows the active key and the retired ones still verifying', async (t) => {
+    const defer = lastInFirstOut(t);
     const dir = tempDir('portcullis-keys-');
-    t.after(() => dir.remove());
+    defer(() => dir.remove());
     const env = cliEnv(dir.path);
     assert.equal((await runCliWith(env, ['keys', 'rotate'])).code, 0);
     const table = await runCliWith(env, ['keys', 'list']);
