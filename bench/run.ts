@@ -34,6 +34,8 @@
  *   --database-url / BENCH_DATABASE_URL    a PostgreSQL server on this machine: scratch databases are made there
  *   --databases / BENCH_DATABASES          sqlite,postgres (sqlite, and postgres when a URL is given)
  *   BENCH_SCALE_LOGIN_CONNECTIONS          connections of the login loads there (2)
+ *   BENCH_SCALE_SWEEP=0                    measure the M tokens on a server that just started (by default
+ *                                          each token is used once, in order, before that load)
  *   (--duration, --rounds, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_RESULTS_DIR apply too)
  * The remote scenario (a resource server using portcullis/resource-server vs plain jose, and the
  * revocation delay under a paced load; bench/lib/remote.ts):
@@ -236,6 +238,7 @@ async function scaleMain(): Promise<void> {
       connections: settings.connections,
       loginConnections: number('BENCH_SCALE_LOGIN_CONNECTIONS', undefined, 2, 1),
       loadgen,
+      sweep: process.env.BENCH_SCALE_SWEEP !== '0',
     },
     propagation: { changes: Math.round(number('BENCH_CHANGES', flags.changes, 200, 1)), limitMs: 5_000 },
     root: ROOT,

@@ -22,6 +22,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import { Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { openStore } from '../../src/store/open-store.ts';
 import { runLoad, type LoadGenerator, type LoadResult } from './load.ts';
@@ -41,6 +42,14 @@ export interface ScaleSettings {
   connections: number;
   loginConnections: number;
   loadgen: LoadGenerator;
+  /**
+   * Before the M-token load, use every token once, in order (`BENCH_SCALE_SWEEP`, on by default):
+   * the load then meets a server whose sessions are in use, as a deployment's are, instead of one
+   * that has just started (each round restarts the server, and at a few thousand requests a
+   * second a 10-second load would otherwise spend most of its time filling the caches). Off, the
+   * figure is the cold start's.
+   */
+  sweep?: boolean;
 }
 
 /** Where the data lives: a SQLite file in the run's folder, or scratch databases on a PostgreSQL server. */
@@ -193,6 +202,41 @@ async function loginLoad(settings: ScaleSettings, url: string, file: string): Pr
   return { loginsPerSecond: r.okPerSecond, p50Ms: r.latencyMs.p50, p99Ms: r.latencyMs.p99, failed: failures(r) };
 }
 
+/**
+ * GET /users/me once with each of `authorizations`, in order, `concurrency` at a time over
+ * kept-alive connections; bounded by `timeoutMs` in all. Returns the seconds taken and how many
+ * were not 200.
+ */
+async function sweepTokens(url: string, authorizations: readonly string[], concurrency: number, timeoutMs = 300_000): Promise<{ seconds: number; failed: number }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const started = performance.now();
+  const deadline = started + timeoutMs;
+  let next = 0;
+  let failed = 0;
+  const one = (authorization: string): Promise<number> =>
+    new Promise((resolve) => {
+      const request = httpRequest(url, { agent, headers: { authorization }, timeout: 30_000 }, (response) => {
+        response.resume();
+        response.on('end', () => resolve(response.statusCode ?? 0));
+      });
+      request.on('timeout', () => request.destroy());
+      request.on('error', () => resolve(0));
+      request.end();
+    });
+  const worker = async (): Promise<void> => {
+    while (next < authorizations.length && performance.now() < deadline) {
+      if ((await one(authorizations[next++]!)) !== 200) failed++;
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  } finally {
+    agent.destroy();
+  }
+  if (next < authorizations.length) throw new Error(`the token sweep did not finish within ${timeoutMs / 1000} s (${next} of ${authorizations.length})`);
+  return { seconds: (performance.now() - started) / 1000, failed };
+}
+
 /** One GET /users/me with the first token of a file: the tokens the bench signed are the server's. */
 async function assertTokenAccepted(base: string, authorization: string): Promise<void> {
   const response = await fetch(`${base}/users/me`, { headers: { authorization }, signal: AbortSignal.timeout(30_000) });
@@ -287,6 +331,11 @@ export async function runDataScale(context: BenchContext, settings: ScaleSetting
           const reset = resetPeakRss(proc.pid);
           const url = `${base}/users/me`;
           const warm = async (file: string): Promise<void> => {
+            if (file === manyFile && settings.sweep !== false) {
+              const swept = await sweepTokens(url, lines.trim().split('\n'), settings.connections);
+              log(`  ${tag} round ${round}: each of the ${sessions.length.toLocaleString('en')} tokens used once in ${swept.seconds.toFixed(1)} s before the load${swept.failed ? `, ${swept.failed} not 200` : ''}`);
+              if (swept.failed) throw new Error(`${swept.failed} bench-signed tokens were refused during the sweep`);
+            }
             if (settings.warmupSeconds > 0) await runLoad(settings.loadgen, { url, connections: settings.connections, durationSeconds: settings.warmupSeconds, rotate: { file, field: 'authorization' } });
           };
           let one: MeLoad;

@@ -84,7 +84,7 @@ export function renderReport(r: BenchResults): string {
   for (const note of r.notes) out.push(`- ${note}`);
   if (Object.keys(r.skipped).length || r.notes.length) out.push('');
 
-  out.push('### Targets (issues 5, 10 and 12), measured in this run', '');
+  out.push('### Targets (issues 5, 10, 12 and 14), measured in this run', '');
   out.push('| target | measured | goal | met |', '|---|---:|---:|:---:|');
   for (const g of checkGoals(s)) {
     const unit = g.unit === '×' ? '×' : ` ${g.unit}`;

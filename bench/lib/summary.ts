@@ -70,11 +70,16 @@ export interface Goal {
 
 const RSS_LIMIT_BYTES = 300 * 1e6;
 
-/** The targets of issue 5 (and issue 12's logging cost, issue 10's introspection), as ratios and limits measured in this run. */
+/**
+ * The targets of issue 5 (and issue 12's logging cost, issue 10's introspection), then issue
+ * 14's stricter ones (goals 1 and 2: `/users/me` at the default log level `info`, logins
+ * under load), as ratios and limits measured in this run.
+ */
 export function checkGoals(summary: Summary): Goal[] {
   const p = summary.targets.portcullis;
   const fastapi = summary.targets.fastapi;
   const hello = summary.targets['fastify-hello'];
+  const info = summary.targets['portcullis-info'];
   const goal = (label: string, measured: number | undefined, target: number, kind: 'min' | 'max', unit: string): Goal => {
     const m = measured ?? NaN;
     return { label, measured: m, goal: target, kind, unit, met: Number.isFinite(m) ? (kind === 'min' ? m >= target : m <= target) : undefined };
@@ -93,5 +98,13 @@ export function checkGoals(summary: Summary): Goal[] {
     goal('C: logins/s during the flood ÷ raw argon2 verify', ratio(p?.c?.loginsPerSecond, summary.ceiling), 0.8, 'min', '×'),
     goal('D: peak RSS during C', p ? p.peakRssBytes / 1e6 : undefined, RSS_LIMIT_BYTES / 1e6, 'max', 'MB'),
     goal('D: cold start (spawn → first 200 on /healthz)', p?.coldStartMs, 1000, 'max', 'ms'),
+    // Issue 14, goal 1: the default settings (the access log on) against the same peers.
+    goal('issue 14 A: /users/me req/s at the default info ÷ Fastify hello-world', ratio(info?.a?.requestsPerSecond, hello?.a?.requestsPerSecond), 0.85, 'min', '×'),
+    goal('issue 14 A: /users/me req/s at the default info ÷ FastAPI', ratio(info?.a?.requestsPerSecond, fastapi?.a?.requestsPerSecond), 5, 'min', '×'),
+    goal('issue 14 A: /users/me p99 at the default info (64 connections)', info?.a?.p99Ms, 5, 'max', 'ms'),
+    // Issue 14, goal 2: logins close to the argon2 ceiling, alone and during the flood.
+    goal('issue 14 B: logins/s ÷ raw argon2 verify', ratio(p?.b?.loginsPerSecond, summary.ceiling), 0.95, 'min', '×'),
+    goal('issue 14 C: logins/s during the flood ÷ raw argon2 verify', ratio(p?.c?.loginsPerSecond, summary.ceiling), 0.8, 'min', '×'),
+    goal('issue 14 C: /users/me p99 during the login flood', p?.c?.meP99Ms, 20, 'max', 'ms'),
   ];
 }

@@ -82,6 +82,10 @@ function startPortcullis(port: number, context: BenchContext, logLevel: string):
       // logins into 503s and 429s, and the bench would measure the limits, not the logins.
       PORTCULLIS_HASH_PER_ADDRESS: '100000',
       PORTCULLIS_ADDRESS_MAX_LOGINS: '1000000000',
+      // B and C log johndoe in a few hundred times; at the default cap of 100 sessions per user
+      // (SPEC §4) each login past it ends the oldest session, the one whose token C's
+      // /users/me load carries, and C would measure 401s.
+      PORTCULLIS_MAX_SESSIONS: '1000000',
       ...context.portcullisEnv,
     }),
   });
