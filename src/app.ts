@@ -158,9 +158,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     // Only with a logger: without one, Fastify hands every request its null logger itself.
     ...(options.logger === false && !options.onRequestDone ? {} : { childLoggerFactory: requestChildLogger }),
     // Router-level client errors (malformed or over-long path segments) get the same {"detail"} bodies.
-    // Fastify skips its response hooks for these, so they get their access line here.
+    // Fastify skips its response hooks for these, so they get their access line, and the
+    // headers the onSend hook gives every other answer (OWASP Secure Headers), here.
     frameworkErrors: (error, request, reply) => {
       reply.raw.once('finish', () => accessLog.requestCompleted(null, request, reply));
+      reply.header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer');
       return renderError(error, request, reply);
     },
     bodyLimit: 64 * 1024,

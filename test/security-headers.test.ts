@@ -1,8 +1,8 @@
 /**
  * Every answer of the app carries `X-Content-Type-Options: nosniff` and `Referrer-Policy:
  * no-referrer` (the app's onSend hook), whatever produced it: a handler, the bearer check's
- * refusal, the text guard, the not-found handler, the error handler (500). (Not the router's own
- * refusals, `frameworkErrors` such as a malformed URL: Fastify runs no hook for those.) Answers to
+ * refusal, the text guard, the not-found handler, the error handler (500), and the router's own
+ * refusals (`frameworkErrors`, such as a malformed URL), for which Fastify runs no hook. Answers to
  * authenticated requests are `Cache-Control: no-store`; HTML gets the page policy, JSON does not.
  */
 import assert from 'node:assert/strict';
@@ -29,6 +29,8 @@ test('nosniff and no-referrer on every kind of answer; no-store on authenticated
     { request: { method: 'GET', url: '/users/me?x=%00', headers: auth }, status: 422 },
     { request: { method: 'GET', url: '/no/such/path' }, status: 404 },
     { request: { method: 'POST', url: '/token' }, status: 400 },
+    // A malformed percent-encoding in a path parameter: refused by the router (frameworkErrors).
+    { request: { method: 'GET', url: '/users/%E0%A4%A' }, status: 400 },
   ] as const;
   for (const c of cases) {
     const response = await t.app.inject(c.request);
