@@ -7,7 +7,7 @@
  * const app = await buildApp({ service, logger: false }); await app.ready();
  */
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { DestinationStream, LoggerOptions } from 'pino';
 import { AccessLog, type RequestDone } from './access-log.ts';
 import type { AuthService } from './core/auth-service.ts';
@@ -83,6 +83,11 @@ export const REDACT_PATHS = [
   '*.recovery_codes',
   '*.secret',
 ];
+
+/** The headers every answer carries, whatever produced it (OWASP Secure Headers: no MIME sniffing, no Referer leaks). */
+function setBaseSecurityHeaders(reply: FastifyReply): void {
+  reply.header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer');
+}
 
 /** pino options: JSON lines with credentials and every URL query string redacted (SPEC §4). */
 export function loggerOptions(level = 'info'): LoggerOptions {
@@ -162,7 +167,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     // headers the onSend hook gives every other answer (OWASP Secure Headers), here.
     frameworkErrors: (error, request, reply) => {
       reply.raw.once('finish', () => accessLog.requestCompleted(null, request, reply));
-      reply.header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer');
+      setBaseSecurityHeaders(reply);
       return renderError(error, request, reply);
     },
     bodyLimit: 64 * 1024,
@@ -181,7 +186,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   // Callback style, not async: an async hook costs every response a promise and a microtask
   // before its bytes go out (issue 14, docs/benchmarks.md).
   app.addHook('onSend', (_request, reply, payload, done) => {
-    reply.header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer');
+    setBaseSecurityHeaders(reply);
     // A page that sets a stricter policy of its own (the account page) keeps it.
     if (/^text\/html\b/i.test(String(reply.getHeader('content-type') ?? '')) && !reply.hasHeader('content-security-policy')) reply.headers(HTML_SECURITY_HEADERS);
     done(null, payload);

@@ -22,9 +22,10 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { Agent, request as httpRequest } from 'node:http';
+import { Agent } from 'node:http';
 import { join } from 'node:path';
 import { openStore } from '../../src/store/open-store.ts';
+import { send } from './http-send.ts';
 import { runLoad, type LoadGenerator, type LoadResult } from './load.ts';
 import { cpuTimes, freePort, memoryBytes, resetPeakRss, startProcess, stopProcess, waitForHealthy, type BenchProcess } from './proc.ts';
 import { argon2UserIndices, bearerLines, benchHashes, createScratchDatabase, insertSessions, loginBodies, writeImportFile, type BenchHashes, type ScratchDatabase } from './scale-fixtures.ts';
@@ -207,25 +208,16 @@ async function loginLoad(settings: ScaleSettings, url: string, file: string): Pr
  * kept-alive connections; bounded by `timeoutMs` in all. Returns the seconds taken and how many
  * were not 200.
  */
-async function sweepTokens(url: string, authorizations: readonly string[], concurrency: number, timeoutMs = 300_000): Promise<{ seconds: number; failed: number }> {
+async function sweepTokens(port: number, authorizations: readonly string[], concurrency: number, timeoutMs = 300_000): Promise<{ seconds: number; failed: number }> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const started = performance.now();
   const deadline = started + timeoutMs;
   let next = 0;
   let failed = 0;
-  const one = (authorization: string): Promise<number> =>
-    new Promise((resolve) => {
-      const request = httpRequest(url, { agent, headers: { authorization }, timeout: 30_000 }, (response) => {
-        response.resume();
-        response.on('end', () => resolve(response.statusCode ?? 0));
-      });
-      request.on('timeout', () => request.destroy());
-      request.on('error', () => resolve(0));
-      request.end();
-    });
   const worker = async (): Promise<void> => {
     while (next < authorizations.length && performance.now() < deadline) {
-      if ((await one(authorizations[next++]!)) !== 200) failed++;
+      const status = await send(agent, port, 'GET', '/users/me', authorizations[next++]!).catch(() => 0);
+      if (status !== 200) failed++;
     }
   };
   try {
@@ -332,7 +324,7 @@ export async function runDataScale(context: BenchContext, settings: ScaleSetting
           const url = `${base}/users/me`;
           const warm = async (file: string): Promise<void> => {
             if (file === manyFile && settings.sweep !== false) {
-              const swept = await sweepTokens(url, lines.trim().split('\n'), settings.connections);
+              const swept = await sweepTokens(port, lines.trim().split('\n'), settings.connections);
               log(`  ${tag} round ${round}: each of the ${sessions.length.toLocaleString('en')} tokens used once in ${swept.seconds.toFixed(1)} s before the load${swept.failed ? `, ${swept.failed} not 200` : ''}`);
               if (swept.failed) throw new Error(`${swept.failed} bench-signed tokens were refused during the sweep`);
             }

@@ -12,8 +12,9 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { join } from 'node:path';
+import { send } from './http-send.ts';
 import { freePort, startProcess, stopProcess, waitForHealthy, type BenchProcess } from './proc.ts';
 import type { ScaleDatabase } from './data-scale.ts';
 import { bearerLines, benchHashes, createScratchDatabase, insertSessions, writeImportFile, type BenchHashes, type ScratchDatabase } from './scale-fixtures.ts';
@@ -45,20 +46,6 @@ export interface PropagationResult {
    * the measure (a change that B had applied before the first poll still counts one round trip).
    */
   roundTripMs: number;
-}
-
-/** One request on a kept-alive connection; resolves with the status once the body is read. */
-function send(agent: Agent, port: number, method: 'GET' | 'POST', path: string, authorization: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, agent, headers: { authorization, 'content-length': '0' }, timeout: 10_000 }, (res) => {
-      res.resume();
-      res.once('end', () => resolve(res.statusCode ?? 0));
-      res.once('error', reject);
-    });
-    req.once('timeout', () => req.destroy(new Error(`${method} ${path}: no answer within 10 s`)));
-    req.once('error', reject);
-    req.end();
-  });
 }
 
 function percentile(sorted: readonly number[], p: number): number {

@@ -195,8 +195,9 @@ export async function measureTarget(target: Target, context: BenchContext, setti
         loginFailed: failures(flood),
         cpuCores: cpu / ((performance.now() - started) / 1000),
       };
-      if (failures(me)) context.notes.push(`C, ${target.id}: ${failures(me)} /users/me requests during the flood were not answered 200; that target's C figures are not valid.`);
-      context.log(`  C ${target.id}: /users/me ${me.okPerSecond.toFixed(0)} req/s p50 ${me.latencyMs.p50.toFixed(2)} ms p99 ${me.latencyMs.p99.toFixed(2)} ms, logins ${flood.okPerSecond.toFixed(1)}/s${flood.requests - flood.ok ? ` (${flood.requests - flood.ok} refused)` : ''}${failures(me) ? `; ${failures(me)} /users/me requests failed: C's /users/me figures are not valid` : ''}`);
+      const meFailed = row.c.meFailed;
+      if (meFailed) context.notes.push(`C, ${target.id}: ${meFailed} /users/me requests during the flood were not answered 200; that target's C figures are not valid.`);
+      context.log(`  C ${target.id}: /users/me ${me.okPerSecond.toFixed(0)} req/s p50 ${me.latencyMs.p50.toFixed(2)} ms p99 ${me.latencyMs.p99.toFixed(2)} ms, logins ${flood.okPerSecond.toFixed(1)}/s${flood.requests - flood.ok ? ` (${flood.requests - flood.ok} refused)` : ''}${meFailed ? `; ${meFailed} /users/me requests failed (see the notes)` : ''}`);
     }
     lifetimePeak = Math.max(lifetimePeak, memoryBytes(proc.pid, 'VmHWM'));
     row.peakRssBytes = peakDuringC ?? lifetimePeak;
